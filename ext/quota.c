@@ -1,0 +1,130 @@
+/*
+** quota.c: the entry point of sqlite-quota, and the state each connection
+** shares between its functions and its quota table.
+**
+** sqlite-quota turns a SQLite database into a quota ledger: per-key limits
+** over lifetime balances, calendar periods and rolling windows; two-phase
+** reservations; idempotent retries; an audit ledger. Usage:
+**
+**   .load ./quota
+**   CREATE VIRTUAL TABLE quota USING quota;
+**   INSERT INTO quota(key, cap, period) VALUES ('sk-live-1', 100000, 'month');
+**   SELECT quota_reserve('sk-live-1', 4000, 'req-7f3a');   -- hold id or NULL
+**   SELECT quota_settle(1, 2712);                          -- units charged
+**
+** The reference is README.md and doc/; the contract is SPEC.md.
+**
+** Loading twice on one connection is harmless: through SQL load_extension()
+** SQLite refuses to replace functions while the loading statement runs
+** (SQLITE_BUSY), so init first asks whether quota_version() is already ours.
+*/
+#include "quota_int.h"
+#ifndef SQLITE_CORE
+SQLITE_EXTENSION_INIT1
+#endif
+#include <string.h>
+
+/* Julian day number of 1970-01-01 00:00:00, in milliseconds. */
+#define UNIX_EPOCH_JD_MS ((sqlite3_int64)210866760000000LL)
+
+void quotaConnUnref(void *pArg){
+  QuotaConn *pConn = (QuotaConn*)pArg;
+  if( pConn && --pConn->nRef<=0 ) sqlite3_free(pConn);
+}
+
+/*
+** The time the functions use: the pinned clock, or the clock of the
+** connection's VFS (so a test VFS can drive it), in whole seconds.
+*/
+sqlite3_int64 quotaNow(QuotaConn *pConn){
+  sqlite3_vfs *pVfs = 0;
+  sqlite3_int64 ms = 0;
+  if( pConn->bPinned ) return pConn->iPinned;
+  sqlite3_file_control(pConn->db, "main", SQLITE_FCNTL_VFS_POINTER, &pVfs);
+  if( pVfs==0 ) pVfs = sqlite3_vfs_find(0);
+  if( pVfs->iVersion>=2 && pVfs->xCurrentTimeInt64 ){
+    pVfs->xCurrentTimeInt64(pVfs, &ms);
+  }else{
+    double r = 0.0;
+    pVfs->xCurrentTime(pVfs, &r);
+    ms = (sqlite3_int64)(r*86400000.0);
+  }
+  return ms/1000 - UNIX_EPOCH_JD_MS/1000;
+}
+
+/*
+** Any value SQLite's datetime() takes, as whole seconds since 1970 (a
+** fraction is dropped). SQLITE_MISMATCH when datetime() gives NULL.
+*/
+int quotaParseTime(sqlite3 *db, sqlite3_value *pVal, sqlite3_int64 *pT){
+  sqlite3_stmt *pStmt = 0;
+  int rc = sqlite3_prepare_v2(db, "SELECT CAST(strftime('%s', ?1) AS INTEGER)",
+                              -1, &pStmt, 0);
+  if( rc==SQLITE_OK ){
+    sqlite3_bind_value(pStmt, 1, pVal);
+    rc = sqlite3_step(pStmt);
+    if( rc==SQLITE_ROW ){
+      rc = SQLITE_OK;
+      if( sqlite3_column_type(pStmt, 0)==SQLITE_NULL ){
+        rc = SQLITE_MISMATCH;
+      }else{
+        *pT = sqlite3_column_int64(pStmt, 0);
+      }
+    }
+  }
+  sqlite3_finalize(pStmt);
+  return rc;
+}
+
+/* True when this connection already has our functions (a second load). */
+static int quotaAlreadyLoaded(sqlite3 *db){
+  sqlite3_stmt *pStmt = 0;
+  int bFound = 0;
+  if( sqlite3_prepare_v2(db,
+        "SELECT 1 FROM pragma_function_list WHERE name='quota_version'",
+        -1, &pStmt, 0)==SQLITE_OK
+   && sqlite3_step(pStmt)==SQLITE_ROW ){
+    bFound = 1;
+  }
+  sqlite3_finalize(pStmt);
+  return bFound;
+}
+
+#ifdef _WIN32
+__declspec(dllexport)
+#endif
+__attribute__((visibility("default")))
+int sqlite3_quota_init(
+  sqlite3 *db,
+  char **pzErrMsg,
+  const sqlite3_api_routines *pApi
+){
+  QuotaConn *pConn;
+  int rc;
+#ifndef SQLITE_CORE
+  SQLITE_EXTENSION_INIT2(pApi);
+#else
+  (void)pApi;
+#endif
+  if( sqlite3_libversion_number()<3034000 ){
+    if( pzErrMsg ){
+      *pzErrMsg = sqlite3_mprintf(
+          "sqlite-quota needs SQLite 3.34.0 or later; this is %s",
+          sqlite3_libversion());
+    }
+    return SQLITE_ERROR;
+  }
+  if( quotaAlreadyLoaded(db) ) return SQLITE_OK;
+  pConn = sqlite3_malloc64(sizeof(*pConn));
+  if( pConn==0 ) return SQLITE_NOMEM;
+  memset(pConn, 0, sizeof(*pConn));
+  pConn->db = db;
+  pConn->nRef = 1;            /* held by this function until registered */
+  rc = quotaRegisterModule(db, pConn);
+  if( rc==SQLITE_OK ) rc = quotaRegisterFunctions(db, pConn);
+  quotaConnUnref(pConn);
+  if( rc!=SQLITE_OK && pzErrMsg ){
+    *pzErrMsg = sqlite3_mprintf("sqlite-quota: %s", sqlite3_errstr(rc));
+  }
+  return rc;
+}

@@ -1,0 +1,213 @@
+/*
+** quota_int.h: declarations shared by the files of sqlite-quota.
+**
+**   quota.c      the entry point and the per-connection state
+**   calendar.c   time arithmetic: periods, anchors, durations (pure)
+**   store.c      the shadow tables, their prepared statements, and every
+**                change a call makes to them (reserve, settle, sweep ...)
+**   vtab.c       the `quota` virtual table over the shadow tables
+**   functions.c  the SQL functions and the transaction around each call
+*/
+#ifndef QUOTA_INT_H
+#define QUOTA_INT_H
+
+#include "sqlite3ext.h"
+#ifndef SQLITE_CORE
+SQLITE_EXTENSION_INIT3
+#endif
+#include "quota.h"
+
+#define LARGEST_INT64 ((sqlite3_int64)0x7fffffffffffffffLL)
+
+/* Kinds of period; the order is stored nowhere, only the period text is. */
+#define QUOTA_LIFETIME 0
+#define QUOTA_HOUR     1
+#define QUOTA_DAY      2
+#define QUOTA_WEEK     3
+#define QUOTA_MONTH    4
+#define QUOTA_YEAR     5
+#define QUOTA_ROLLING  6
+
+/* States of a hold (quota_holds.state). */
+#define HOLD_LIVE      0
+#define HOLD_SETTLED   1
+#define HOLD_RELEASED  2
+#define HOLD_EXPIRED   3      /* outlived its ttl; no longer counted */
+#define HOLD_ORPHANED  4      /* its key was deleted while it was live */
+
+/* Operations remembered under a request id (quota_requests.op). */
+#define REQ_RESERVE    1
+#define REQ_CONSUME    2
+#define REQ_RECORD     3
+
+/* Store schema version written into quota_meta. */
+#define QUOTA_SCHEMA_VERSION 1
+
+/* Deepest parent chain followed before the store is called corrupt. */
+#define QUOTA_MAX_DEPTH 64
+
+typedef struct QuotaCivil QuotaCivil;
+typedef struct QuotaConn QuotaConn;
+typedef struct QuotaTab QuotaTab;
+typedef struct QuotaKey QuotaKey;
+typedef struct QuotaChain QuotaChain;
+
+struct QuotaCivil {
+  sqlite3_int64 y;          /* year */
+  int m, d;                 /* month 1-12, day 1-31 */
+  int H, M, S;              /* time of day */
+};
+
+/* calendar.c */
+void quotaCalSplit(sqlite3_int64 t, QuotaCivil *p);
+sqlite3_int64 quotaCalJoin(const QuotaCivil *p);
+void quotaCalFormat(sqlite3_int64 t, char *zOut);   /* zOut: 20 bytes */
+sqlite3_int64 quotaCalDefaultAnchor(int eKind);
+void quotaCalBounds(int eKind, sqlite3_int64 anchor, sqlite3_int64 t,
+                    sqlite3_int64 *pStart, sqlite3_int64 *pEnd);
+int quotaParseDurationText(const char *z, sqlite3_int64 *pSecs, int *pUnitMul);
+int quotaParsePeriod(const char *z, int *pKind, sqlite3_int64 *pLen, char *zCanon);
+
+/*
+** Per-connection state, shared by every function and by the module as their
+** user data. Reference counted: each registration holds one reference.
+*/
+struct QuotaConn {
+  sqlite3 *db;
+  int nRef;                 /* registrations still holding this object */
+  int bPinned;              /* true when quota_clock() pinned the clock */
+  sqlite3_int64 iPinned;    /* the pinned time, when bPinned */
+  QuotaTab *pTab;           /* the connected table main.quota, or NULL */
+};
+
+void quotaConnUnref(void *p);
+sqlite3_int64 quotaNow(QuotaConn *pConn);
+
+/* One key as the store holds it, plus the effective values at `now`. */
+struct QuotaKey {
+  sqlite3_int64 id;         /* rowid in %_keys */
+  int bCap;                 /* true when cap is not NULL */
+  sqlite3_int64 cap;
+  int eKind;                /* QUOTA_LIFETIME .. QUOTA_ROLLING */
+  sqlite3_int64 nLen;       /* window length, rolling only */
+  int bAnchor;              /* true when an anchor is set */
+  sqlite3_int64 anchor;
+  sqlite3_int64 parentId;   /* 0 when there is no parent */
+  sqlite3_int64 used;       /* units charged in the stored period / window */
+  sqlite3_int64 reserved;   /* units held by holds counted at this key */
+  sqlite3_int64 pstart;     /* start of the period `used` belongs to */
+  sqlite3_int64 oldest;     /* rolling: oldest bucket second, 0 if none */
+  sqlite3_int64 pend;       /* computed: end of the current period */
+  int bDirty;               /* must be written back */
+};
+
+/* A key and its ancestors, leaf first. */
+struct QuotaChain {
+  int n;
+  QuotaKey a[QUOTA_MAX_DEPTH];
+};
+
+/* The virtual table; it owns the prepared statements of its store. */
+struct QuotaTab {
+  sqlite3_vtab base;        /* Base class - must be first */
+  sqlite3 *db;
+  QuotaConn *pConn;         /* the connection's shared state */
+  char *zDb;                /* schema holding the table */
+  char *zName;              /* the table's name */
+  sqlite3_int64 nHoldTtl;   /* default hold ttl, seconds */
+  sqlite3_int64 nIdem;      /* idempotency window, seconds */
+  sqlite3_int64 nRetention; /* default ledger retention, -1 = forever */
+  sqlite3_int64 nPurgeLimit;/* rows one quota_purge() call may examine */
+  sqlite3_int64 iSwept;     /* sweep watermark read by the last key load */
+  sqlite3_stmt **aStmt;     /* prepared on first use, see store.c */
+};
+
+/* store.c */
+int quotaStoreCreate(sqlite3 *db, const char *zDb, const char *zName);
+int quotaStoreDestroy(sqlite3 *db, const char *zDb, const char *zName);
+int quotaStoreRename(sqlite3 *db, const char *zDb, const char *zOld,
+                     const char *zNew);
+int quotaStmtOpen(QuotaTab *p);
+void quotaStmtClose(QuotaTab *p);
+int quotaLoadKeyByName(QuotaTab *p, const char *zKey, QuotaKey *k, int *pFound);
+int quotaLoadKeyById(QuotaTab *p, sqlite3_int64 id, QuotaKey *k, int *pFound);
+int quotaLoadChain(QuotaTab *p, QuotaKey *pLeaf, QuotaChain *c);
+int quotaSweep(QuotaTab *p, sqlite3_int64 now);
+int quotaNormalize(QuotaTab *p, QuotaKey *k, sqlite3_int64 now, int bWrite);
+int quotaEffective(QuotaTab *p, QuotaKey *k, sqlite3_int64 now);
+int quotaSaveKey(QuotaTab *p, QuotaKey *k);
+int quotaCharge(QuotaTab *p, QuotaKey *k, sqlite3_int64 amount, sqlite3_int64 now);
+int quotaRetryAfter(QuotaTab *p, QuotaKey *k, sqlite3_int64 amount,
+                    sqlite3_int64 now, sqlite3_int64 *pSecs);
+int quotaStmt(QuotaTab *p, int iStmt, sqlite3_stmt **ppStmt);
+int quotaStepDone(sqlite3_stmt *pStmt);
+int quotaSetUsed(QuotaTab *p, QuotaKey *k, sqlite3_int64 used, sqlite3_int64 now);
+int quotaInsertLedger(QuotaTab *p, const char *zKey, sqlite3_int64 amount,
+    sqlite3_int64 at, sqlite3_value *pReq, sqlite3_int64 holdId,
+    sqlite3_value *pMeta, int bOver, int bLate, sqlite3_int64 *pId);
+int quotaPurge(QuotaTab *p, sqlite3_int64 now, sqlite3_int64 *pnRemoved);
+int quotaReadKeyRow(QuotaTab *p, sqlite3_stmt *pStmt, QuotaKey *k);
+int quotaAdjustReservedChain(QuotaTab *p, sqlite3_int64 leafId, sqlite3_int64 delta);
+int quotaKeyName(QuotaTab *p, sqlite3_int64 id, char **pzKey);
+int quotaKeyRow(QuotaTab *p, sqlite3_int64 id, sqlite3_stmt **ppRow);
+int quotaMetaGet(QuotaTab *p, const char *zName, sqlite3_int64 *pVal);
+int quotaOrphanHolds(QuotaTab *p, QuotaKey *k);
+int quotaDeleteKeyRows(QuotaTab *p, sqlite3_int64 id);
+int quotaParseTime(sqlite3 *db, sqlite3_value *pVal, sqlite3_int64 *pT);
+
+/* A hold as quota_holds stores it. */
+typedef struct QuotaHold QuotaHold;
+struct QuotaHold {
+  sqlite3_int64 keyId;      /* the key it was reserved on */
+  sqlite3_int64 amount;     /* units held */
+  sqlite3_int64 expires;    /* end of its ttl */
+  int state;                /* HOLD_* */
+  sqlite3_int64 charged;    /* what settle charged, when settled */
+  sqlite3_value *pReq;      /* its request id, or NULL (sqlite3_value_dup) */
+};
+int quotaHoldGet(QuotaTab *p, sqlite3_int64 id, QuotaHold *h, int *pFound);
+void quotaHoldClear(QuotaHold *h);
+int quotaHoldInsert(QuotaTab *p, sqlite3_int64 keyId, sqlite3_int64 amount,
+                    sqlite3_int64 expires, const char *zReq, sqlite3_int64 *pId);
+int quotaHoldEnd(QuotaTab *p, sqlite3_int64 id, int state, sqlite3_int64 ended,
+                 sqlite3_int64 charged);
+
+/* A remembered request id. */
+typedef struct QuotaRequest QuotaRequest;
+struct QuotaRequest {
+  int bFound;               /* remembered: used within the idempotency window */
+  int op;                   /* REQ_* */
+  sqlite3_int64 amount;
+  sqlite3_int64 result;     /* hold id or ledger id */
+  int bResultNull;
+};
+int quotaRequestGet(QuotaTab *p, sqlite3_int64 keyId, const char *zReq,
+                    sqlite3_int64 now, QuotaRequest *r);
+int quotaRequestPut(QuotaTab *p, sqlite3_int64 keyId, const char *zReq, int op,
+                    sqlite3_int64 amount, sqlite3_int64 result, sqlite3_int64 now);
+int quotaIntegrity(QuotaTab *p, char **pzErr);
+
+/* Statements of store.c, by number. */
+enum {
+  QS_KEY_BY_NAME, QS_KEY_BY_ID, QS_KEY_SAVE, QS_KEY_INSERT,
+  QS_KEY_UPDATE_ALL, QS_KEY_ROW, QS_KEY_DELETE,
+  QS_KEY_CHILD, QS_KEY_NAME,
+  QS_META_GET, QS_META_SET,
+  QS_SWEEP_SCAN, QS_HOLD_END,
+  QS_HOLD_INSERT, QS_HOLD_GET, QS_HOLDS_OF_KEY,
+  QS_LEDGER_INSERT,
+  QS_REQ_GET, QS_REQ_PUT, QS_REQ_DELETE_KEY,
+  QS_WIN_ADD, QS_WIN_SUM_BEFORE, QS_WIN_DELETE_BEFORE, QS_WIN_MIN,
+  QS_WIN_SCAN, QS_WIN_DELETE_KEY,
+  QS_LOCK, QS_BEGIN, QS_BEGIN_READ, QS_COMMIT, QS_ROLLBACK, QS_SAVEPOINT, QS_RELEASE,
+  QS_ROLLBACK_TO,
+  QS_COUNT
+};
+
+/* vtab.c */
+int quotaRegisterModule(sqlite3 *db, QuotaConn *pConn);
+
+/* functions.c */
+int quotaRegisterFunctions(sqlite3 *db, QuotaConn *pConn);
+
+#endif /* QUOTA_INT_H */

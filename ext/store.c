@@ -1,0 +1,1059 @@
+/*
+** store.c: the shadow tables of a quota table and every change made to them.
+**
+** A table created with `CREATE VIRTUAL TABLE quota USING quota` keeps its
+** data in six ordinary tables in the same schema:
+**
+**   quota_keys      one row per key: its settings and its counters
+**                   (used, reserved, the period `used` belongs to)
+**   quota_holds     one row per reservation, live or ended; the UNIQUE
+**                   (expires, id) constraint is the index that finds holds
+**                   whose ttl has run out, without touching an index page
+**                   when a hold ends
+**   quota_ledger    the audit log, one row per charge; readable by users
+**   quota_requests  request ids, for idempotent retries
+**   quota_window    per-second buckets of the charges inside a rolling
+**                   window: used = the sum of the buckets of the key
+**   quota_meta      schema version, the sweep watermark, the purge cursor
+**
+** HOW IT WORKS
+**   Counters are kept, never recomputed: a key's `used` and `reserved` are
+**   columns that each call adjusts, so a call costs the same with ten rows in
+**   the ledger or ten million.
+**
+**   Calendar rollover is lazy. A key stores the start of the period its `used`
+**   belongs to; a call that finds the current period starting later zeroes
+**   `used` first (quotaNormalize).
+**
+**   Rolling windows keep one bucket per (key, second) in quota_window. A
+**   charge adds to the bucket of the current second. The key stores its
+**   oldest bucket; when that bucket leaves the window, a call subtracts and
+**   deletes every bucket that left, then finds the new oldest. Each bucket is
+**   added once and removed once: O(1) amortised per call, exact to the second.
+**
+**   Hold expiry is swept, not polled. quota_meta holds a watermark `swept`:
+**   every live hold whose `expires` is at or before it has been marked
+**   expired and taken out of `reserved` at every level of its parent chain.
+**   A writing call whose clock is past the watermark first sweeps the holds
+**   expiring in (swept, now] through the (expires, id) index and moves the
+**   watermark; with one-second clock resolution that is at most one sweep per
+**   second, however busy. Readers (the table, quota_check, quota_status)
+**   cannot write: they subtract the holds in (swept, now] on the fly
+**   (quotaEffective).
+**
+**   Key, hold and ledger ids are never reused: purge never removes the row
+**   with the largest id of quota_holds or quota_ledger, so SQLite's rowid
+**   allocation (largest + 1) cannot go back; quota_keys uses AUTOINCREMENT.
+*/
+#include "quota_int.h"
+#include <string.h>
+
+/*
+** The statements, by QS_ number. "{x}" stands for the shadow table
+** "schema"."table_x".
+*/
+static const char *const azStmtSql[QS_COUNT] = {
+  /* QS_KEY_BY_NAME */
+  "SELECT id, cap, kind, len, anchor, parent, used, reserved, pstart, oldest,"
+  " (SELECT value FROM {meta} WHERE name='swept') FROM {keys} WHERE key=?1",
+  /* QS_KEY_BY_ID */
+  "SELECT id, cap, kind, len, anchor, parent, used, reserved, pstart, oldest,"
+  " (SELECT value FROM {meta} WHERE name='swept') FROM {keys} WHERE id=?1",
+  /* QS_KEY_SAVE */
+  "UPDATE {keys} SET used=?2, reserved=?3, pstart=?4, oldest=?5 WHERE id=?1",
+  /* QS_KEY_INSERT */
+  "INSERT INTO {keys}(key, cap, period, kind, len, anchor, parent, retention,"
+  " used, reserved, pstart, oldest, note)"
+  " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+  /* QS_KEY_UPDATE_ALL */
+  "UPDATE {keys} SET cap=?2, period=?3, kind=?4, len=?5, anchor=?6, parent=?7,"
+  " retention=?8, used=?9, reserved=?10, pstart=?11, oldest=?12, note=?13"
+  " WHERE id=?1",
+  /* QS_KEY_ROW */
+  "SELECT key, period, retention, note FROM {keys} WHERE id=?1",
+  /* QS_KEY_DELETE */
+  "DELETE FROM {keys} WHERE id=?1",
+  /* QS_KEY_CHILD */
+  "SELECT key FROM {keys} WHERE parent=?1 ORDER BY id LIMIT 1",
+  /* QS_KEY_NAME */
+  "SELECT key FROM {keys} WHERE id=?1",
+  /* QS_META_GET */
+  "SELECT value FROM {meta} WHERE name=?1",
+  /* QS_META_SET */
+  "UPDATE {meta} SET value=?2 WHERE name=?1",
+  /* QS_SWEEP_SCAN */
+  "SELECT id, key_id, amount FROM {holds}"
+  " WHERE expires>?1 AND expires<=?2 AND state=0",
+  /* QS_HOLD_END */
+  "UPDATE {holds} SET state=?2, ended=?3, charged=?4 WHERE id=?1",
+  /* QS_HOLD_INSERT */
+  "INSERT INTO {holds}(key_id, amount, expires, state, request_id)"
+  " VALUES(?1, ?2, ?3, 0, ?4)",
+  /* QS_HOLD_GET */
+  "SELECT key_id, amount, expires, state, charged,"
+  " (SELECT value FROM {meta} WHERE name='swept'), request_id"
+  " FROM {holds} WHERE id=?1",
+  /* QS_HOLDS_OF_KEY */
+  "SELECT id, amount FROM {holds} WHERE key_id=?1 AND state=0",
+  /* QS_LEDGER_INSERT */
+  "INSERT INTO {ledger}(key, amount, at, request_id, hold_id, meta, over, late)"
+  " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+  /* QS_REQ_GET */
+  "SELECT op, amount, result, at FROM {requests}"
+  " WHERE key_id=?1 AND request_id=?2",
+  /* QS_REQ_PUT */
+  "REPLACE INTO {requests}(key_id, request_id, op, amount, result, at)"
+  " VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
+  /* QS_REQ_DELETE_KEY */
+  "DELETE FROM {requests} WHERE key_id=?1",
+  /* QS_WIN_ADD */
+  "INSERT INTO {window}(key_id, sec, amount) VALUES(?1, ?2, ?3)"
+  " ON CONFLICT(key_id, sec) DO UPDATE SET amount=amount+excluded.amount",
+  /* QS_WIN_SUM_BEFORE */
+  "SELECT coalesce(sum(amount), 0) FROM {window} WHERE key_id=?1 AND sec<=?2",
+  /* QS_WIN_DELETE_BEFORE */
+  "DELETE FROM {window} WHERE key_id=?1 AND sec<=?2",
+  /* QS_WIN_MIN */
+  "SELECT min(sec) FROM {window} WHERE key_id=?1",
+  /* QS_WIN_SCAN */
+  "SELECT sec, amount FROM {window} WHERE key_id=?1 AND sec>?2 ORDER BY sec",
+  /* QS_WIN_DELETE_KEY */
+  "DELETE FROM {window} WHERE key_id=?1",
+  /* QS_LOCK: a write statement that changes nothing but takes the write
+  ** lock, through the busy handler, as the first act of a transaction. */
+  "UPDATE {meta} SET value=value WHERE 0",
+  /* QS_BEGIN */
+  "BEGIN IMMEDIATE",
+  /* QS_BEGIN_READ */
+  "BEGIN",
+  /* QS_COMMIT */
+  "COMMIT",
+  /* QS_ROLLBACK */
+  "ROLLBACK",
+  /* QS_SAVEPOINT */
+  "SAVEPOINT quota_call",
+  /* QS_RELEASE */
+  "RELEASE quota_call",
+  /* QS_ROLLBACK_TO */
+  "ROLLBACK TO quota_call",
+};
+
+/* Expand "{x}" into the quoted name "schema"."table_x". */
+static char *storeExpand(const char *zDb, const char *zName, const char *zSql){
+  sqlite3_str *pStr = sqlite3_str_new(0);
+  const char *z = zSql;
+  while( *z ){
+    const char *zOpen = strchr(z, '{');
+    const char *zClose;
+    if( zOpen==0 ){
+      sqlite3_str_appendall(pStr, z);
+      break;
+    }
+    zClose = strchr(zOpen, '}');
+    sqlite3_str_append(pStr, z, (int)(zOpen-z));
+    sqlite3_str_appendf(pStr, "\"%w\".\"%w_%.*w\"", zDb, zName,
+        (int)(zClose-zOpen-1), zOpen+1);
+    z = zClose+1;
+  }
+  return sqlite3_str_finish(pStr);
+}
+
+/* Run a template of ;-free statements separated by "\n;\n" in one exec. */
+static int storeExec(sqlite3 *db, const char *zDb, const char *zName,
+                     const char *zSql){
+  char *z = storeExpand(zDb, zName, zSql);
+  int rc;
+  if( z==0 ) return SQLITE_NOMEM;
+  rc = sqlite3_exec(db, z, 0, 0, 0);
+  sqlite3_free(z);
+  return rc;
+}
+
+int quotaStoreCreate(sqlite3 *db, const char *zDb, const char *zName){
+  static const char zSchema[] =
+    "CREATE TABLE {keys}("
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  key TEXT NOT NULL UNIQUE,"
+    "  cap INTEGER, period TEXT, kind INTEGER NOT NULL, len INTEGER NOT NULL,"
+    "  anchor INTEGER, parent INTEGER, retention INTEGER,"
+    "  used INTEGER NOT NULL, reserved INTEGER NOT NULL,"
+    "  pstart INTEGER NOT NULL, oldest INTEGER NOT NULL, note,"
+    "  UNIQUE(parent, id));"
+    "CREATE TABLE {holds}("
+    "  id INTEGER PRIMARY KEY, key_id INTEGER NOT NULL,"
+    "  amount INTEGER NOT NULL, expires INTEGER NOT NULL,"
+    "  state INTEGER NOT NULL, charged INTEGER, ended INTEGER, request_id TEXT,"
+    "  UNIQUE(expires, id));"
+    "CREATE TABLE {ledger}("
+    "  id INTEGER PRIMARY KEY, key TEXT NOT NULL, amount INTEGER NOT NULL,"
+    "  at INTEGER NOT NULL, request_id TEXT, hold_id INTEGER, meta TEXT,"
+    "  over INTEGER NOT NULL, late INTEGER NOT NULL);"
+    "CREATE TABLE {requests}("
+    "  id INTEGER PRIMARY KEY, key_id INTEGER NOT NULL, request_id TEXT NOT NULL,"
+    "  op INTEGER NOT NULL, amount INTEGER NOT NULL, result INTEGER,"
+    "  at INTEGER NOT NULL, UNIQUE(key_id, request_id));"
+    "CREATE TABLE {window}("
+    "  key_id INTEGER NOT NULL, sec INTEGER NOT NULL, amount INTEGER NOT NULL,"
+    "  PRIMARY KEY(key_id, sec)) WITHOUT ROWID;"
+    "CREATE TABLE {meta}(name TEXT PRIMARY KEY, value) WITHOUT ROWID;"
+    "INSERT INTO {meta}(name, value) VALUES"
+    "  ('schema', 1), ('swept', 0), ('purgepos', 0);";
+  return storeExec(db, zDb, zName, zSchema);
+}
+
+int quotaStoreDestroy(sqlite3 *db, const char *zDb, const char *zName){
+  return storeExec(db, zDb, zName,
+      "DROP TABLE IF EXISTS {keys};"
+      "DROP TABLE IF EXISTS {holds};"
+      "DROP TABLE IF EXISTS {ledger};"
+      "DROP TABLE IF EXISTS {requests};"
+      "DROP TABLE IF EXISTS {window};"
+      "DROP TABLE IF EXISTS {meta};");
+}
+
+int quotaStoreRename(sqlite3 *db, const char *zDb, const char *zOld,
+                     const char *zNew){
+  static const char *azSuffix[] = {
+    "keys", "holds", "ledger", "requests", "window", "meta"
+  };
+  int rc = SQLITE_OK;
+  size_t i;
+  for(i=0; rc==SQLITE_OK && i<sizeof(azSuffix)/sizeof(azSuffix[0]); i++){
+    char *z = sqlite3_mprintf("ALTER TABLE \"%w\".\"%w_%s\" RENAME TO \"%w_%s\"",
+        zDb, zOld, azSuffix[i], zNew, azSuffix[i]);
+    if( z==0 ) return SQLITE_NOMEM;
+    rc = sqlite3_exec(db, z, 0, 0, 0);
+    sqlite3_free(z);
+  }
+  return rc;
+}
+
+int quotaStmtOpen(QuotaTab *p){
+  p->aStmt = sqlite3_malloc64(sizeof(sqlite3_stmt*)*QS_COUNT);
+  if( p->aStmt==0 ) return SQLITE_NOMEM;
+  memset(p->aStmt, 0, sizeof(sqlite3_stmt*)*QS_COUNT);
+  return SQLITE_OK;
+}
+
+void quotaStmtClose(QuotaTab *p){
+  int i;
+  if( p->aStmt==0 ) return;
+  for(i=0; i<QS_COUNT; i++) sqlite3_finalize(p->aStmt[i]);
+  sqlite3_free(p->aStmt);
+  p->aStmt = 0;
+}
+
+/* The prepared statement number iStmt, reset and with bindings cleared. */
+int quotaStmt(QuotaTab *p, int iStmt, sqlite3_stmt **ppStmt){
+  sqlite3_stmt *pStmt = p->aStmt[iStmt];
+  if( pStmt==0 ){
+    char *zSql = storeExpand(p->zDb, p->zName, azStmtSql[iStmt]);
+    int rc;
+    if( zSql==0 ) return SQLITE_NOMEM;
+    rc = sqlite3_prepare_v3(p->db, zSql, -1, SQLITE_PREPARE_PERSISTENT,
+                            &pStmt, 0);
+    sqlite3_free(zSql);
+    if( rc!=SQLITE_OK ) return rc;
+    p->aStmt[iStmt] = pStmt;
+  }
+  *ppStmt = pStmt;
+  return SQLITE_OK;
+}
+
+/* Step a statement that returns no row, then reset it. */
+int quotaStepDone(sqlite3_stmt *pStmt){
+  int rc = sqlite3_step(pStmt);
+  if( rc==SQLITE_DONE || rc==SQLITE_ROW ){
+    rc = sqlite3_reset(pStmt);
+  }else{
+    sqlite3_reset(pStmt);
+  }
+  return rc;
+}
+
+/* Run statement iStmt with integer bindings a1..an; no rows expected. */
+static int storeRunInt(QuotaTab *p, int iStmt, int nArg, const sqlite3_int64 *aArg){
+  sqlite3_stmt *pStmt;
+  int i, rc = quotaStmt(p, iStmt, &pStmt);
+  if( rc!=SQLITE_OK ) return rc;
+  for(i=0; i<nArg; i++) sqlite3_bind_int64(pStmt, i+1, aArg[i]);
+  return quotaStepDone(pStmt);
+}
+
+/* Run statement iStmt with integer bindings; return the first column of the
+** first row in *pVal (iDefault when no row or NULL). */
+static int storeQueryInt(QuotaTab *p, int iStmt, int nArg,
+                         const sqlite3_int64 *aArg, sqlite3_int64 iDefault,
+                         sqlite3_int64 *pVal){
+  sqlite3_stmt *pStmt;
+  int i, rc = quotaStmt(p, iStmt, &pStmt);
+  if( rc!=SQLITE_OK ) return rc;
+  for(i=0; i<nArg; i++) sqlite3_bind_int64(pStmt, i+1, aArg[i]);
+  *pVal = iDefault;
+  rc = sqlite3_step(pStmt);
+  if( rc==SQLITE_ROW ){
+    if( sqlite3_column_type(pStmt, 0)!=SQLITE_NULL ){
+      *pVal = sqlite3_column_int64(pStmt, 0);
+    }
+    rc = sqlite3_reset(pStmt);
+  }else if( rc==SQLITE_DONE ){
+    rc = sqlite3_reset(pStmt);
+  }else{
+    sqlite3_reset(pStmt);
+  }
+  return rc;
+}
+
+/*
+** Fill *k from the current row of QS_KEY_BY_NAME / QS_KEY_BY_ID. A row whose
+** stored values cannot have been written by this extension makes the store
+** corrupt: hand-edited shadow tables must give an error, not a wrong grant.
+*/
+int quotaReadKeyRow(QuotaTab *p, sqlite3_stmt *pStmt, QuotaKey *k){
+  memset(k, 0, sizeof(*k));
+  k->id = sqlite3_column_int64(pStmt, 0);
+  k->bCap = sqlite3_column_type(pStmt, 1)!=SQLITE_NULL;
+  k->cap = sqlite3_column_int64(pStmt, 1);
+  k->eKind = sqlite3_column_int(pStmt, 2);
+  k->nLen = sqlite3_column_int64(pStmt, 3);
+  k->bAnchor = sqlite3_column_type(pStmt, 4)!=SQLITE_NULL;
+  k->anchor = sqlite3_column_int64(pStmt, 4);
+  k->parentId = sqlite3_column_int64(pStmt, 5);
+  k->used = sqlite3_column_int64(pStmt, 6);
+  k->reserved = sqlite3_column_int64(pStmt, 7);
+  k->pstart = sqlite3_column_int64(pStmt, 8);
+  k->oldest = sqlite3_column_int64(pStmt, 9);
+  p->iSwept = sqlite3_column_int64(pStmt, 10);
+  if( k->eKind<QUOTA_LIFETIME || k->eKind>QUOTA_ROLLING
+   || (k->eKind==QUOTA_ROLLING && k->nLen<=0)
+   || k->used<0 || k->reserved<0 || (k->bCap && k->cap<0)
+   || sqlite3_column_type(pStmt, 6)!=SQLITE_INTEGER
+   || sqlite3_column_type(pStmt, 7)!=SQLITE_INTEGER
+  ){
+    return SQLITE_CORRUPT_VTAB;
+  }
+  return SQLITE_OK;
+}
+
+static int storeLoadKey(QuotaTab *p, int iStmt, sqlite3_stmt **ppStmt,
+                        QuotaKey *k, int *pFound){
+  sqlite3_stmt *pStmt = *ppStmt;
+  int rc = sqlite3_step(pStmt);
+  *pFound = 0;
+  if( rc==SQLITE_ROW ){
+    *pFound = 1;
+    rc = quotaReadKeyRow(p, pStmt, k);
+    if( rc==SQLITE_OK ){
+      rc = sqlite3_reset(pStmt);
+    }else{
+      sqlite3_reset(pStmt);
+    }
+  }else if( rc==SQLITE_DONE ){
+    rc = sqlite3_reset(pStmt);
+  }else{
+    sqlite3_reset(pStmt);
+  }
+  (void)iStmt;
+  return rc;
+}
+
+int quotaLoadKeyByName(QuotaTab *p, const char *zKey, QuotaKey *k, int *pFound){
+  sqlite3_stmt *pStmt;
+  int rc = quotaStmt(p, QS_KEY_BY_NAME, &pStmt);
+  if( rc!=SQLITE_OK ) return rc;
+  sqlite3_bind_text(pStmt, 1, zKey, -1, SQLITE_STATIC);
+  rc = storeLoadKey(p, QS_KEY_BY_NAME, &pStmt, k, pFound);
+  sqlite3_bind_null(pStmt, 1);
+  return rc;
+}
+
+int quotaLoadKeyById(QuotaTab *p, sqlite3_int64 id, QuotaKey *k, int *pFound){
+  sqlite3_stmt *pStmt;
+  int rc = quotaStmt(p, QS_KEY_BY_ID, &pStmt);
+  if( rc!=SQLITE_OK ) return rc;
+  sqlite3_bind_int64(pStmt, 1, id);
+  return storeLoadKey(p, QS_KEY_BY_ID, &pStmt, k, pFound);
+}
+
+/* Load the ancestors of the leaf already in c->a[0]. */
+int quotaLoadChain(QuotaTab *p, QuotaKey *pLeaf, QuotaChain *c){
+  c->n = 1;
+  if( pLeaf!=&c->a[0] ) c->a[0] = *pLeaf;
+  while( c->a[c->n-1].parentId!=0 ){
+    int bFound = 0, rc, i;
+    if( c->n>=QUOTA_MAX_DEPTH ) return SQLITE_CORRUPT_VTAB;
+    rc = quotaLoadKeyById(p, c->a[c->n-1].parentId, &c->a[c->n], &bFound);
+    if( rc!=SQLITE_OK ) return rc;
+    if( !bFound ) return SQLITE_CORRUPT_VTAB;    /* dangling parent */
+    for(i=0; i<c->n; i++){
+      if( c->a[i].id==c->a[c->n].id ) return SQLITE_CORRUPT_VTAB; /* cycle */
+    }
+    c->n++;
+  }
+  return SQLITE_OK;
+}
+
+/* Add `delta` (may be negative) to the reserved counter of every level of the
+** chain starting at key id `leafId`, writing each level back. */
+int quotaAdjustReservedChain(QuotaTab *p, sqlite3_int64 leafId,
+                                    sqlite3_int64 delta){
+  sqlite3_int64 id = leafId;
+  int depth = 0;
+  while( id!=0 ){
+    QuotaKey k;
+    int bFound = 0, rc;
+    if( ++depth>QUOTA_MAX_DEPTH ) return SQLITE_CORRUPT_VTAB;
+    rc = quotaLoadKeyById(p, id, &k, &bFound);
+    if( rc!=SQLITE_OK ) return rc;
+    if( !bFound ) return depth==1 ? SQLITE_OK : SQLITE_CORRUPT_VTAB;
+    k.reserved += delta;
+    if( k.reserved<0 ) return SQLITE_CORRUPT_VTAB;
+    k.bDirty = 1;
+    rc = quotaSaveKey(p, &k);
+    if( rc!=SQLITE_OK ) return rc;
+    id = k.parentId;
+  }
+  return SQLITE_OK;
+}
+
+/*
+** Expire every live hold whose ttl ran out in (swept, now] and move the
+** watermark to now. A clock that moved backwards only moves the watermark.
+*/
+int quotaSweep(QuotaTab *p, sqlite3_int64 now){
+  sqlite3_int64 swept = p->iSwept;
+  int rc = SQLITE_OK;
+  if( now==swept ) return SQLITE_OK;
+  if( now>swept ){
+    sqlite3_stmt *pStmt;
+    sqlite3_int64 *aHold = 0;   /* (id, key_id, amount) triples */
+    int nHold = 0, nAlloc = 0, i;
+    rc = quotaStmt(p, QS_SWEEP_SCAN, &pStmt);
+    if( rc!=SQLITE_OK ) return rc;
+    sqlite3_bind_int64(pStmt, 1, swept);
+    sqlite3_bind_int64(pStmt, 2, now);
+    /* Collect first: the updates below must not run under the scan. */
+    while( (rc = sqlite3_step(pStmt))==SQLITE_ROW ){
+      if( nHold>=nAlloc ){
+        sqlite3_int64 *aNew;
+        nAlloc = nAlloc ? nAlloc*2 : 16;
+        aNew = sqlite3_realloc64(aHold, sizeof(sqlite3_int64)*3*nAlloc);
+        if( aNew==0 ){ rc = SQLITE_NOMEM; break; }
+        aHold = aNew;
+      }
+      aHold[nHold*3] = sqlite3_column_int64(pStmt, 0);
+      aHold[nHold*3+1] = sqlite3_column_int64(pStmt, 1);
+      aHold[nHold*3+2] = sqlite3_column_int64(pStmt, 2);
+      nHold++;
+    }
+    if( rc==SQLITE_DONE ){
+      rc = sqlite3_reset(pStmt);
+    }else{
+      sqlite3_reset(pStmt);
+    }
+    for(i=0; rc==SQLITE_OK && i<nHold; i++){
+      /* ended stays NULL: an expired hold ended at its `expires` */
+      rc = quotaHoldEnd(p, aHold[i*3], HOLD_EXPIRED, -1, -1);
+      if( rc==SQLITE_OK ){
+        rc = quotaAdjustReservedChain(p, aHold[i*3+1], -aHold[i*3+2]);
+      }
+    }
+    sqlite3_free(aHold);
+    if( rc!=SQLITE_OK ) return rc;
+  }
+  {
+    sqlite3_stmt *pStmt;
+    rc = quotaStmt(p, QS_META_SET, &pStmt);
+    if( rc!=SQLITE_OK ) return rc;
+    sqlite3_bind_text(pStmt, 1, "swept", -1, SQLITE_STATIC);
+    sqlite3_bind_int64(pStmt, 2, now);
+    rc = quotaStepDone(pStmt);
+  }
+  if( rc==SQLITE_OK ) p->iSwept = now;
+  return rc;
+}
+
+/*
+** Bring a loaded key to time `now`: roll a calendar period over, drop the
+** buckets that left a rolling window. With bWrite the changes are made in
+** the store (k->bDirty asks the caller to save the key); without it only the
+** in-memory values change (read paths).
+*/
+int quotaNormalize(QuotaTab *p, QuotaKey *k, sqlite3_int64 now, int bWrite){
+  if( k->eKind==QUOTA_LIFETIME ){
+    k->pend = 0;
+    return SQLITE_OK;
+  }
+  if( k->eKind==QUOTA_ROLLING ){
+    sqlite3_int64 edge = now - k->nLen;   /* buckets at or before edge are out */
+    sqlite3_int64 aArg[2], freed = 0;
+    int rc;
+    k->pend = 0;
+    if( k->oldest==0 || k->oldest>edge ) return SQLITE_OK;
+    aArg[0] = k->id;
+    aArg[1] = edge;
+    rc = storeQueryInt(p, QS_WIN_SUM_BEFORE, 2, aArg, 0, &freed);
+    if( rc!=SQLITE_OK ) return rc;
+    if( freed>k->used ) return SQLITE_CORRUPT_VTAB;
+    k->used -= freed;
+    if( bWrite ){
+      rc = storeRunInt(p, QS_WIN_DELETE_BEFORE, 2, aArg);
+      if( rc==SQLITE_OK ) rc = storeQueryInt(p, QS_WIN_MIN, 1, aArg, 0, &k->oldest);
+      if( rc!=SQLITE_OK ) return rc;
+      k->bDirty = 1;
+    }else{
+      k->oldest = 0;       /* no longer meaningful in memory */
+    }
+    return SQLITE_OK;
+  }else{
+    sqlite3_int64 anchor = k->bAnchor ? k->anchor : quotaCalDefaultAnchor(k->eKind);
+    sqlite3_int64 s, e;
+    quotaCalBounds(k->eKind, anchor, now, &s, &e);
+    if( s>k->pstart ){
+      k->used = 0;
+      k->pstart = s;
+      k->bDirty = 1;
+    }else if( s<k->pstart ){
+      /* The clock is behind the stored period (a pinned clock moved back):
+      ** keep the stored period rather than resurrect an old one. */
+      quotaCalBounds(k->eKind, anchor, k->pstart, &s, &e);
+    }
+    k->pend = e;
+    (void)bWrite;
+    return SQLITE_OK;
+  }
+}
+
+/*
+** Effective values of a key at `now` for readers: normalized in memory, and
+** with holds that expired since the last sweep no longer counted.
+*/
+int quotaEffective(QuotaTab *p, QuotaKey *k, sqlite3_int64 now){
+  sqlite3_stmt *pStmt;
+  sqlite3_int64 swept = p->iSwept;
+  int rc = quotaNormalize(p, k, now, 0);
+  if( rc!=SQLITE_OK || now<=swept || k->reserved==0 ) return rc;
+  rc = quotaStmt(p, QS_SWEEP_SCAN, &pStmt);
+  if( rc!=SQLITE_OK ) return rc;
+  sqlite3_bind_int64(pStmt, 1, swept);
+  sqlite3_bind_int64(pStmt, 2, now);
+  while( (rc = sqlite3_step(pStmt))==SQLITE_ROW ){
+    sqlite3_int64 id = sqlite3_column_int64(pStmt, 1);
+    sqlite3_int64 amount = sqlite3_column_int64(pStmt, 2);
+    int depth = 0;
+    /* Does this hold count at k? Walk its chain upwards. */
+    while( id!=0 && id!=k->id && depth++<QUOTA_MAX_DEPTH ){
+      QuotaKey up;
+      int bFound = 0;
+      rc = quotaLoadKeyById(p, id, &up, &bFound);
+      if( rc!=SQLITE_OK ) break;
+      id = bFound ? up.parentId : 0;
+    }
+    p->iSwept = swept;
+    if( rc!=SQLITE_OK && rc!=SQLITE_ROW ) break;
+    if( id==k->id ){
+      k->reserved -= amount;
+      if( k->reserved<0 ) k->reserved = 0;
+    }
+  }
+  if( rc==SQLITE_DONE || rc==SQLITE_ROW ){
+    rc = sqlite3_reset(pStmt);
+  }else{
+    sqlite3_reset(pStmt);
+  }
+  return rc;
+}
+
+int quotaSaveKey(QuotaTab *p, QuotaKey *k){
+  sqlite3_int64 aArg[5];
+  if( !k->bDirty ) return SQLITE_OK;
+  aArg[0] = k->id;
+  aArg[1] = k->used;
+  aArg[2] = k->reserved;
+  aArg[3] = k->pstart;
+  aArg[4] = k->oldest;
+  k->bDirty = 0;
+  return storeRunInt(p, QS_KEY_SAVE, 5, aArg);
+}
+
+/* Charge `amount` to one level (in memory; rolling keys also get a bucket). */
+int quotaCharge(QuotaTab *p, QuotaKey *k, sqlite3_int64 amount, sqlite3_int64 now){
+  if( k->used > LARGEST_INT64 - amount ) return SQLITE_TOOBIG;
+  k->used += amount;
+  k->bDirty = 1;
+  if( k->eKind==QUOTA_ROLLING && amount>0 ){
+    sqlite3_int64 aArg[3];
+    aArg[0] = k->id;
+    aArg[1] = now;
+    aArg[2] = amount;
+    if( k->oldest==0 || now<k->oldest ) k->oldest = now;
+    return storeRunInt(p, QS_WIN_ADD, 3, aArg);
+  }
+  return SQLITE_OK;
+}
+
+/* Replace the usage of a key (an admin's reset): a rolling window keeps the
+** new value as one bucket at `now`, so it ages out like a charge. */
+int quotaSetUsed(QuotaTab *p, QuotaKey *k, sqlite3_int64 used, sqlite3_int64 now){
+  sqlite3_int64 aArg[1];
+  int rc;
+  aArg[0] = k->id;
+  rc = storeRunInt(p, QS_WIN_DELETE_KEY, 1, aArg);
+  if( rc!=SQLITE_OK ) return rc;
+  k->used = 0;
+  k->oldest = 0;
+  k->bDirty = 1;
+  if( k->eKind==QUOTA_ROLLING ) return quotaCharge(p, k, used, now);
+  k->used = used;
+  return SQLITE_OK;
+}
+
+/*
+** Seconds until `amount` fits at this level, for a level that denies it now.
+** *pSecs = -1 means never (a lifetime balance, or no cap). Otherwise at least
+** 1: for a calendar period the time to its end; for a rolling window the
+** time until enough buckets leave it, or, if even an empty window cannot fit
+** `amount`, until the oldest bucket leaves (the window's length if empty).
+*/
+int quotaRetryAfter(QuotaTab *p, QuotaKey *k, sqlite3_int64 amount,
+                    sqlite3_int64 now, sqlite3_int64 *pSecs){
+  sqlite3_int64 secs = -1;
+  int rc = SQLITE_OK;
+  if( !k->bCap || k->eKind==QUOTA_LIFETIME ){
+    secs = -1;
+  }else if( k->eKind!=QUOTA_ROLLING ){
+    secs = k->pend - now;
+  }else{
+    sqlite3_stmt *pStmt;
+    sqlite3_int64 need;      /* units that must leave the window */
+    sqlite3_int64 first = 0; /* the oldest bucket inside the window */
+    int bFit = 0;
+    /* used - freed + reserved + amount <= cap  <=>  freed >= need */
+    need = k->used + k->reserved - k->cap;
+    need = (amount > LARGEST_INT64 - need) ? LARGEST_INT64 : need + amount;
+    rc = quotaStmt(p, QS_WIN_SCAN, &pStmt);
+    if( rc!=SQLITE_OK ) return rc;
+    sqlite3_bind_int64(pStmt, 1, k->id);
+    sqlite3_bind_int64(pStmt, 2, now - k->nLen);
+    if( k->reserved + amount <= k->cap ){
+      sqlite3_int64 freed = 0;
+      while( (rc = sqlite3_step(pStmt))==SQLITE_ROW ){
+        sqlite3_int64 sec = sqlite3_column_int64(pStmt, 0);
+        if( first==0 ) first = sec;
+        freed += sqlite3_column_int64(pStmt, 1);
+        if( freed>=need ){
+          secs = sec + k->nLen - now;
+          bFit = 1;
+          break;
+        }
+      }
+    }else{
+      rc = sqlite3_step(pStmt);
+      if( rc==SQLITE_ROW ) first = sqlite3_column_int64(pStmt, 0);
+    }
+    if( rc==SQLITE_ROW || rc==SQLITE_DONE ){
+      rc = sqlite3_reset(pStmt);
+    }else{
+      sqlite3_reset(pStmt);
+    }
+    if( !bFit ) secs = first ? first + k->nLen - now : k->nLen;
+  }
+  if( secs!=-1 && secs<1 ) secs = 1;
+  *pSecs = secs;
+  return rc;
+}
+
+int quotaInsertLedger(QuotaTab *p, const char *zKey, sqlite3_int64 amount,
+    sqlite3_int64 at, sqlite3_value *pReq, sqlite3_int64 holdId,
+    sqlite3_value *pMeta, int bOver, int bLate, sqlite3_int64 *pId){
+  sqlite3_stmt *pStmt;
+  int rc = quotaStmt(p, QS_LEDGER_INSERT, &pStmt);
+  if( rc!=SQLITE_OK ) return rc;
+  sqlite3_bind_text(pStmt, 1, zKey, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(pStmt, 2, amount);
+  sqlite3_bind_int64(pStmt, 3, at);
+  if( pReq ) sqlite3_bind_value(pStmt, 4, pReq); else sqlite3_bind_null(pStmt, 4);
+  if( holdId ) sqlite3_bind_int64(pStmt, 5, holdId); else sqlite3_bind_null(pStmt, 5);
+  if( pMeta ) sqlite3_bind_value(pStmt, 6, pMeta); else sqlite3_bind_null(pStmt, 6);
+  sqlite3_bind_int(pStmt, 7, bOver);
+  sqlite3_bind_int(pStmt, 8, bLate);
+  rc = quotaStepDone(pStmt);
+  sqlite3_clear_bindings(pStmt);
+  if( rc==SQLITE_OK ) *pId = sqlite3_last_insert_rowid(p->db);
+  return rc;
+}
+
+int quotaKeyName(QuotaTab *p, sqlite3_int64 id, char **pzKey){
+  sqlite3_stmt *pStmt;
+  int rc = quotaStmt(p, QS_KEY_NAME, &pStmt);
+  *pzKey = 0;
+  if( rc!=SQLITE_OK ) return rc;
+  sqlite3_bind_int64(pStmt, 1, id);
+  rc = sqlite3_step(pStmt);
+  if( rc==SQLITE_ROW ){
+    *pzKey = sqlite3_mprintf("%s", sqlite3_column_text(pStmt, 0));
+    rc = sqlite3_reset(pStmt);
+    if( rc==SQLITE_OK && *pzKey==0 ) rc = SQLITE_NOMEM;
+  }else if( rc==SQLITE_DONE ){
+    sqlite3_reset(pStmt);
+    rc = SQLITE_CORRUPT_VTAB;
+  }else{
+    sqlite3_reset(pStmt);
+  }
+  return rc;
+}
+
+/* Step QS_KEY_ROW to the row of key `id`; the caller resets *ppRow. */
+int quotaKeyRow(QuotaTab *p, sqlite3_int64 id, sqlite3_stmt **ppRow){
+  sqlite3_stmt *pStmt;
+  int rc = quotaStmt(p, QS_KEY_ROW, &pStmt);
+  if( rc!=SQLITE_OK ) return rc;
+  sqlite3_bind_int64(pStmt, 1, id);
+  rc = sqlite3_step(pStmt);
+  if( rc==SQLITE_ROW ){
+    *ppRow = pStmt;
+    return SQLITE_OK;
+  }
+  sqlite3_reset(pStmt);
+  return rc==SQLITE_DONE ? SQLITE_CORRUPT_VTAB : rc;
+}
+
+int quotaMetaGet(QuotaTab *p, const char *zName, sqlite3_int64 *pVal){
+  sqlite3_stmt *pStmt;
+  int rc = quotaStmt(p, QS_META_GET, &pStmt);
+  if( rc!=SQLITE_OK ) return rc;
+  sqlite3_bind_text(pStmt, 1, zName, -1, SQLITE_STATIC);
+  rc = sqlite3_step(pStmt);
+  if( rc==SQLITE_ROW ){
+    *pVal = sqlite3_column_int64(pStmt, 0);
+    rc = sqlite3_reset(pStmt);
+  }else{
+    sqlite3_reset(pStmt);
+    if( rc==SQLITE_DONE ) rc = SQLITE_CORRUPT_VTAB;   /* meta row missing */
+  }
+  return rc;
+}
+
+static int storeMetaSet(QuotaTab *p, const char *zName, sqlite3_int64 v){
+  sqlite3_stmt *pStmt;
+  int rc = quotaStmt(p, QS_META_SET, &pStmt);
+  if( rc!=SQLITE_OK ) return rc;
+  sqlite3_bind_text(pStmt, 1, zName, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(pStmt, 2, v);
+  return quotaStepDone(pStmt);
+}
+
+/* The key k is being deleted: its live holds stop counting at its
+** ancestors and become orphaned. */
+int quotaOrphanHolds(QuotaTab *p, QuotaKey *k){
+  sqlite3_stmt *pStmt;
+  sqlite3_int64 *aHold = 0;   /* (id, amount) pairs */
+  int nHold = 0, nAlloc = 0, i;
+  int rc = quotaStmt(p, QS_HOLDS_OF_KEY, &pStmt);
+  if( rc!=SQLITE_OK ) return rc;
+  sqlite3_bind_int64(pStmt, 1, k->id);
+  while( (rc = sqlite3_step(pStmt))==SQLITE_ROW ){
+    if( nHold>=nAlloc ){
+      sqlite3_int64 *aNew;
+      nAlloc = nAlloc ? nAlloc*2 : 16;
+      aNew = sqlite3_realloc64(aHold, sizeof(sqlite3_int64)*2*nAlloc);
+      if( aNew==0 ){ rc = SQLITE_NOMEM; break; }
+      aHold = aNew;
+    }
+    aHold[nHold*2] = sqlite3_column_int64(pStmt, 0);
+    aHold[nHold*2+1] = sqlite3_column_int64(pStmt, 1);
+    nHold++;
+  }
+  if( rc==SQLITE_DONE ) rc = sqlite3_reset(pStmt); else sqlite3_reset(pStmt);
+  for(i=0; rc==SQLITE_OK && i<nHold; i++){
+    rc = quotaHoldEnd(p, aHold[i*2], HOLD_ORPHANED, -1, -1);
+    if( rc==SQLITE_OK && k->parentId ){
+      rc = quotaAdjustReservedChain(p, k->parentId, -aHold[i*2+1]);
+    }
+  }
+  sqlite3_free(aHold);
+  return rc;
+}
+
+/* Remove a key and what only it uses; its ledger rows stay (the audit). */
+int quotaDeleteKeyRows(QuotaTab *p, sqlite3_int64 id){
+  int rc = storeRunInt(p, QS_WIN_DELETE_KEY, 1, &id);
+  if( rc==SQLITE_OK ) rc = storeRunInt(p, QS_REQ_DELETE_KEY, 1, &id);
+  if( rc==SQLITE_OK ) rc = storeRunInt(p, QS_KEY_DELETE, 1, &id);
+  return rc;
+}
+
+/* ----------------------------------------------------------------- holds */
+
+int quotaHoldGet(QuotaTab *p, sqlite3_int64 id, QuotaHold *h, int *pFound){
+  sqlite3_stmt *pStmt;
+  int rc = quotaStmt(p, QS_HOLD_GET, &pStmt);
+  quotaHoldClear(h);
+  *pFound = 0;
+  if( rc!=SQLITE_OK ) return rc;
+  sqlite3_bind_int64(pStmt, 1, id);
+  rc = sqlite3_step(pStmt);
+  if( rc==SQLITE_ROW ){
+    *pFound = 1;
+    h->keyId = sqlite3_column_int64(pStmt, 0);
+    h->amount = sqlite3_column_int64(pStmt, 1);
+    h->expires = sqlite3_column_int64(pStmt, 2);
+    h->state = sqlite3_column_int(pStmt, 3);
+    h->charged = sqlite3_column_int64(pStmt, 4);
+    p->iSwept = sqlite3_column_int64(pStmt, 5);
+    if( sqlite3_column_type(pStmt, 6)!=SQLITE_NULL ){
+      h->pReq = sqlite3_value_dup(sqlite3_column_value(pStmt, 6));
+      if( h->pReq==0 ) rc = SQLITE_NOMEM;
+    }
+    if( h->amount<0 || h->state<HOLD_LIVE || h->state>HOLD_ORPHANED ){
+      rc = SQLITE_CORRUPT_VTAB;
+    }
+    if( rc==SQLITE_ROW ) rc = sqlite3_reset(pStmt); else sqlite3_reset(pStmt);
+  }else if( rc==SQLITE_DONE ){
+    rc = sqlite3_reset(pStmt);
+  }else{
+    sqlite3_reset(pStmt);
+  }
+  return rc;
+}
+
+void quotaHoldClear(QuotaHold *h){
+  sqlite3_value_free(h->pReq);
+  memset(h, 0, sizeof(*h));
+}
+
+int quotaHoldInsert(QuotaTab *p, sqlite3_int64 keyId, sqlite3_int64 amount,
+                    sqlite3_int64 expires, const char *zReq, sqlite3_int64 *pId){
+  sqlite3_stmt *pStmt;
+  int rc = quotaStmt(p, QS_HOLD_INSERT, &pStmt);
+  if( rc!=SQLITE_OK ) return rc;
+  sqlite3_bind_int64(pStmt, 1, keyId);
+  sqlite3_bind_int64(pStmt, 2, amount);
+  sqlite3_bind_int64(pStmt, 3, expires);
+  if( zReq ) sqlite3_bind_text(pStmt, 4, zReq, -1, SQLITE_STATIC);
+  else sqlite3_bind_null(pStmt, 4);
+  rc = quotaStepDone(pStmt);
+  sqlite3_bind_null(pStmt, 4);
+  if( rc==SQLITE_OK ) *pId = sqlite3_last_insert_rowid(p->db);
+  return rc;
+}
+
+/* End a hold: ended/charged of -1 store NULL. */
+int quotaHoldEnd(QuotaTab *p, sqlite3_int64 id, int state, sqlite3_int64 ended,
+                 sqlite3_int64 charged){
+  sqlite3_stmt *pStmt;
+  int rc = quotaStmt(p, QS_HOLD_END, &pStmt);
+  if( rc!=SQLITE_OK ) return rc;
+  sqlite3_bind_int64(pStmt, 1, id);
+  sqlite3_bind_int(pStmt, 2, state);
+  if( ended>=0 ) sqlite3_bind_int64(pStmt, 3, ended); else sqlite3_bind_null(pStmt, 3);
+  if( charged>=0 ) sqlite3_bind_int64(pStmt, 4, charged); else sqlite3_bind_null(pStmt, 4);
+  return quotaStepDone(pStmt);
+}
+
+/* -------------------------------------------------------------- requests */
+
+int quotaRequestGet(QuotaTab *p, sqlite3_int64 keyId, const char *zReq,
+                    sqlite3_int64 now, QuotaRequest *r){
+  sqlite3_stmt *pStmt;
+  int rc = quotaStmt(p, QS_REQ_GET, &pStmt);
+  memset(r, 0, sizeof(*r));
+  if( rc!=SQLITE_OK ) return rc;
+  sqlite3_bind_int64(pStmt, 1, keyId);
+  sqlite3_bind_text(pStmt, 2, zReq, -1, SQLITE_STATIC);
+  rc = sqlite3_step(pStmt);
+  if( rc==SQLITE_ROW ){
+    sqlite3_int64 at = sqlite3_column_int64(pStmt, 3);
+    /* Remembered while younger than the window; a clock behind `at` (a
+    ** pinned clock moved back) still remembers it. */
+    if( now - at < p->nIdem ){
+      r->bFound = 1;
+      r->op = sqlite3_column_int(pStmt, 0);
+      r->amount = sqlite3_column_int64(pStmt, 1);
+      r->bResultNull = sqlite3_column_type(pStmt, 2)==SQLITE_NULL;
+      r->result = sqlite3_column_int64(pStmt, 2);
+    }
+    rc = sqlite3_reset(pStmt);
+  }else if( rc==SQLITE_DONE ){
+    rc = sqlite3_reset(pStmt);
+  }else{
+    sqlite3_reset(pStmt);
+  }
+  sqlite3_bind_null(pStmt, 2);
+  return rc;
+}
+
+int quotaRequestPut(QuotaTab *p, sqlite3_int64 keyId, const char *zReq, int op,
+                    sqlite3_int64 amount, sqlite3_int64 result, sqlite3_int64 now){
+  sqlite3_stmt *pStmt;
+  int rc = quotaStmt(p, QS_REQ_PUT, &pStmt);
+  if( rc!=SQLITE_OK ) return rc;
+  sqlite3_bind_int64(pStmt, 1, keyId);
+  sqlite3_bind_text(pStmt, 2, zReq, -1, SQLITE_STATIC);
+  sqlite3_bind_int(pStmt, 3, op);
+  sqlite3_bind_int64(pStmt, 4, amount);
+  sqlite3_bind_int64(pStmt, 5, result);
+  sqlite3_bind_int64(pStmt, 6, now);
+  rc = quotaStepDone(pStmt);
+  sqlite3_bind_null(pStmt, 2);
+  return rc;
+}
+
+/* ----------------------------------------------------------------- purge */
+
+/* Run an ad hoc statement (purge and integrity are not hot paths). */
+static int storePrepare(QuotaTab *p, const char *zTemplate, sqlite3_stmt **ppStmt){
+  char *zSql = storeExpand(p->zDb, p->zName, zTemplate);
+  int rc;
+  if( zSql==0 ) return SQLITE_NOMEM;
+  rc = sqlite3_prepare_v2(p->db, zSql, -1, ppStmt, 0);
+  sqlite3_free(zSql);
+  return rc;
+}
+
+/* Delete what zTemplate selects (?1 = cutoff, ?2 = limit); add the count. */
+static int storePurgeSimple(QuotaTab *p, const char *zTemplate,
+                            sqlite3_int64 cutoff, sqlite3_int64 *pn){
+  sqlite3_stmt *pStmt = 0;
+  int rc = storePrepare(p, zTemplate, &pStmt);
+  if( rc==SQLITE_OK ){
+    sqlite3_bind_int64(pStmt, 1, cutoff);
+    sqlite3_bind_int64(pStmt, 2, p->nPurgeLimit);
+    rc = sqlite3_step(pStmt);
+    if( rc==SQLITE_DONE ){
+      rc = SQLITE_OK;
+      *pn += sqlite3_changes(p->db);
+    }
+  }
+  sqlite3_finalize(pStmt);
+  return rc;
+}
+
+/*
+** quota_purge(): one bounded step of cleaning. Examines at most
+** nPurgeLimit rows of each of quota_requests, quota_holds and quota_ledger:
+**   - request ids at least the idempotency window old;
+**   - holds that ended (or expired) at least the idempotency window ago;
+**   - ledger rows at least their key's retention old (the table's default
+**     for keys without one, and for keys that no longer exist).
+** Requests and holds are scanned oldest first. The ledger is scanned from a
+** cursor kept in quota_meta, so rows kept for a long retention are not read
+** again by every call; at the end of the ledger the cursor starts over.
+** The newest row of holds and of the ledger is never removed, so their ids
+** are never given out twice.
+*/
+int quotaPurge(QuotaTab *p, sqlite3_int64 now, sqlite3_int64 *pnRemoved){
+  sqlite3_int64 n = 0, cursor = 0, maxId = 0, last = 0, nSeen = 0;
+  sqlite3_stmt *pScan = 0, *pDel = 0, *pMax = 0;
+  int rc;
+  rc = storePurgeSimple(p,
+      "DELETE FROM {requests} WHERE id IN"
+      " (SELECT id FROM {requests} ORDER BY id LIMIT ?2) AND at<=?1",
+      now - p->nIdem, &n);
+  if( rc==SQLITE_OK ) rc = storePurgeSimple(p,
+      "DELETE FROM {holds} WHERE id IN"
+      " (SELECT id FROM {holds} WHERE id<(SELECT max(id) FROM {holds})"
+      "  ORDER BY id LIMIT ?2) AND state<>0 AND coalesce(ended, expires)<=?1",
+      now - p->nIdem, &n);
+  if( rc==SQLITE_OK ) rc = quotaMetaGet(p, "purgepos", &cursor);
+  if( rc==SQLITE_OK ) rc = storePrepare(p, "SELECT max(id) FROM {ledger}", &pMax);
+  if( rc==SQLITE_OK ){
+    if( sqlite3_step(pMax)==SQLITE_ROW ) maxId = sqlite3_column_int64(pMax, 0);
+    rc = sqlite3_finalize(pMax);
+  }
+  if( rc==SQLITE_OK ) rc = storePrepare(p,
+      "SELECT l.id, l.at, k.retention FROM {ledger} AS l"
+      " LEFT JOIN {keys} AS k ON k.key=l.key"
+      " WHERE l.id>?1 ORDER BY l.id LIMIT ?2", &pScan);
+  if( rc==SQLITE_OK ) rc = storePrepare(p, "DELETE FROM {ledger} WHERE id=?1", &pDel);
+  if( rc==SQLITE_OK ){
+    sqlite3_int64 *aDel = 0;
+    int nDel = 0, nAlloc = 0, i;
+    sqlite3_bind_int64(pScan, 1, cursor);
+    sqlite3_bind_int64(pScan, 2, p->nPurgeLimit);
+    while( (rc = sqlite3_step(pScan))==SQLITE_ROW ){
+      sqlite3_int64 id = sqlite3_column_int64(pScan, 0);
+      sqlite3_int64 at = sqlite3_column_int64(pScan, 1);
+      sqlite3_int64 keep = sqlite3_column_type(pScan, 2)==SQLITE_NULL
+                         ? p->nRetention : sqlite3_column_int64(pScan, 2);
+      last = id;
+      nSeen++;
+      if( keep<0 || id>=maxId || now - at < keep ) continue;
+      if( nDel>=nAlloc ){
+        sqlite3_int64 *aNew;
+        nAlloc = nAlloc ? nAlloc*2 : 64;
+        aNew = sqlite3_realloc64(aDel, sizeof(sqlite3_int64)*nAlloc);
+        if( aNew==0 ){ rc = SQLITE_NOMEM; break; }
+        aDel = aNew;
+      }
+      aDel[nDel++] = id;
+    }
+    if( rc==SQLITE_DONE ) rc = SQLITE_OK;
+    sqlite3_reset(pScan);
+    for(i=0; rc==SQLITE_OK && i<nDel; i++){
+      sqlite3_bind_int64(pDel, 1, aDel[i]);
+      rc = quotaStepDone(pDel);
+      n++;
+    }
+    sqlite3_free(aDel);
+    if( rc==SQLITE_OK ){
+      rc = storeMetaSet(p, "purgepos", nSeen<p->nPurgeLimit ? 0 : last);
+    }
+  }
+  sqlite3_finalize(pScan);
+  sqlite3_finalize(pDel);
+  *pnRemoved = n;
+  return rc;
+}
+
+/* ------------------------------------------------------------- integrity */
+
+/*
+** Check that the counters agree with the rows they summarise. Sets *pzErr
+** to a description of the first disagreement (NULL when all is well).
+*/
+int quotaIntegrity(QuotaTab *p, char **pzErr){
+  static const char *azCheck[] = {
+    /* reserved = the live holds of the key and of all its descendants */
+    "WITH RECURSIVE up(amount, kid) AS ("
+    "  SELECT amount, key_id FROM {holds} WHERE state=0"
+    "  UNION ALL SELECT up.amount, k.parent FROM up JOIN {keys} AS k"
+    "  ON k.id=up.kid WHERE k.parent IS NOT NULL)"
+    " SELECT 'key ' || quote(k.key) || ': reserved ' || k.reserved ||"
+    " ' but its live holds sum to ' || coalesce(s.total, 0)"
+    " FROM {keys} AS k LEFT JOIN"
+    " (SELECT kid, sum(amount) AS total FROM up GROUP BY kid) AS s ON s.kid=k.id"
+    " WHERE k.reserved<>coalesce(s.total, 0) LIMIT 1",
+    /* a rolling key's used = its buckets; others have none */
+    "SELECT 'key ' || quote(k.key) || ': used ' || k.used ||"
+    " ' but its window buckets sum to ' || coalesce(s.total, 0)"
+    " FROM {keys} AS k LEFT JOIN (SELECT key_id, sum(amount) AS total,"
+    " min(sec) AS first FROM {window} GROUP BY key_id) AS s ON s.key_id=k.id"
+    " WHERE (k.kind=6 AND (k.used<>coalesce(s.total, 0)"
+    "   OR k.oldest<>coalesce(s.first, 0)))"
+    " OR (k.kind<>6 AND s.total IS NOT NULL) LIMIT 1",
+    /* settings within range, parents that exist */
+    "SELECT 'key ' || quote(k.key) || ': invalid stored settings'"
+    " FROM {keys} AS k WHERE k.kind NOT BETWEEN 0 AND 6 OR k.used<0"
+    " OR k.reserved<0 OR k.cap<0 OR (k.kind=6 AND k.len<=0)"
+    " OR (k.parent IS NOT NULL AND NOT EXISTS"
+    "   (SELECT 1 FROM {keys} AS q WHERE q.id=k.parent)) LIMIT 1",
+    /* live holds belong to existing keys */
+    "SELECT 'hold ' || h.id || ': live but its key does not exist'"
+    " FROM {holds} AS h WHERE h.state=0 AND NOT EXISTS"
+    " (SELECT 1 FROM {keys} AS k WHERE k.id=h.key_id) LIMIT 1",
+  };
+  size_t i;
+  int rc = SQLITE_OK;
+  *pzErr = 0;
+  for(i=0; rc==SQLITE_OK && *pzErr==0 && i<sizeof(azCheck)/sizeof(azCheck[0]); i++){
+    sqlite3_stmt *pStmt = 0;
+    rc = storePrepare(p, azCheck[i], &pStmt);
+    if( rc==SQLITE_OK && sqlite3_step(pStmt)==SQLITE_ROW ){
+      *pzErr = sqlite3_mprintf("%s: %s", p->zName, sqlite3_column_text(pStmt, 0));
+      if( *pzErr==0 ) rc = SQLITE_NOMEM;
+    }
+    if( rc==SQLITE_OK ) rc = sqlite3_finalize(pStmt); else sqlite3_finalize(pStmt);
+  }
+  return rc;
+}
