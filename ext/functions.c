@@ -10,6 +10,7 @@
 **   quota_check(key [, amount])                         1 or 0
 **   quota_status(key [, amount])                        JSON text
 **   quota_purge()                                       rows removed
+**   quota_integrity()                                   'ok' or a problem
 **   quota_clock([time])                                 the clock, pinned or not
 **   quota_version()                                     version text
 **   first_of_next_month(time [, modifier ...])          'YYYY-MM-01 00:00:00'
@@ -663,14 +664,12 @@ static int statusLevel(QuotaCall *pCall, QuotaChain *c, sqlite3_int64 amount,
   }
   *pRetry = best;
   if( iBest<0 ){
-    sqlite3_int64 least = 0;
-    iBest = 0;
     for(i=0; i<c->n; i++){
-      if( c->a[i].bCap && (iBest<0 || !c->a[iBest].bCap || levelRoom(&c->a[i])<least) ){
+      if( c->a[i].bCap && (iBest<0 || levelRoom(&c->a[i])<levelRoom(&c->a[iBest])) ){
         iBest = i;
-        least = levelRoom(&c->a[i]);
       }
     }
+    if( iBest<0 ) iBest = 0;
     *pRetry = -1;
   }
   *piLevel = iBest;
@@ -747,6 +746,29 @@ static void purgeFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   if( rc==SQLITE_OK ) rc = quotaSweep(call.p, call.now);
   if( rc==SQLITE_OK ) rc = quotaPurge(call.p, call.now, &nRemoved);
   if( callEnd(&call, rc) ) sqlite3_result_int64(ctx, nRemoved);
+}
+
+/*
+** quota_integrity(): 'ok', or the first disagreement between the counters
+** and the rows they summarise (xIntegrity does the same for PRAGMA
+** integrity_check on SQLite 3.44 and later).
+*/
+static void integrityFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
+  QuotaCall call;
+  char *zProblem = 0;
+  int rc;
+  (void)argc; (void)argv;
+  if( callBegin(&call, ctx, "quota_integrity", 0) ){ callEnd(&call, call.rcErr); return; }
+  rc = quotaIntegrity(call.p, &zProblem);
+  if( callEnd(&call, rc) ){
+    if( zProblem ){
+      sqlite3_result_text(ctx, zProblem, -1, sqlite3_free);
+      zProblem = 0;
+    }else{
+      sqlite3_result_text(ctx, "ok", -1, SQLITE_STATIC);
+    }
+  }
+  sqlite3_free(zProblem);
 }
 
 /* ------------------------------------------------------------- time, misc */
@@ -856,6 +878,7 @@ int quotaRegisterFunctions(sqlite3 *db, QuotaConn *pConn){
     {"quota_status", 1, 0, statusFunc},
     {"quota_status", 2, 0, statusFunc},
     {"quota_purge", 0, 0, purgeFunc},
+    {"quota_integrity", 0, 0, integrityFunc},
     {"quota_clock", 0, 0, clockFunc},
     {"quota_clock", 1, 0, clockFunc},
     {"quota_version", 0, 1, versionFunc},

@@ -1,0 +1,76 @@
+-- sqlite-quota in ten minutes: a tutorial session run by `make demo`.
+-- It works on build/demo.db, a real database file, in the sqlite3 shell.
+.bail on
+.headers on
+.mode box --wrap 200
+.load ./quota
+
+.print
+.print == 1. A quota table, on a real file in WAL mode
+PRAGMA journal_mode = WAL;
+CREATE VIRTUAL TABLE quota USING quota(hold_ttl = '10 minutes');
+
+-- Pin the clock so the session reads the same every time it runs.
+-- Without this, sqlite-quota uses the system clock (UTC).
+SELECT quota_clock('2026-11-23 09:00:00') AS now;
+
+.print
+.print == 2. Two keys: an API key with a monthly token cap, an account with a lifetime balance
+INSERT INTO quota(key, cap, period, note)
+  VALUES ('sk-live-1', 100000, 'month', '{"owner":"alice"}');
+INSERT INTO quota(key, cap, period)
+  VALUES ('acct:9', 50, 'lifetime');
+SELECT key, cap, period, used, remaining, resets_at FROM quota;
+
+.print
+.print == 3. Reserve an estimate before an LLM call, settle the actual cost after it
+-- 4000 tokens held while the call runs; 'req-7f3a' makes a retry safe.
+SELECT quota_reserve('sk-live-1', 4000, 'req-7f3a') AS hold_id;
+SELECT key, used, reserved, remaining FROM quota WHERE key = 'sk-live-1';
+-- The call used 2712 tokens: charge them, release the other 1288.
+SELECT quota_settle(1, 2712, '{"model":"gpt-4o"}') AS charged;
+SELECT key, used, reserved, remaining FROM quota WHERE key = 'sk-live-1';
+
+.print
+.print == 4. A retried request is not charged twice
+-- The client timed out and sent req-7f3a again: the same hold comes back,
+-- and settling it again returns the first charge.
+SELECT quota_reserve('sk-live-1', 4000, 'req-7f3a') AS same_hold,
+       quota_settle(1, 2712) AS same_charge;
+SELECT key, used, reserved FROM quota WHERE key = 'sk-live-1';
+
+.print
+.print == 5. A failed call releases its hold: nothing leaks
+SELECT quota_reserve('sk-live-1', 9000) AS hold_id;
+SELECT quota_release(2) AS released;
+SELECT key, used, reserved FROM quota WHERE key = 'sk-live-1';
+
+.print
+.print == 6. A denial, and the status a 429 response can carry
+SELECT quota_consume('acct:9', 30, 'img-1') AS ledger_id;
+SELECT quota_consume('acct:9', 30, 'img-2') AS denied;       -- NULL: 20 remain
+SELECT quota_status('acct:9', 30) AS status;
+-- A lifetime balance never resets: code insufficient_quota, no retry_after.
+-- A monthly cap that is exhausted says rate_limit_exceeded and when to retry:
+SELECT quota_record('sk-live-1', 97500) AS recorded;           -- metering, past-cap allowed
+SELECT quota_status('sk-live-1', 500) AS status;
+
+.print
+.print == 7. The month rolls over on first use after its end, no cron job needed
+SELECT quota_clock('2026-12-01 00:00:05') AS now;
+SELECT key, used, remaining, period_start, resets_at FROM quota WHERE key = 'sk-live-1';
+SELECT quota_consume('sk-live-1', 1200, 'req-8b1c') AS ledger_id;
+SELECT key, used, remaining, period_start, resets_at FROM quota WHERE key = 'sk-live-1';
+
+.print
+.print == 8. The ledger: every charge, who, when, how much, and why
+SELECT id, key, amount, datetime(at, 'unixepoch') AS at, request_id, hold_id,
+       meta, over, late
+  FROM quota_ledger ORDER BY id;
+
+.print
+.print == 9. Admin: raise a cap, reset usage, check the store
+UPDATE quota SET cap = 60 WHERE key = 'acct:9';
+UPDATE quota SET used = 0 WHERE key = 'sk-live-1';
+SELECT key, cap, used, remaining FROM quota;
+SELECT quota_integrity() AS integrity;
