@@ -1,9 +1,15 @@
 # sqlite-quota: atomic quota accounting for SQLite.
 #
-#   make          build the loadable extension ./quota.so
-#   make demo     build it and run the tutorial session on build/demo.db
-#   make test     build everything and run every test (ends "N passed, N failed")
-#   make install  install quota.so (PREFIX=/usr/local, DESTDIR honoured)
+#   make             build the loadable extension ./quota.so
+#   make demo        build it and run the tutorial session on build/demo.db
+#   make test        build everything and run every test (ends "N passed, N failed")
+#   make static      libsqlite_quota.a (compiled with SQLITE_CORE) and ext/quota.h
+#   make install     quota.so, libsqlite_quota.a, quota.h, sqlite-quota.pc
+#                    (PREFIX=/usr/local, DESTDIR honoured)
+#   make asan        the whole suite with AddressSanitizer + UBSan
+#   make valgrind    the whole suite under valgrind
+#   make coverage    branch coverage of ext/ (gcovr)
+#   make bench       the benchmark (tool/quotabench.c); bench-quick for a short run
 #   make clean
 #
 # Test and tool drivers: every test/NAME.c and tool/NAME.c is built as
@@ -15,6 +21,7 @@ CFLAGS   ?= -O2
 WARN      = -Wall -Wextra
 PREFIX   ?= /usr/local
 LIBDIR   ?= $(PREFIX)/lib
+INCDIR   ?= $(PREFIX)/include
 TCLSH    ?= tclsh
 SQLITE3  ?= sqlite3
 
@@ -23,8 +30,10 @@ EXT_HDR   = $(sort $(wildcard ext/*.h))
 SO        = quota.so
 TEST_BIN  = $(patsubst test/%.c,build/%,$(wildcard test/*.c))
 TOOL_BIN  = $(patsubst tool/%.c,build/%,$(wildcard tool/*.c))
+SAN_FLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
-.PHONY: all demo test deps-build deps-test install clean drivers
+.PHONY: all demo test deps-build deps-test install clean drivers static \
+        asan valgrind coverage bench bench-quick
 
 all: $(SO)
 
@@ -57,9 +66,59 @@ demo: $(SO) | deps-test build
 test: deps-test $(SO) drivers
 	$(TCLSH) test/all.tcl
 
-install: $(SO)
-	install -d $(DESTDIR)$(LIBDIR)
+# Static library: the same sources with SQLITE_CORE, for programs that
+# register the extension with sqlite3_auto_extension() (see ext/quota.h).
+static: libsqlite_quota.a
+
+libsqlite_quota.a: $(EXT_SRC) $(EXT_HDR) | build deps-build
+	@mkdir -p build/static
+	for f in $(EXT_SRC); do \
+	  $(CC) -std=c99 $(CFLAGS) $(WARN) -fPIC -DSQLITE_CORE -c $$f \
+	      -o build/static/$$(basename $$f .c).o || exit 1; \
+	done
+	rm -f $@
+	ar rcs $@ $(patsubst ext/%.c,build/static/%.o,$(EXT_SRC))
+
+install: $(SO) libsqlite_quota.a
+	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCDIR) $(DESTDIR)$(LIBDIR)/pkgconfig
 	install -m 0755 $(SO) $(DESTDIR)$(LIBDIR)/$(SO)
+	install -m 0644 libsqlite_quota.a $(DESTDIR)$(LIBDIR)/libsqlite_quota.a
+	install -m 0644 ext/quota.h $(DESTDIR)$(INCDIR)/quota.h
+	sed -e 's|@PREFIX@|$(PREFIX)|; s|@LIBDIR@|$(LIBDIR)|; s|@INCDIR@|$(INCDIR)|' \
+	    -e "s|@VERSION@|$$(sed -n 's/.*SQLITE_QUOTA_VERSION *\"\(.*\)\".*/\1/p' ext/quota.h)|" \
+	    tool/sqlite-quota.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/sqlite-quota.pc
+
+# The whole suite against a sanitized quota.so (preloaded runtimes, since
+# tclsh and sqlite3 are not instrumented) and sanitized drivers.
+ASAN_ENV = ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 \
+           UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+           LD_PRELOAD="$$($(CC) -print-file-name=libasan.so) $$($(CC) -print-file-name=libubsan.so)"
+asan: deps-test | build
+	@mkdir -p build/asan
+	$(CC) -std=c99 -O1 -g $(WARN) $(SAN_FLAGS) -fPIC -shared -fvisibility=hidden -o build/asan/quota.so $(EXT_SRC)
+	for f in $(wildcard test/*.c) $(wildcard tool/*.c); do \
+	  $(CC) -std=gnu99 -O1 -g $(WARN) $(SAN_FLAGS) -DSQLITE_CORE -Iext \
+	      -o build/asan/$$(basename $$f .c) $$f $(EXT_SRC) -lsqlite3 -lm || exit 1; \
+	done
+	env $(ASAN_ENV) QUOTA_EXT=$(CURDIR)/build/asan/quota QUOTA_BUILD=$(CURDIR)/build/asan \
+	    $(TCLSH) test/all.tcl
+
+valgrind: deps-test $(SO) drivers
+	TESTER_WRAP="valgrind -q --error-exitcode=99 --trace-children=no" \
+	    $(TCLSH) test/all.tcl
+
+coverage: deps-test | build
+	@mkdir -p build/cov
+	rm -f build/cov/*.gcda
+	$(CC) -std=c99 -O0 -g --coverage $(WARN) -fPIC -shared -fvisibility=hidden -o build/cov/quota.so $(EXT_SRC)
+	QUOTA_EXT=$(CURDIR)/build/cov/quota $(TCLSH) test/all.tcl || true
+	gcovr -r . --object-directory build/cov --branches --filter ext/ --print-summary
+
+bench: build/quotabench
+	build/quotabench
+
+bench-quick: build/quotabench
+	build/quotabench --quick
 
 clean:
 	rm -rf build $(SO) libsqlite_quota.a

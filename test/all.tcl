@@ -89,7 +89,9 @@ array set R {}             ;# index -> {output status seconds}
 proc start {i} {
   global files tclsh timeout running
   set f [lindex $files $i]
-  set ch [open |[list $tclsh $f 2>@1] r]
+  # TESTER_WRAP runs each file under a tool, e.g. "valgrind -q --error-exitcode=99".
+  set wrap [expr {[info exists ::env(TESTER_WRAP)] ? $::env(TESTER_WRAP) : ""}]
+  set ch [open |[list {*}$wrap $tclsh $f 2>@1] r]
   fconfigure $ch -blocking 0 -translation auto
   set ::OUT($i) ""
   set ::T0($i) [clock milliseconds]

@@ -40,7 +40,8 @@
 #   * Sets $testdir to the absolute path of the test/ directory, $repo_root
 #     to the repository root, $build_dir to <root>/build and $quota_ext to
 #     the extension without its suffix (<root>/quota; SQLite adds ".so").
-#     The environment variable QUOTA_EXT overrides $quota_ext.
+#     The environment variable QUOTA_EXT overrides $quota_ext, and
+#     QUOTA_BUILD overrides $build_dir (where the C drivers are).
 #   * Creates an empty scratch directory build/testdir/<file-rootname>/ and
 #     cd's into it, so that test files can run in parallel without sharing a
 #     test.db.  Paths in tests are relative to it.  It is kept after the run
@@ -129,7 +130,13 @@ package require sqlite3
 #
 set testdir   [file dirname [file normalize [info script]]]
 set repo_root [file dirname $testdir]
-set build_dir [file join $repo_root build]
+# QUOTA_BUILD names another directory of drivers (make asan builds its
+# sanitized drivers into build/asan); scratch files stay under build/.
+if {[info exists ::env(QUOTA_BUILD)] && $::env(QUOTA_BUILD) ne ""} {
+  set build_dir [file normalize $::env(QUOTA_BUILD)]
+} else {
+  set build_dir [file join $repo_root build]
+}
 if {[info exists ::env(QUOTA_EXT)] && $::env(QUOTA_EXT) ne ""} {
   set quota_ext [file normalize $::env(QUOTA_EXT)]
 } else {
@@ -142,7 +149,7 @@ if {[info exists ::argv0] && [file extension $::argv0] eq ".test"} {
 } else {
   set tester_name [file rootname [file tail [info script]]]
 }
-set scratch_dir [file join $build_dir testdir $tester_name]
+set scratch_dir [file join $repo_root build testdir $tester_name]
 file delete -force -- $scratch_dir
 file mkdir $scratch_dir
 cd $scratch_dir
