@@ -46,7 +46,6 @@
 #include "quota_int.h"
 #include <stdarg.h>
 #include <string.h>
-#include <math.h>
 
 /* How a call joined the transaction state it found. */
 #define CALL_OWN       1      /* BEGIN IMMEDIATE ... COMMIT */
@@ -161,9 +160,10 @@ static int callBegin(QuotaCall *pCall, sqlite3_context *ctx, const char *zFunc,
       rc = callExec(pCall, QS_SAVEPOINT);
       if( rc==SQLITE_OK ){
         pCall->eMode = CALL_SAVEPOINT;
-      }else if( rc==SQLITE_ERROR ){
-        /* "cannot open savepoint - SQL statements in progress": a writing
-        ** statement of the caller runs; it will roll us back on error. */
+      }else if( rc==SQLITE_BUSY ){
+        /* "cannot open savepoint - SQL statements in progress" (SQLite
+        ** says SQLITE_BUSY): a writing statement of the caller runs; its
+        ** failure takes our writes with it, see doc/transactions.md. */
         pCall->eMode = CALL_BARE;
         rc = SQLITE_OK;
       }
@@ -217,20 +217,9 @@ static int callEnd(QuotaCall *pCall, int rc){
 
 /* ---------------------------------------------------------------- arguments */
 
-/* A non-negative 64-bit integer (an integral REAL in range is accepted). */
+/* A non-negative 64-bit integer (quotaValueInt's rule). */
 static int argAmount(sqlite3_value *v, sqlite3_int64 *pAmount){
-  if( sqlite3_value_type(v)==SQLITE_INTEGER ){
-    *pAmount = sqlite3_value_int64(v);
-    return *pAmount<0;
-  }
-  if( sqlite3_value_type(v)==SQLITE_FLOAT ){
-    double r = sqlite3_value_double(v);
-    if( r>=0.0 && r<9223372036854775808.0 && r==floor(r) ){
-      *pAmount = (sqlite3_int64)r;
-      return 0;
-    }
-  }
-  return 1;
+  return quotaValueInt(v, pAmount) || *pAmount<0;
 }
 
 /* Key and request-id texts: TEXT, or an INTEGER taken as its decimal text. */
@@ -243,15 +232,10 @@ static const char *argText(sqlite3_value *v){
 }
 
 static int argDuration(sqlite3_value *v, sqlite3_int64 *pSecs){
-  switch( sqlite3_value_type(v) ){
-    case SQLITE_INTEGER:
-      *pSecs = sqlite3_value_int64(v);
-      return 0;
-    case SQLITE_TEXT:
-      return quotaParseDurationText((const char*)sqlite3_value_text(v), pSecs, 0);
-    default:
-      return 1;
+  if( sqlite3_value_type(v)==SQLITE_TEXT ){
+    return quotaParseDurationText((const char*)sqlite3_value_text(v), pSecs, 0);
   }
+  return quotaValueInt(v, pSecs);
 }
 
 /* Report an argument error before any transaction was opened. */
@@ -302,6 +286,16 @@ static int chainSave(QuotaCall *pCall, QuotaChain *c){
   int i, rc = SQLITE_OK;
   for(i=0; rc==SQLITE_OK && i<c->n; i++) rc = quotaSaveKey(pCall->p, &c->a[i]);
   return rc;
+}
+
+/* SQLITE_TOOBIG when charging `amount` would overflow some level's `used`:
+** checked before the first write, so a failing call writes nothing. */
+static int chainChargeFits(const QuotaChain *c, sqlite3_int64 amount){
+  int i;
+  for(i=0; i<c->n; i++){
+    if( c->a[i].used > LARGEST_INT64 - amount ) return SQLITE_TOOBIG;
+  }
+  return SQLITE_OK;
 }
 
 /* Index of the first level that cannot fit `amount`, or -1. */
@@ -377,13 +371,18 @@ static void reserveFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   }
   if( rc==SQLITE_OK && !bReplay ){
     rc = chainNormalize(&call, &c, 1);
+    /* A grant must not overflow any level (checked before any write). */
+    if( rc==SQLITE_OK && chainDenies(&c, amount)<0 ){
+      for(i=0; rc==SQLITE_OK && i<c.n; i++){
+        if( c.a[i].reserved > LARGEST_INT64 - amount ) rc = SQLITE_TOOBIG;
+      }
+    }
     if( rc==SQLITE_OK && chainDenies(&c, amount)<0 ){
       if( !bTtl ) ttl = call.p->nHoldTtl;
       rc = quotaHoldInsert(call.p, c.a[0].id, amount,
-          ttl > LARGEST_INT64 - call.now ? LARGEST_INT64 : call.now + ttl,
-          zReq, &holdId);
+          quotaAddSat(call.now, ttl),
+          ttl==call.p->nHoldTtl, zReq, &holdId);
       for(i=0; rc==SQLITE_OK && i<c.n; i++){
-        if( c.a[i].reserved > LARGEST_INT64 - amount ){ rc = SQLITE_TOOBIG; break; }
         c.a[i].reserved += amount;
         c.a[i].bDirty = 1;
       }
@@ -416,9 +415,7 @@ static int loadHold(QuotaCall *pCall, sqlite3_int64 holdId, QuotaHold *h){
 }
 
 static int argHoldId(sqlite3_value *v, sqlite3_int64 *pId){
-  if( sqlite3_value_type(v)!=SQLITE_INTEGER ) return 1;
-  *pId = sqlite3_value_int64(v);
-  return *pId<=0;
+  return quotaValueInt(v, pId) || *pId<=0;
 }
 
 static void settleFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
@@ -429,7 +426,6 @@ static void settleFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   QuotaChain c;
   QuotaHold h;
   int rc, i, bFound = 0, bOver = 0;
-  char *zKey = 0;
   memset(&h, 0, sizeof(h));
 
   if( argHoldId(argv[0], &holdId) ){
@@ -459,19 +455,20 @@ static void settleFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
         rc = quotaLoadKeyById(call.p, h.keyId, &c.a[0], &bFound);
         if( rc!=SQLITE_OK || !bFound ) break;     /* key deleted: NULL */
         rc = chainNormalize(&call, &c, 1);
+        if( rc==SQLITE_OK ) rc = chainChargeFits(&c, amount);
         for(i=0; rc==SQLITE_OK && i<c.n; i++){
           if( h.state==HOLD_LIVE ){
             if( c.a[i].reserved<h.amount ){ rc = SQLITE_CORRUPT_VTAB; break; }
             c.a[i].reserved -= h.amount;
           }
           rc = quotaCharge(call.p, &c.a[i], amount, call.now);
-          if( c.a[i].bCap && c.a[i].used>c.a[i].cap ) bOver = 1;
+          if( amount>0 && c.a[i].bCap && c.a[i].used>c.a[i].cap ) bOver = 1;
         }
         if( rc==SQLITE_OK ) rc = chainSave(&call, &c);
         if( rc==SQLITE_OK ) rc = quotaHoldEnd(call.p, holdId, HOLD_SETTLED, call.now, amount);
-        if( rc==SQLITE_OK ) rc = quotaKeyName(call.p, h.keyId, &zKey);
         if( rc==SQLITE_OK ){
-          rc = quotaInsertLedger(call.p, zKey, amount, call.now, h.pReq, holdId,
+          rc = quotaInsertLedger(call.p, (const char*)sqlite3_value_text(h.pKey),
+                                 amount, call.now, h.pReq, holdId,
                                  pMeta, bOver, h.state==HOLD_EXPIRED, &ledgerId);
         }
         if( rc==SQLITE_OK ) charged = amount;
@@ -481,7 +478,6 @@ static void settleFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
     }
   }
   quotaHoldClear(&h);
-  sqlite3_free(zKey);
   if( callEnd(&call, rc) ){
     if( charged>=0 ) sqlite3_result_int64(ctx, charged); else sqlite3_result_null(ctx);
   }
@@ -551,11 +547,14 @@ static void chargeNow(sqlite3_context *ctx, int argc, sqlite3_value **argv,
                        &ledgerId, &bNull);
   }
   if( rc==SQLITE_OK && bFound && !bReplay ){
+    int bCharge;
     rc = chainNormalize(&call, &c, 1);
-    if( rc==SQLITE_OK && (op==REQ_RECORD || chainDenies(&c, amount)<0) ){
+    bCharge = op==REQ_RECORD || chainDenies(&c, amount)<0;
+    if( rc==SQLITE_OK && bCharge ) rc = chainChargeFits(&c, amount);
+    if( rc==SQLITE_OK && bCharge ){
       for(i=0; rc==SQLITE_OK && i<c.n; i++){
         rc = quotaCharge(call.p, &c.a[i], amount, call.now);
-        if( c.a[i].bCap && c.a[i].used>c.a[i].cap ) bOver = 1;
+        if( amount>0 && c.a[i].bCap && c.a[i].used>c.a[i].cap ) bOver = 1;
       }
       if( rc==SQLITE_OK ) rc = chainSave(&call, &c);
       if( rc==SQLITE_OK ){
@@ -711,7 +710,7 @@ static void statusFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
                         k->used, k->reserved);
     jsonIntOrNull(pStr, !k->bCap, levelRoom(k));
     sqlite3_str_appendall(pStr, ",\"resets_at\":");
-    if( k->pend ){
+    if( k->bPeriod ){
       quotaCalFormat(k->pend, zTime);
       jsonString(pStr, zTime);
     }else{
@@ -742,7 +741,7 @@ static void purgeFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   int rc;
   (void)argc; (void)argv;
   if( callBegin(&call, ctx, "quota_purge", 1) ){ callEnd(&call, call.rcErr); return; }
-  rc = quotaMetaGet(call.p, "swept", &call.p->iSwept);
+  rc = quotaSweepState(call.p);
   if( rc==SQLITE_OK ) rc = quotaSweep(call.p, call.now);
   if( rc==SQLITE_OK ) rc = quotaPurge(call.p, call.now, &nRemoved);
   if( callEnd(&call, rc) ) sqlite3_result_int64(ctx, nRemoved);
@@ -786,7 +785,7 @@ static void clockFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
       pConn->bPinned = 0;
     }else{
       sqlite3_int64 t;
-      int rc = quotaParseTime(pConn->db, argv[0], &t);
+      int rc = quotaParseTime(pConn, argv[0], &t);
       if( rc==SQLITE_MISMATCH ){
         char *z = sqlite3_mprintf("quota_clock: not a time: '%s'",
                                   (const char*)sqlite3_value_text(argv[0]));

@@ -23,6 +23,7 @@
 SQLITE_EXTENSION_INIT1
 #endif
 #include <string.h>
+#include <math.h>
 
 /* Julian day number of 1970-01-01 00:00:00, in milliseconds. */
 #define UNIX_EPOCH_JD_MS ((sqlite3_int64)210866760000000LL)
@@ -53,13 +54,54 @@ sqlite3_int64 quotaNow(QuotaConn *pConn){
 }
 
 /*
-** Any value SQLite's datetime() takes, as whole seconds since 1970 (a
-** fraction is dropped). SQLITE_MISMATCH when datetime() gives NULL.
+** The one rule for integer arguments and columns: an INTEGER, or a REAL
+** whose value is a whole number in the 64-bit range. Returns 0 and sets
+** *pOut when v is one; text, blobs and NULL never are.
 */
-int quotaParseTime(sqlite3 *db, sqlite3_value *pVal, sqlite3_int64 *pT){
+int quotaValueInt(sqlite3_value *v, sqlite3_int64 *pOut){
+  if( sqlite3_value_type(v)==SQLITE_INTEGER ){
+    *pOut = sqlite3_value_int64(v);
+    return 0;
+  }
+  if( sqlite3_value_type(v)==SQLITE_FLOAT ){
+    double r = sqlite3_value_double(v);
+    if( r>=-9223372036854775808.0 && r<9223372036854775808.0 && r==floor(r) ){
+      *pOut = (sqlite3_int64)r;
+      return 0;
+    }
+  }
+  return 1;
+}
+
+/* a + b, saturating at the ends of the 64-bit range. */
+sqlite3_int64 quotaAddSat(sqlite3_int64 a, sqlite3_int64 b){
+  if( b>0 && a>LARGEST_INT64-b ) return LARGEST_INT64;
+  if( b<0 && a<(-LARGEST_INT64-1)-b ) return -LARGEST_INT64-1;
+  return a+b;
+}
+
+/* Times are kept within the years 0000 to 9999, the range of the text
+** form 'YYYY-MM-DD HH:MM:SS'. */
+#define QUOTA_TIME_MIN ((sqlite3_int64)-62167219200LL)   /* 0000-01-01 */
+#define QUOTA_TIME_MAX ((sqlite3_int64)253402300799LL)   /* 9999-12-31 23:59:59 */
+
+/*
+** Any value SQLite's datetime() takes, as whole seconds since 1970 (a
+** fraction is dropped). SQLITE_MISMATCH when datetime() gives NULL or a
+** year outside 0000-9999. 'now' is the connection's clock (quota_clock),
+** not SQLite's, so a pinned clock governs it too.
+*/
+int quotaParseTime(QuotaConn *pConn, sqlite3_value *pVal, sqlite3_int64 *pT){
   sqlite3_stmt *pStmt = 0;
-  int rc = sqlite3_prepare_v2(db, "SELECT CAST(strftime('%s', ?1) AS INTEGER)",
-                              -1, &pStmt, 0);
+  const char *z = (const char*)sqlite3_value_text(pVal);
+  int rc;
+  if( sqlite3_value_type(pVal)==SQLITE_TEXT && z && sqlite3_stricmp(z, "now")==0 ){
+    *pT = quotaNow(pConn);
+    return SQLITE_OK;
+  }
+  if( sqlite3_value_type(pVal)==SQLITE_BLOB ) return SQLITE_MISMATCH;
+  rc = sqlite3_prepare_v2(pConn->db, "SELECT CAST(strftime('%s', ?1) AS INTEGER)",
+                          -1, &pStmt, 0);
   if( rc==SQLITE_OK ){
     sqlite3_bind_value(pStmt, 1, pVal);
     rc = sqlite3_step(pStmt);
@@ -69,6 +111,7 @@ int quotaParseTime(sqlite3 *db, sqlite3_value *pVal, sqlite3_int64 *pT){
         rc = SQLITE_MISMATCH;
       }else{
         *pT = sqlite3_column_int64(pStmt, 0);
+        if( *pT<QUOTA_TIME_MIN || *pT>QUOTA_TIME_MAX ) rc = SQLITE_MISMATCH;
       }
     }
   }

@@ -96,7 +96,9 @@ struct QuotaKey {
   sqlite3_int64 used;       /* units charged in the stored period / window */
   sqlite3_int64 reserved;   /* units held by holds counted at this key */
   sqlite3_int64 pstart;     /* start of the period `used` belongs to */
-  sqlite3_int64 oldest;     /* rolling: oldest bucket second, 0 if none */
+  int bOldest;              /* rolling: true when the window has a bucket */
+  sqlite3_int64 oldest;     /* rolling: the oldest bucket's second */
+  int bPeriod;              /* computed: true for calendar periods */
   sqlite3_int64 pend;       /* computed: end of the current period */
   int bDirty;               /* must be written back */
 };
@@ -118,7 +120,9 @@ struct QuotaTab {
   sqlite3_int64 nIdem;      /* idempotency window, seconds */
   sqlite3_int64 nRetention; /* default ledger retention, -1 = forever */
   sqlite3_int64 nPurgeLimit;/* rows one quota_purge() call may examine */
-  sqlite3_int64 iSwept;     /* sweep watermark read by the last key load */
+  sqlite3_int64 iSwept;     /* sweep watermark, as last read or written */
+  sqlite3_int64 iSweepId;   /* where the next ordered-lane sweep starts */
+  sqlite3_int64 iL0Max;     /* largest ordered-lane expiry, read with a key */
   sqlite3_stmt **aStmt;     /* prepared on first use, see store.c */
 };
 
@@ -153,7 +157,9 @@ int quotaKeyRow(QuotaTab *p, sqlite3_int64 id, sqlite3_stmt **ppRow);
 int quotaMetaGet(QuotaTab *p, const char *zName, sqlite3_int64 *pVal);
 int quotaOrphanHolds(QuotaTab *p, QuotaKey *k);
 int quotaDeleteKeyRows(QuotaTab *p, sqlite3_int64 id);
-int quotaParseTime(sqlite3 *db, sqlite3_value *pVal, sqlite3_int64 *pT);
+int quotaParseTime(QuotaConn *pConn, sqlite3_value *pVal, sqlite3_int64 *pT);
+int quotaValueInt(sqlite3_value *v, sqlite3_int64 *pOut);
+sqlite3_int64 quotaAddSat(sqlite3_int64 a, sqlite3_int64 b);
 
 /* A hold as quota_holds stores it. */
 typedef struct QuotaHold QuotaHold;
@@ -164,11 +170,14 @@ struct QuotaHold {
   int state;                /* HOLD_* */
   sqlite3_int64 charged;    /* what settle charged, when settled */
   sqlite3_value *pReq;      /* its request id, or NULL (sqlite3_value_dup) */
+  sqlite3_value *pKey;      /* its key's name, NULL if the key is gone */
 };
 int quotaHoldGet(QuotaTab *p, sqlite3_int64 id, QuotaHold *h, int *pFound);
 void quotaHoldClear(QuotaHold *h);
 int quotaHoldInsert(QuotaTab *p, sqlite3_int64 keyId, sqlite3_int64 amount,
-                    sqlite3_int64 expires, const char *zReq, sqlite3_int64 *pId);
+                    sqlite3_int64 expires, int bDefaultTtl, const char *zReq,
+                    sqlite3_int64 *pId);
+int quotaSweepState(QuotaTab *p);
 int quotaHoldEnd(QuotaTab *p, sqlite3_int64 id, int state, sqlite3_int64 ended,
                  sqlite3_int64 charged);
 
@@ -193,7 +202,8 @@ enum {
   QS_KEY_UPDATE_ALL, QS_KEY_ROW, QS_KEY_DELETE,
   QS_KEY_CHILD, QS_KEY_NAME,
   QS_META_GET, QS_META_SET,
-  QS_SWEEP_SCAN, QS_HOLD_END,
+  QS_SWEEP_STATE, QS_SWEEP_SAVE, QS_LANE0_SCAN, QS_LANE1_SCAN, QS_LANE1_DELETE,
+  QS_EXPIRY_INSERT, QS_HOLD_END,
   QS_HOLD_INSERT, QS_HOLD_GET, QS_HOLDS_OF_KEY,
   QS_LEDGER_INSERT,
   QS_REQ_GET, QS_REQ_PUT, QS_REQ_DELETE_KEY,

@@ -53,12 +53,15 @@
 ** "schema"."table_x".
 */
 static const char *const azStmtSql[QS_COUNT] = {
-  /* QS_KEY_BY_NAME */
+  /* QS_KEY_BY_NAME: the key, and the sweep state a writing call needs */
   "SELECT id, cap, kind, len, anchor, parent, used, reserved, pstart, oldest,"
-  " (SELECT value FROM {meta} WHERE name='swept') FROM {keys} WHERE key=?1",
+  " (SELECT value FROM {meta} WHERE name='swept'),"
+  " (SELECT value FROM {meta} WHERE name='sweepid'),"
+  " (SELECT l0max FROM {holds} ORDER BY id DESC LIMIT 1)"
+  " FROM {keys} WHERE key=?1",
   /* QS_KEY_BY_ID */
-  "SELECT id, cap, kind, len, anchor, parent, used, reserved, pstart, oldest,"
-  " (SELECT value FROM {meta} WHERE name='swept') FROM {keys} WHERE id=?1",
+  "SELECT id, cap, kind, len, anchor, parent, used, reserved, pstart, oldest"
+  " FROM {keys} WHERE id=?1",
   /* QS_KEY_SAVE */
   "UPDATE {keys} SET used=?2, reserved=?3, pstart=?4, oldest=?5 WHERE id=?1",
   /* QS_KEY_INSERT */
@@ -81,18 +84,32 @@ static const char *const azStmtSql[QS_COUNT] = {
   "SELECT value FROM {meta} WHERE name=?1",
   /* QS_META_SET */
   "UPDATE {meta} SET value=?2 WHERE name=?1",
-  /* QS_SWEEP_SCAN */
-  "SELECT id, key_id, amount FROM {holds}"
-  " WHERE expires>?1 AND expires<=?2 AND state=0",
+  /* QS_SWEEP_STATE */
+  "SELECT (SELECT value FROM {meta} WHERE name='swept'),"
+  " (SELECT value FROM {meta} WHERE name='sweepid')",
+  /* QS_SWEEP_SAVE */
+  "UPDATE {meta} SET value=CASE name WHEN 'swept' THEN ?1 ELSE ?2 END"
+  " WHERE name IN ('swept', 'sweepid')",
+  /* QS_LANE0_SCAN: the ordered lane, oldest first (see quotaExpiredHolds) */
+  "SELECT id, key_id, amount, state, expires, lane FROM {holds}"
+  " WHERE id>=?1 ORDER BY id",
+  /* QS_LANE1_SCAN */
+  "SELECT h.id, h.key_id, h.amount, h.state FROM {expiry} AS e"
+  " JOIN {holds} AS h ON h.id=e.hold_id WHERE e.expires<=?1",
+  /* QS_LANE1_DELETE */
+  "DELETE FROM {expiry} WHERE expires<=?1",
+  /* QS_EXPIRY_INSERT */
+  "INSERT INTO {expiry}(expires, hold_id) VALUES(?1, ?2)",
   /* QS_HOLD_END */
   "UPDATE {holds} SET state=?2, ended=?3, charged=?4 WHERE id=?1",
   /* QS_HOLD_INSERT */
-  "INSERT INTO {holds}(key_id, amount, expires, state, request_id)"
-  " VALUES(?1, ?2, ?3, 0, ?4)",
-  /* QS_HOLD_GET */
-  "SELECT key_id, amount, expires, state, charged,"
-  " (SELECT value FROM {meta} WHERE name='swept'), request_id"
-  " FROM {holds} WHERE id=?1",
+  "INSERT INTO {holds}(key_id, amount, expires, state, request_id, lane, l0max)"
+  " VALUES(?1, ?2, ?3, 0, ?4, ?5, ?6)",
+  /* QS_HOLD_GET: the hold, its key's name, and the sweep state */
+  "SELECT h.key_id, h.amount, h.expires, h.state, h.charged,"
+  " (SELECT value FROM {meta} WHERE name='swept'),"
+  " (SELECT value FROM {meta} WHERE name='sweepid'), h.request_id, k.key"
+  " FROM {holds} AS h LEFT JOIN {keys} AS k ON k.id=h.key_id WHERE h.id=?1",
   /* QS_HOLDS_OF_KEY */
   "SELECT id, amount FROM {holds} WHERE key_id=?1 AND state=0",
   /* QS_LEDGER_INSERT */
@@ -177,13 +194,16 @@ int quotaStoreCreate(sqlite3 *db, const char *zDb, const char *zName){
     "  cap INTEGER, period TEXT, kind INTEGER NOT NULL, len INTEGER NOT NULL,"
     "  anchor INTEGER, parent INTEGER, retention INTEGER,"
     "  used INTEGER NOT NULL, reserved INTEGER NOT NULL,"
-    "  pstart INTEGER NOT NULL, oldest INTEGER NOT NULL, note,"
+    "  pstart INTEGER NOT NULL, oldest INTEGER, note,"
     "  UNIQUE(parent, id));"
     "CREATE TABLE {holds}("
     "  id INTEGER PRIMARY KEY, key_id INTEGER NOT NULL,"
     "  amount INTEGER NOT NULL, expires INTEGER NOT NULL,"
     "  state INTEGER NOT NULL, charged INTEGER, ended INTEGER, request_id TEXT,"
-    "  UNIQUE(expires, id));"
+    "  lane INTEGER NOT NULL, l0max INTEGER NOT NULL);"
+    "CREATE TABLE {expiry}("
+    "  expires INTEGER NOT NULL, hold_id INTEGER NOT NULL,"
+    "  PRIMARY KEY(expires, hold_id)) WITHOUT ROWID;"
     "CREATE TABLE {ledger}("
     "  id INTEGER PRIMARY KEY, key TEXT NOT NULL, amount INTEGER NOT NULL,"
     "  at INTEGER NOT NULL, request_id TEXT, hold_id INTEGER, meta TEXT,"
@@ -197,7 +217,7 @@ int quotaStoreCreate(sqlite3 *db, const char *zDb, const char *zName){
     "  PRIMARY KEY(key_id, sec)) WITHOUT ROWID;"
     "CREATE TABLE {meta}(name TEXT PRIMARY KEY, value) WITHOUT ROWID;"
     "INSERT INTO {meta}(name, value) VALUES"
-    "  ('schema', 1), ('swept', 0), ('purgepos', 0);";
+    "  ('schema', 1), ('swept', 0), ('sweepid', 0), ('purgepos', 0);";
   return storeExec(db, zDb, zName, zSchema);
 }
 
@@ -205,6 +225,7 @@ int quotaStoreDestroy(sqlite3 *db, const char *zDb, const char *zName){
   return storeExec(db, zDb, zName,
       "DROP TABLE IF EXISTS {keys};"
       "DROP TABLE IF EXISTS {holds};"
+      "DROP TABLE IF EXISTS {expiry};"
       "DROP TABLE IF EXISTS {ledger};"
       "DROP TABLE IF EXISTS {requests};"
       "DROP TABLE IF EXISTS {window};"
@@ -214,7 +235,7 @@ int quotaStoreDestroy(sqlite3 *db, const char *zDb, const char *zName){
 int quotaStoreRename(sqlite3 *db, const char *zDb, const char *zOld,
                      const char *zNew){
   static const char *azSuffix[] = {
-    "keys", "holds", "ledger", "requests", "window", "meta"
+    "keys", "holds", "expiry", "ledger", "requests", "window", "meta"
   };
   int rc = SQLITE_OK;
   size_t i;
@@ -322,8 +343,13 @@ int quotaReadKeyRow(QuotaTab *p, sqlite3_stmt *pStmt, QuotaKey *k){
   k->used = sqlite3_column_int64(pStmt, 6);
   k->reserved = sqlite3_column_int64(pStmt, 7);
   k->pstart = sqlite3_column_int64(pStmt, 8);
+  k->bOldest = sqlite3_column_type(pStmt, 9)!=SQLITE_NULL;
   k->oldest = sqlite3_column_int64(pStmt, 9);
-  p->iSwept = sqlite3_column_int64(pStmt, 10);
+  if( sqlite3_column_count(pStmt)>12 ){
+    p->iSwept = sqlite3_column_int64(pStmt, 10);
+    p->iSweepId = sqlite3_column_int64(pStmt, 11);
+    p->iL0Max = sqlite3_column_int64(pStmt, 12);
+  }
   if( k->eKind<QUOTA_LIFETIME || k->eKind>QUOTA_ROLLING
    || (k->eKind==QUOTA_ROLLING && k->nLen<=0)
    || k->used<0 || k->reserved<0 || (k->bCap && k->cap<0)
@@ -416,41 +442,113 @@ int quotaAdjustReservedChain(QuotaTab *p, sqlite3_int64 leafId,
   return SQLITE_OK;
 }
 
+/* Append an (id, key_id, amount) triple to a growing array. */
+static int storeAppendHold(sqlite3_int64 **pa, int *pn, int *pnAlloc,
+                           sqlite3_int64 id, sqlite3_int64 keyId,
+                           sqlite3_int64 amount){
+  if( *pn>=*pnAlloc ){
+    int nNew = *pnAlloc ? *pnAlloc*2 : 16;
+    sqlite3_int64 *aNew = sqlite3_realloc64(*pa, sizeof(sqlite3_int64)*3*nNew);
+    if( aNew==0 ) return SQLITE_NOMEM;
+    *pa = aNew;
+    *pnAlloc = nNew;
+  }
+  (*pa)[*pn*3] = id;
+  (*pa)[*pn*3+1] = keyId;
+  (*pa)[*pn*3+2] = amount;
+  (*pn)++;
+  return SQLITE_OK;
+}
+
 /*
-** Expire every live hold whose ttl ran out in (swept, now] and move the
-** watermark to now. A clock that moved backwards only moves the watermark.
+** Collect the live holds whose ttl has run out by `now` and that no sweep
+** has expired yet, as (id, key_id, amount) triples in *paHold (free with
+** sqlite3_free). *pNextId gets where the ordered lane's next scan starts.
+**
+** HOW HOLDS ARE FOUND WITHOUT AN INDEX
+**   A hold taken with the table's default ttl goes to the ordered lane
+**   (lane 0) when its expiry is not before any earlier lane-0 hold's: every
+**   hold row carries l0max, the largest lane-0 expiry so far, so the test is
+**   one read of the newest row. Lane 0 is thus in expiry order by id, and
+**   the expired ones are a prefix that a scan from `sweepid` reads once.
+**   Any other hold (its own ttl, or a clock that moved back) goes to lane 1
+**   and gets a row in %_expiry, keyed by expiry. A reserve therefore writes
+**   one page for its hold, and ending a hold touches no index at all.
+*/
+static int storeExpiredHolds(QuotaTab *p, sqlite3_int64 now,
+                             sqlite3_int64 **paHold, int *pnHold,
+                             sqlite3_int64 *pNextId){
+  sqlite3_stmt *pStmt;
+  int nAlloc = 0, rc;
+  sqlite3_int64 nextId = p->iSweepId;
+  *paHold = 0;
+  *pnHold = 0;
+  rc = quotaStmt(p, QS_LANE0_SCAN, &pStmt);
+  if( rc!=SQLITE_OK ) return rc;
+  sqlite3_bind_int64(pStmt, 1, p->iSweepId);
+  while( (rc = sqlite3_step(pStmt))==SQLITE_ROW ){
+    sqlite3_int64 id = sqlite3_column_int64(pStmt, 0);
+    if( sqlite3_column_int(pStmt, 5)!=0 ) continue;       /* lane 1 */
+    if( sqlite3_column_int64(pStmt, 4)>now ){ nextId = id; break; }
+    nextId = id+1;
+    if( sqlite3_column_int(pStmt, 3)==HOLD_LIVE ){
+      rc = storeAppendHold(paHold, pnHold, &nAlloc, id,
+          sqlite3_column_int64(pStmt, 1), sqlite3_column_int64(pStmt, 2));
+      if( rc!=SQLITE_OK ) break;
+    }
+  }
+  if( rc==SQLITE_ROW || rc==SQLITE_DONE ) rc = sqlite3_reset(pStmt);
+  else sqlite3_reset(pStmt);
+  if( rc==SQLITE_OK ) rc = quotaStmt(p, QS_LANE1_SCAN, &pStmt);
+  if( rc!=SQLITE_OK ) return rc;
+  sqlite3_bind_int64(pStmt, 1, now);
+  while( (rc = sqlite3_step(pStmt))==SQLITE_ROW ){
+    if( sqlite3_column_int(pStmt, 3)==HOLD_LIVE ){
+      rc = storeAppendHold(paHold, pnHold, &nAlloc, sqlite3_column_int64(pStmt, 0),
+          sqlite3_column_int64(pStmt, 1), sqlite3_column_int64(pStmt, 2));
+      if( rc!=SQLITE_OK ) break;
+    }
+  }
+  if( rc==SQLITE_DONE ) rc = sqlite3_reset(pStmt); else sqlite3_reset(pStmt);
+  *pNextId = nextId;
+  return rc;
+}
+
+/* Read the sweep watermark and the ordered lane's scan start. */
+int quotaSweepState(QuotaTab *p){
+  sqlite3_stmt *pStmt;
+  int rc = quotaStmt(p, QS_SWEEP_STATE, &pStmt);
+  if( rc!=SQLITE_OK ) return rc;
+  rc = sqlite3_step(pStmt);
+  if( rc==SQLITE_ROW ){
+    if( sqlite3_column_type(pStmt, 0)!=SQLITE_INTEGER
+     || sqlite3_column_type(pStmt, 1)!=SQLITE_INTEGER ){
+      sqlite3_reset(pStmt);
+      return SQLITE_CORRUPT_VTAB;
+    }
+    p->iSwept = sqlite3_column_int64(pStmt, 0);
+    p->iSweepId = sqlite3_column_int64(pStmt, 1);
+    rc = sqlite3_reset(pStmt);
+  }else{
+    sqlite3_reset(pStmt);
+  }
+  return rc;
+}
+
+/*
+** Expire every live hold whose ttl has run out by `now`, taking it out of
+** `reserved` at every level of its chain, and move the watermark to now.
+** A clock that moved backwards only moves the watermark.
 */
 int quotaSweep(QuotaTab *p, sqlite3_int64 now){
-  sqlite3_int64 swept = p->iSwept;
+  sqlite3_int64 nextId = p->iSweepId;
+  sqlite3_stmt *pStmt;
   int rc = SQLITE_OK;
-  if( now==swept ) return SQLITE_OK;
-  if( now>swept ){
-    sqlite3_stmt *pStmt;
-    sqlite3_int64 *aHold = 0;   /* (id, key_id, amount) triples */
-    int nHold = 0, nAlloc = 0, i;
-    rc = quotaStmt(p, QS_SWEEP_SCAN, &pStmt);
-    if( rc!=SQLITE_OK ) return rc;
-    sqlite3_bind_int64(pStmt, 1, swept);
-    sqlite3_bind_int64(pStmt, 2, now);
-    /* Collect first: the updates below must not run under the scan. */
-    while( (rc = sqlite3_step(pStmt))==SQLITE_ROW ){
-      if( nHold>=nAlloc ){
-        sqlite3_int64 *aNew;
-        nAlloc = nAlloc ? nAlloc*2 : 16;
-        aNew = sqlite3_realloc64(aHold, sizeof(sqlite3_int64)*3*nAlloc);
-        if( aNew==0 ){ rc = SQLITE_NOMEM; break; }
-        aHold = aNew;
-      }
-      aHold[nHold*3] = sqlite3_column_int64(pStmt, 0);
-      aHold[nHold*3+1] = sqlite3_column_int64(pStmt, 1);
-      aHold[nHold*3+2] = sqlite3_column_int64(pStmt, 2);
-      nHold++;
-    }
-    if( rc==SQLITE_DONE ){
-      rc = sqlite3_reset(pStmt);
-    }else{
-      sqlite3_reset(pStmt);
-    }
+  if( now==p->iSwept ) return SQLITE_OK;
+  if( now>p->iSwept ){
+    sqlite3_int64 *aHold = 0;
+    int nHold = 0, i;
+    rc = storeExpiredHolds(p, now, &aHold, &nHold, &nextId);
     for(i=0; rc==SQLITE_OK && i<nHold; i++){
       /* ended stays NULL: an expired hold ended at its `expires` */
       rc = quotaHoldEnd(p, aHold[i*3], HOLD_EXPIRED, -1, -1);
@@ -459,17 +557,18 @@ int quotaSweep(QuotaTab *p, sqlite3_int64 now){
       }
     }
     sqlite3_free(aHold);
+    if( rc==SQLITE_OK ) rc = storeRunInt(p, QS_LANE1_DELETE, 1, &now);
     if( rc!=SQLITE_OK ) return rc;
   }
-  {
-    sqlite3_stmt *pStmt;
-    rc = quotaStmt(p, QS_META_SET, &pStmt);
-    if( rc!=SQLITE_OK ) return rc;
-    sqlite3_bind_text(pStmt, 1, "swept", -1, SQLITE_STATIC);
-    sqlite3_bind_int64(pStmt, 2, now);
-    rc = quotaStepDone(pStmt);
+  rc = quotaStmt(p, QS_SWEEP_SAVE, &pStmt);
+  if( rc!=SQLITE_OK ) return rc;
+  sqlite3_bind_int64(pStmt, 1, now);
+  sqlite3_bind_int64(pStmt, 2, nextId);
+  rc = quotaStepDone(pStmt);
+  if( rc==SQLITE_OK ){
+    p->iSwept = now;
+    p->iSweepId = nextId;
   }
-  if( rc==SQLITE_OK ) p->iSwept = now;
   return rc;
 }
 
@@ -480,16 +579,13 @@ int quotaSweep(QuotaTab *p, sqlite3_int64 now){
 ** in-memory values change (read paths).
 */
 int quotaNormalize(QuotaTab *p, QuotaKey *k, sqlite3_int64 now, int bWrite){
-  if( k->eKind==QUOTA_LIFETIME ){
-    k->pend = 0;
-    return SQLITE_OK;
-  }
+  k->bPeriod = 0;
+  if( k->eKind==QUOTA_LIFETIME ) return SQLITE_OK;
   if( k->eKind==QUOTA_ROLLING ){
     sqlite3_int64 edge = now - k->nLen;   /* buckets at or before edge are out */
     sqlite3_int64 aArg[2], freed = 0;
     int rc;
-    k->pend = 0;
-    if( k->oldest==0 || k->oldest>edge ) return SQLITE_OK;
+    if( !k->bOldest || k->oldest>edge ) return SQLITE_OK;
     aArg[0] = k->id;
     aArg[1] = edge;
     rc = storeQueryInt(p, QS_WIN_SUM_BEFORE, 2, aArg, 0, &freed);
@@ -498,11 +594,15 @@ int quotaNormalize(QuotaTab *p, QuotaKey *k, sqlite3_int64 now, int bWrite){
     k->used -= freed;
     if( bWrite ){
       rc = storeRunInt(p, QS_WIN_DELETE_BEFORE, 2, aArg);
-      if( rc==SQLITE_OK ) rc = storeQueryInt(p, QS_WIN_MIN, 1, aArg, 0, &k->oldest);
+      if( rc==SQLITE_OK ){
+        k->oldest = LARGEST_INT64;
+        rc = storeQueryInt(p, QS_WIN_MIN, 1, aArg, LARGEST_INT64, &k->oldest);
+        k->bOldest = k->oldest!=LARGEST_INT64;
+      }
       if( rc!=SQLITE_OK ) return rc;
       k->bDirty = 1;
     }else{
-      k->oldest = 0;       /* no longer meaningful in memory */
+      k->bOldest = 0;      /* no longer meaningful in memory */
     }
     return SQLITE_OK;
   }else{
@@ -519,6 +619,7 @@ int quotaNormalize(QuotaTab *p, QuotaKey *k, sqlite3_int64 now, int bWrite){
       quotaCalBounds(k->eKind, anchor, k->pstart, &s, &e);
     }
     k->pend = e;
+    k->bPeriod = 1;
     (void)bWrite;
     return SQLITE_OK;
   }
@@ -529,17 +630,12 @@ int quotaNormalize(QuotaTab *p, QuotaKey *k, sqlite3_int64 now, int bWrite){
 ** with holds that expired since the last sweep no longer counted.
 */
 int quotaEffective(QuotaTab *p, QuotaKey *k, sqlite3_int64 now){
-  sqlite3_stmt *pStmt;
-  sqlite3_int64 swept = p->iSwept;
-  int rc = quotaNormalize(p, k, now, 0);
-  if( rc!=SQLITE_OK || now<=swept || k->reserved==0 ) return rc;
-  rc = quotaStmt(p, QS_SWEEP_SCAN, &pStmt);
-  if( rc!=SQLITE_OK ) return rc;
-  sqlite3_bind_int64(pStmt, 1, swept);
-  sqlite3_bind_int64(pStmt, 2, now);
-  while( (rc = sqlite3_step(pStmt))==SQLITE_ROW ){
-    sqlite3_int64 id = sqlite3_column_int64(pStmt, 1);
-    sqlite3_int64 amount = sqlite3_column_int64(pStmt, 2);
+  sqlite3_int64 *aHold = 0, nextId;
+  int nHold = 0, i, rc = quotaNormalize(p, k, now, 0);
+  if( rc!=SQLITE_OK || now<=p->iSwept || k->reserved==0 ) return rc;
+  rc = storeExpiredHolds(p, now, &aHold, &nHold, &nextId);
+  for(i=0; rc==SQLITE_OK && i<nHold; i++){
+    sqlite3_int64 id = aHold[i*3+1];
     int depth = 0;
     /* Does this hold count at k? Walk its chain upwards. */
     while( id!=0 && id!=k->id && depth++<QUOTA_MAX_DEPTH ){
@@ -549,34 +645,36 @@ int quotaEffective(QuotaTab *p, QuotaKey *k, sqlite3_int64 now){
       if( rc!=SQLITE_OK ) break;
       id = bFound ? up.parentId : 0;
     }
-    p->iSwept = swept;
-    if( rc!=SQLITE_OK && rc!=SQLITE_ROW ) break;
-    if( id==k->id ){
-      k->reserved -= amount;
+    if( rc==SQLITE_OK && id==k->id ){
+      k->reserved -= aHold[i*3+2];
       if( k->reserved<0 ) k->reserved = 0;
     }
   }
-  if( rc==SQLITE_DONE || rc==SQLITE_ROW ){
-    rc = sqlite3_reset(pStmt);
-  }else{
-    sqlite3_reset(pStmt);
-  }
+  sqlite3_free(aHold);
   return rc;
 }
 
 int quotaSaveKey(QuotaTab *p, QuotaKey *k){
-  sqlite3_int64 aArg[5];
+  sqlite3_stmt *pStmt;
+  int rc;
   if( !k->bDirty ) return SQLITE_OK;
-  aArg[0] = k->id;
-  aArg[1] = k->used;
-  aArg[2] = k->reserved;
-  aArg[3] = k->pstart;
-  aArg[4] = k->oldest;
+  rc = quotaStmt(p, QS_KEY_SAVE, &pStmt);
+  if( rc!=SQLITE_OK ) return rc;
+  sqlite3_bind_int64(pStmt, 1, k->id);
+  sqlite3_bind_int64(pStmt, 2, k->used);
+  sqlite3_bind_int64(pStmt, 3, k->reserved);
+  sqlite3_bind_int64(pStmt, 4, k->pstart);
+  if( k->bOldest ) sqlite3_bind_int64(pStmt, 5, k->oldest);
+  else sqlite3_bind_null(pStmt, 5);
   k->bDirty = 0;
-  return storeRunInt(p, QS_KEY_SAVE, 5, aArg);
+  return quotaStepDone(pStmt);
 }
 
-/* Charge `amount` to one level (in memory; rolling keys also get a bucket). */
+/*
+** Charge `amount` to one level (in memory; rolling keys also get a bucket).
+** Callers check every level first (chainChargeFits in functions.c), so that a call
+** that cannot complete fails before its first write.
+*/
 int quotaCharge(QuotaTab *p, QuotaKey *k, sqlite3_int64 amount, sqlite3_int64 now){
   if( k->used > LARGEST_INT64 - amount ) return SQLITE_TOOBIG;
   k->used += amount;
@@ -586,7 +684,10 @@ int quotaCharge(QuotaTab *p, QuotaKey *k, sqlite3_int64 amount, sqlite3_int64 no
     aArg[0] = k->id;
     aArg[1] = now;
     aArg[2] = amount;
-    if( k->oldest==0 || now<k->oldest ) k->oldest = now;
+    if( !k->bOldest || now<k->oldest ){
+      k->oldest = now;
+      k->bOldest = 1;
+    }
     return storeRunInt(p, QS_WIN_ADD, 3, aArg);
   }
   return SQLITE_OK;
@@ -601,7 +702,7 @@ int quotaSetUsed(QuotaTab *p, QuotaKey *k, sqlite3_int64 used, sqlite3_int64 now
   rc = storeRunInt(p, QS_WIN_DELETE_KEY, 1, aArg);
   if( rc!=SQLITE_OK ) return rc;
   k->used = 0;
-  k->oldest = 0;
+  k->bOldest = 0;
   k->bDirty = 1;
   if( k->eKind==QUOTA_ROLLING ) return quotaCharge(p, k, used, now);
   k->used = used;
@@ -627,19 +728,20 @@ int quotaRetryAfter(QuotaTab *p, QuotaKey *k, sqlite3_int64 amount,
     sqlite3_stmt *pStmt;
     sqlite3_int64 need;      /* units that must leave the window */
     sqlite3_int64 first = 0; /* the oldest bucket inside the window */
+    int bFirst = 0;          /* true once `first` is set */
     int bFit = 0;
     /* used - freed + reserved + amount <= cap  <=>  freed >= need */
     need = k->used + k->reserved - k->cap;
-    need = (amount > LARGEST_INT64 - need) ? LARGEST_INT64 : need + amount;
+    need = quotaAddSat(need, amount);
     rc = quotaStmt(p, QS_WIN_SCAN, &pStmt);
     if( rc!=SQLITE_OK ) return rc;
     sqlite3_bind_int64(pStmt, 1, k->id);
     sqlite3_bind_int64(pStmt, 2, now - k->nLen);
-    if( k->reserved + amount <= k->cap ){
+    if( quotaAddSat(k->reserved, amount) <= k->cap ){
       sqlite3_int64 freed = 0;
       while( (rc = sqlite3_step(pStmt))==SQLITE_ROW ){
         sqlite3_int64 sec = sqlite3_column_int64(pStmt, 0);
-        if( first==0 ) first = sec;
+        if( !bFirst ){ first = sec; bFirst = 1; }
         freed += sqlite3_column_int64(pStmt, 1);
         if( freed>=need ){
           secs = sec + k->nLen - now;
@@ -649,14 +751,14 @@ int quotaRetryAfter(QuotaTab *p, QuotaKey *k, sqlite3_int64 amount,
       }
     }else{
       rc = sqlite3_step(pStmt);
-      if( rc==SQLITE_ROW ) first = sqlite3_column_int64(pStmt, 0);
+      if( rc==SQLITE_ROW ){ first = sqlite3_column_int64(pStmt, 0); bFirst = 1; }
     }
     if( rc==SQLITE_ROW || rc==SQLITE_DONE ){
       rc = sqlite3_reset(pStmt);
     }else{
       sqlite3_reset(pStmt);
     }
-    if( !bFit ) secs = first ? first + k->nLen - now : k->nLen;
+    if( !bFit ) secs = bFirst ? first + k->nLen - now : k->nLen;
   }
   if( secs!=-1 && secs<1 ) secs = 1;
   *pSecs = secs;
@@ -801,9 +903,14 @@ int quotaHoldGet(QuotaTab *p, sqlite3_int64 id, QuotaHold *h, int *pFound){
     h->state = sqlite3_column_int(pStmt, 3);
     h->charged = sqlite3_column_int64(pStmt, 4);
     p->iSwept = sqlite3_column_int64(pStmt, 5);
-    if( sqlite3_column_type(pStmt, 6)!=SQLITE_NULL ){
-      h->pReq = sqlite3_value_dup(sqlite3_column_value(pStmt, 6));
+    p->iSweepId = sqlite3_column_int64(pStmt, 6);
+    if( sqlite3_column_type(pStmt, 7)!=SQLITE_NULL ){
+      h->pReq = sqlite3_value_dup(sqlite3_column_value(pStmt, 7));
       if( h->pReq==0 ) rc = SQLITE_NOMEM;
+    }
+    if( sqlite3_column_type(pStmt, 8)!=SQLITE_NULL ){
+      h->pKey = sqlite3_value_dup(sqlite3_column_value(pStmt, 8));
+      if( h->pKey==0 ) rc = SQLITE_NOMEM;
     }
     if( h->amount<0 || h->state<HOLD_LIVE || h->state>HOLD_ORPHANED ){
       rc = SQLITE_CORRUPT_VTAB;
@@ -819,12 +926,20 @@ int quotaHoldGet(QuotaTab *p, sqlite3_int64 id, QuotaHold *h, int *pFound){
 
 void quotaHoldClear(QuotaHold *h){
   sqlite3_value_free(h->pReq);
+  sqlite3_value_free(h->pKey);
   memset(h, 0, sizeof(*h));
 }
 
+/*
+** Insert a live hold. bDefaultTtl says the ttl is the table's default: such
+** a hold joins the ordered lane unless that would break its order (see
+** storeExpiredHolds). p->iL0Max must hold what the key load read.
+*/
 int quotaHoldInsert(QuotaTab *p, sqlite3_int64 keyId, sqlite3_int64 amount,
-                    sqlite3_int64 expires, const char *zReq, sqlite3_int64 *pId){
+                    sqlite3_int64 expires, int bDefaultTtl, const char *zReq,
+                    sqlite3_int64 *pId){
   sqlite3_stmt *pStmt;
+  int bLane0 = bDefaultTtl && expires>=p->iL0Max;
   int rc = quotaStmt(p, QS_HOLD_INSERT, &pStmt);
   if( rc!=SQLITE_OK ) return rc;
   sqlite3_bind_int64(pStmt, 1, keyId);
@@ -832,9 +947,20 @@ int quotaHoldInsert(QuotaTab *p, sqlite3_int64 keyId, sqlite3_int64 amount,
   sqlite3_bind_int64(pStmt, 3, expires);
   if( zReq ) sqlite3_bind_text(pStmt, 4, zReq, -1, SQLITE_STATIC);
   else sqlite3_bind_null(pStmt, 4);
+  sqlite3_bind_int(pStmt, 5, bLane0 ? 0 : 1);
+  sqlite3_bind_int64(pStmt, 6, bLane0 ? expires : p->iL0Max);
   rc = quotaStepDone(pStmt);
   sqlite3_bind_null(pStmt, 4);
-  if( rc==SQLITE_OK ) *pId = sqlite3_last_insert_rowid(p->db);
+  if( rc!=SQLITE_OK ) return rc;
+  *pId = sqlite3_last_insert_rowid(p->db);
+  if( bLane0 ){
+    p->iL0Max = expires;
+  }else{
+    sqlite3_int64 aArg[2];
+    aArg[0] = expires;
+    aArg[1] = *pId;
+    rc = storeRunInt(p, QS_EXPIRY_INSERT, 2, aArg);
+  }
   return rc;
 }
 
@@ -1030,14 +1156,19 @@ int quotaIntegrity(QuotaTab *p, char **pzErr){
     " FROM {keys} AS k LEFT JOIN (SELECT key_id, sum(amount) AS total,"
     " min(sec) AS first FROM {window} GROUP BY key_id) AS s ON s.key_id=k.id"
     " WHERE (k.kind=6 AND (k.used<>coalesce(s.total, 0)"
-    "   OR k.oldest<>coalesce(s.first, 0)))"
-    " OR (k.kind<>6 AND s.total IS NOT NULL) LIMIT 1",
+    "   OR k.oldest IS NOT s.first))"
+    " OR (k.kind<>6 AND (s.total IS NOT NULL OR k.oldest IS NOT NULL)) LIMIT 1",
     /* settings within range, parents that exist */
     "SELECT 'key ' || quote(k.key) || ': invalid stored settings'"
     " FROM {keys} AS k WHERE k.kind NOT BETWEEN 0 AND 6 OR k.used<0"
     " OR k.reserved<0 OR k.cap<0 OR (k.kind=6 AND k.len<=0)"
     " OR (k.parent IS NOT NULL AND NOT EXISTS"
     "   (SELECT 1 FROM {keys} AS q WHERE q.id=k.parent)) LIMIT 1",
+    /* a live hold outside the ordered lane is findable by its expiry */
+    "SELECT 'hold ' || h.id || ': live but missing from the expiry index'"
+    " FROM {holds} AS h WHERE h.state=0 AND h.lane=1 AND NOT EXISTS"
+    " (SELECT 1 FROM {expiry} AS e WHERE e.hold_id=h.id AND e.expires=h.expires)"
+    " AND h.expires>(SELECT value FROM {meta} WHERE name='swept') LIMIT 1",
     /* live holds belong to existing keys */
     "SELECT 'hold ' || h.id || ': live but its key does not exist'"
     " FROM {holds} AS h WHERE h.state=0 AND NOT EXISTS"

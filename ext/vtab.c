@@ -25,7 +25,6 @@
 #include "quota_int.h"
 #include <stdarg.h>
 #include <string.h>
-#include <math.h>
 
 /* Column numbers of the declared table. */
 #define QCOL_KEY          0
@@ -63,15 +62,17 @@ struct QuotaCursor {
   int bComputed;              /* k holds effective values for this row */
 };
 
-/* Statement of the cursor: the first 11 columns are those store.c reads
-** into a QuotaKey (quotaReadKeyRow); the rest are for display. */
-#define QCUR_KEY       11
-#define QCUR_PERIOD    12
-#define QCUR_PARENT    13
-#define QCUR_RETENTION 14
-#define QCUR_NOTE      15
+/* Statement of the cursor: the first 13 columns are those store.c reads
+** into a QuotaKey and the sweep state (quotaReadKeyRow); the rest are for
+** display. */
+#define QCUR_KEY       13
+#define QCUR_PERIOD    14
+#define QCUR_PARENT    15
+#define QCUR_RETENTION 16
+#define QCUR_NOTE      17
 
 static int vtabError(QuotaTab *p, int rc, const char *zFmt, ...){
+  /* Every message starts with the table's name: "quota: ..." */
   va_list ap;
   char *z;
   va_start(ap, zFmt);
@@ -91,11 +92,11 @@ static int vtabOption(QuotaTab *p, const char *zArg, char **pzErr){
   };
   const char *zEq = strchr(zArg, '=');
   char zVal[64];
-  int nName, nVal, i;
+  int nName, nVal, i, nUnit = 1;
   sqlite3_int64 v;
   while( *zArg==' ' ) zArg++;
   if( zEq==0 ){
-    *pzErr = sqlite3_mprintf("quota: option must be name=value: %s", zArg);
+    *pzErr = sqlite3_mprintf("%s: option must be name=value: %s", p->zName, zArg);
     return SQLITE_ERROR;
   }
   nName = (int)(zEq-zArg);
@@ -108,7 +109,10 @@ static int vtabOption(QuotaTab *p, const char *zArg, char **pzErr){
     zEq++;
     nVal -= 2;
   }
-  if( nVal>=(int)sizeof(zVal) ) nVal = sizeof(zVal)-1;
+  if( nVal>=(int)sizeof(zVal) ){
+    *pzErr = sqlite3_mprintf("%s: option value too long: %.*s", p->zName, nName, zArg);
+    return SQLITE_ERROR;
+  }
   memcpy(zVal, zEq, nVal);
   zVal[nVal] = 0;
   for(i=0; i<(int)(sizeof(aOpt)/sizeof(aOpt[0])); i++){
@@ -116,13 +120,14 @@ static int vtabOption(QuotaTab *p, const char *zArg, char **pzErr){
      && sqlite3_strnicmp(zArg, aOpt[i].zName, nName)==0 ) break;
   }
   if( i>=(int)(sizeof(aOpt)/sizeof(aOpt[0])) ){
-    *pzErr = sqlite3_mprintf("quota: unknown option '%.*s'", nName, zArg);
+    *pzErr = sqlite3_mprintf("%s: unknown option '%.*s'", p->zName, nName, zArg);
     return SQLITE_ERROR;
   }
   if( aOpt[i].bForever && sqlite3_stricmp(zVal, "forever")==0 ){
     v = -1;
-  }else if( quotaParseDurationText(zVal, &v, 0) || (v<=0 && i!=2) ){
-    *pzErr = sqlite3_mprintf("quota: option %s must be a %s: '%s'",
+  }else if( quotaParseDurationText(zVal, &v, &nUnit) || (v<=0 && i!=2)
+         || (i==3 && nUnit!=1) || (i==3 && strspn(zVal, "0123456789")!=strlen(zVal)) ){
+    *pzErr = sqlite3_mprintf("%s: option %s must be a %s: '%s'", p->zName,
         aOpt[i].zName, i==3 ? "positive number of rows" :
         i==2 ? "duration or 'forever'" : "positive duration", zVal);
     return SQLITE_ERROR;
@@ -154,7 +159,7 @@ static int vtabInit(sqlite3 *db, void *pAux, int argc, const char *const *argv,
   p->nRetention = -1;
   p->nPurgeLimit = 10000;
   p->zDb = sqlite3_mprintf("%s", argv[1]);
-  p->zName = sqlite3_mprintf("%s", argv[2]);
+  p->zName = sqlite3_mprintf("%s", argv[2]);     /* first: messages use it */
   rc = (p->zDb && p->zName) ? quotaStmtOpen(p) : SQLITE_NOMEM;
   for(i=3; rc==SQLITE_OK && i<argc; i++) rc = vtabOption(p, argv[i], pzErr);
   if( rc==SQLITE_OK ){
@@ -219,7 +224,12 @@ static int vtabRename(sqlite3_vtab *pVtab, const char *zNew){
   quotaStmtClose(p);
   rc = quotaStmtOpen(p);
   if( rc==SQLITE_OK ) rc = quotaStoreRename(p->db, p->zDb, p->zName, zNew);
-  if( rc!=SQLITE_OK ) return rc;
+  if( rc!=SQLITE_OK ){
+    char *zMsg = sqlite3_mprintf("%s", sqlite3_errmsg(p->db));
+    vtabError(p, rc, "cannot rename to %s: %s", zNew, zMsg ? zMsg : "");
+    sqlite3_free(zMsg);
+    return rc;
+  }
   zName = sqlite3_mprintf("%s", zNew);
   if( zName==0 ) return SQLITE_NOMEM;
   sqlite3_free(p->zName);
@@ -233,7 +243,7 @@ static int vtabRename(sqlite3_vtab *pVtab, const char *zNew){
 
 static int vtabShadowName(const char *zSuffix){
   static const char *azSuffix[] = {
-    "keys", "holds", "ledger", "requests", "window", "meta"
+    "keys", "holds", "expiry", "ledger", "requests", "window", "meta"
   };
   size_t i;
   for(i=0; i<sizeof(azSuffix)/sizeof(azSuffix[0]); i++){
@@ -253,6 +263,10 @@ static int vtabBestIndex(sqlite3_vtab *pVtab, sqlite3_index_info *pInfo){
   for(i=0; i<pInfo->nConstraint; i++){
     const struct sqlite3_index_constraint *pCons = &pInfo->aConstraint[i];
     if( !pCons->usable || pCons->op!=SQLITE_INDEX_CONSTRAINT_EQ ) continue;
+    /* The lookup compares keys with BINARY: another collation (key = 'A'
+    ** COLLATE NOCASE) is left to SQLite over a full scan. */
+    if( pCons->iColumn==QCOL_KEY
+     && sqlite3_stricmp(sqlite3_vtab_collation(pInfo, i), "BINARY")!=0 ) continue;
     if( pCons->iColumn==QCOL_KEY || pCons->iColumn<0 ){
       pInfo->idxNum = pCons->iColumn<0 ? QPLAN_ROWID : QPLAN_KEY;
       pInfo->aConstraintUsage[i].argvIndex = 1;
@@ -311,10 +325,11 @@ static int vtabFilter(sqlite3_vtab_cursor *cur, int idxNum, const char *idxStr,
       "SELECT k.id, k.cap, k.kind, k.len, k.anchor, k.parent, k.used,"
       " k.reserved, k.pstart, k.oldest,"
       " (SELECT value FROM \"%w\".\"%w_meta\" WHERE name='swept'),"
+      " (SELECT value FROM \"%w\".\"%w_meta\" WHERE name='sweepid'), NULL,"
       " k.key, k.period, p.key, k.retention, k.note"
       " FROM \"%w\".\"%w_keys\" AS k"
       " LEFT JOIN \"%w\".\"%w_keys\" AS p ON p.id=k.parent %s ORDER BY k.id",
-      p->zDb, p->zName, p->zDb, p->zName, p->zDb, p->zName,
+      p->zDb, p->zName, p->zDb, p->zName, p->zDb, p->zName, p->zDb, p->zName,
       idxNum==QPLAN_KEY ? "WHERE k.key=?1" :
       idxNum==QPLAN_ROWID ? "WHERE k.id=?1" : "");
   if( zSql==0 ) return SQLITE_NOMEM;
@@ -397,7 +412,7 @@ static int vtabColumn(sqlite3_vtab_cursor *cur, sqlite3_context *ctx, int iCol){
       }
       break;
     case QCOL_RESETS_AT:
-      if( k->pend ) resultTimeText(ctx, k->pend);
+      if( k->bPeriod ) resultTimeText(ctx, k->pend);
       break;
     case QCOL_RETRY_AFTER: {
       sqlite3_int64 secs = -1;
@@ -433,30 +448,21 @@ static int vtabValidateCap(QuotaTab *p, sqlite3_value *v, KeyWrite *w){
   int t = sqlite3_value_type(v);
   w->bCap = t!=SQLITE_NULL;
   if( t==SQLITE_NULL ) return SQLITE_OK;
-  if( t==SQLITE_INTEGER && sqlite3_value_int64(v)>=0 ){
-    w->cap = sqlite3_value_int64(v);
-    return SQLITE_OK;
-  }
-  if( t==SQLITE_FLOAT ){
-    double r = sqlite3_value_double(v);
-    if( r>=0.0 && r<9223372036854775808.0 && r==floor(r) ){
-      w->cap = (sqlite3_int64)r;
-      return SQLITE_OK;
-    }
-  }
+  if( quotaValueInt(v, &w->cap)==0 && w->cap>=0 ) return SQLITE_OK;
   return vtabError(p, SQLITE_CONSTRAINT, "cap must be NULL or a non-negative integer");
 }
 
 static int vtabValidatePeriod(QuotaTab *p, sqlite3_value *v, KeyWrite *w){
   const char *z;
+  int t = sqlite3_value_type(v);      /* before value_text: it may convert */
   w->zPeriod[0] = 0;
-  if( sqlite3_value_type(v)==SQLITE_NULL ){
+  if( t==SQLITE_NULL ){
     w->eKind = QUOTA_LIFETIME;
     w->nLen = 0;
     return SQLITE_OK;
   }
   z = (const char*)sqlite3_value_text(v);
-  if( sqlite3_value_type(v)!=SQLITE_TEXT || z==0
+  if( t!=SQLITE_TEXT || z==0
    || quotaParsePeriod(z, &w->eKind, &w->nLen, w->zPeriod) ){
     return vtabError(p, SQLITE_CONSTRAINT, "unknown period '%s'", z ? z : "");
   }
@@ -467,7 +473,7 @@ static int vtabValidateAnchor(QuotaTab *p, sqlite3_value *v, KeyWrite *w){
   int rc;
   w->bAnchor = sqlite3_value_type(v)!=SQLITE_NULL;
   if( !w->bAnchor ) return SQLITE_OK;
-  rc = quotaParseTime(p->db, v, &w->anchor);
+  rc = quotaParseTime(p->pConn, v, &w->anchor);
   if( rc==SQLITE_MISMATCH ){
     return vtabError(p, SQLITE_CONSTRAINT, "anchor is not a time: '%s'",
                      (const char*)sqlite3_value_text(v));
@@ -479,9 +485,8 @@ static int vtabValidateRetention(QuotaTab *p, sqlite3_value *v, KeyWrite *w){
   int t = sqlite3_value_type(v);
   w->bRetention = t!=SQLITE_NULL;
   if( t==SQLITE_NULL ) return SQLITE_OK;
-  if( t==SQLITE_INTEGER ){
-    w->retention = sqlite3_value_int64(v);
-    if( w->retention>=0 ) return SQLITE_OK;
+  if( t!=SQLITE_TEXT ){
+    if( quotaValueInt(v, &w->retention)==0 && w->retention>=0 ) return SQLITE_OK;
   }else if( t==SQLITE_TEXT
          && quotaParseDurationText((const char*)sqlite3_value_text(v),
                                    &w->retention, 0)==0 ){
@@ -493,10 +498,7 @@ static int vtabValidateRetention(QuotaTab *p, sqlite3_value *v, KeyWrite *w){
 static int vtabValidateUsed(QuotaTab *p, sqlite3_value *v, sqlite3_int64 *pUsed){
   int t = sqlite3_value_type(v);
   if( t==SQLITE_NULL ){ *pUsed = 0; return SQLITE_OK; }
-  if( t==SQLITE_INTEGER && sqlite3_value_int64(v)>=0 ){
-    *pUsed = sqlite3_value_int64(v);
-    return SQLITE_OK;
-  }
+  if( quotaValueInt(v, pUsed)==0 && *pUsed>=0 ) return SQLITE_OK;
   return vtabError(p, SQLITE_CONSTRAINT, "used must be a non-negative integer");
 }
 
@@ -512,11 +514,11 @@ static int vtabValidateParent(QuotaTab *p, sqlite3_value *v, const char *zKey,
   sqlite3_str *pPath;
   sqlite3_int64 id;
   int bFound = 0, rc, depth = 0;
+  int t = sqlite3_value_type(v);      /* before value_text: it may convert */
   *pParentId = 0;
-  if( sqlite3_value_type(v)==SQLITE_NULL ) return SQLITE_OK;
+  if( t==SQLITE_NULL ) return SQLITE_OK;
   zParent = (const char*)sqlite3_value_text(v);
-  if( zParent==0 || (sqlite3_value_type(v)!=SQLITE_TEXT
-                     && sqlite3_value_type(v)!=SQLITE_INTEGER) ){
+  if( zParent==0 || (t!=SQLITE_TEXT && t!=SQLITE_INTEGER) ){
     return vtabError(p, SQLITE_CONSTRAINT, "parent must be a key");
   }
   if( strcmp(zParent, zKey)==0 ){
@@ -593,9 +595,9 @@ static int vtabInsert(QuotaTab *p, sqlite3_value **argv, sqlite_int64 *pRowid){
       return vtabError(p, SQLITE_CONSTRAINT, "column %s is read-only", azColName[i]);
     }
   }
+  i = sqlite3_value_type(argv[2+QCOL_KEY]);    /* before value_text */
   zKey = (const char*)sqlite3_value_text(argv[2+QCOL_KEY]);
-  if( zKey==0 || zKey[0]==0 || (sqlite3_value_type(argv[2])!=SQLITE_TEXT
-                                && sqlite3_value_type(argv[2])!=SQLITE_INTEGER) ){
+  if( zKey==0 || zKey[0]==0 || (i!=SQLITE_TEXT && i!=SQLITE_INTEGER) ){
     return vtabError(p, SQLITE_CONSTRAINT, "key must be a non-empty text");
   }
   rc = quotaLoadKeyByName(p, zKey, &k, &bFound);
@@ -618,7 +620,7 @@ static int vtabInsert(QuotaTab *p, sqlite3_value **argv, sqlite_int64 *pRowid){
   sqlite3_bind_int64(pStmt, 9, w.eKind==QUOTA_ROLLING ? 0 : used);
   sqlite3_bind_int64(pStmt, 10, 0);
   sqlite3_bind_int64(pStmt, 11, vtabPeriodStart(&w, now));
-  sqlite3_bind_int64(pStmt, 12, 0);
+  sqlite3_bind_null(pStmt, 12);
   rc = quotaStepDone(pStmt);
   sqlite3_clear_bindings(pStmt);
   if( rc!=SQLITE_OK ) return rc;
@@ -635,11 +637,9 @@ static int vtabInsert(QuotaTab *p, sqlite3_value **argv, sqlite_int64 *pRowid){
 static int vtabLoadForChange(QuotaTab *p, sqlite3_int64 id, sqlite3_int64 now,
                              QuotaKey *k){
   int bFound = 0;
-  int rc = quotaLoadKeyById(p, id, k, &bFound);
-  if( rc==SQLITE_OK && now!=p->iSwept ){
-    rc = quotaSweep(p, now);
-    if( rc==SQLITE_OK ) rc = quotaLoadKeyById(p, id, k, &bFound);
-  }
+  int rc = quotaSweepState(p);
+  if( rc==SQLITE_OK ) rc = quotaSweep(p, now);
+  if( rc==SQLITE_OK ) rc = quotaLoadKeyById(p, id, k, &bFound);
   if( rc==SQLITE_OK && !bFound ) rc = SQLITE_CORRUPT_VTAB;
   if( rc==SQLITE_OK ) rc = quotaNormalize(p, k, now, 1);
   return rc;
@@ -707,7 +707,8 @@ static int vtabUpdate(QuotaTab *p, sqlite3_value **argv){
   zKey = sqlite3_mprintf("%s", sqlite3_column_text(pRow, 0));
   if( zKey==0 ) rc = SQLITE_NOMEM;
   if( rc==SQLITE_OK && !sqlite3_value_nochange(argv[2+QCOL_KEY])
-   && (sqlite3_value_type(argv[2+QCOL_KEY])!=SQLITE_TEXT
+   && ((sqlite3_value_type(argv[2+QCOL_KEY])!=SQLITE_TEXT
+        && sqlite3_value_type(argv[2+QCOL_KEY])!=SQLITE_INTEGER)
        || strcmp((const char*)sqlite3_value_text(argv[2+QCOL_KEY]), zKey)!=0) ){
     rc = vtabError(p, SQLITE_CONSTRAINT, "column key cannot be changed");
   }
@@ -777,7 +778,8 @@ static int vtabUpdate(QuotaTab *p, sqlite3_value **argv){
         sqlite3_bind_int64(pStmt, 9, k.used);
         sqlite3_bind_int64(pStmt, 10, k.reserved);
         sqlite3_bind_int64(pStmt, 11, k.pstart);
-        sqlite3_bind_int64(pStmt, 12, k.oldest);
+        if( k.bOldest ) sqlite3_bind_int64(pStmt, 12, k.oldest);
+        else sqlite3_bind_null(pStmt, 12);
         rc = quotaStepDone(pStmt);
         sqlite3_clear_bindings(pStmt);
       }
