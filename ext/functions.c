@@ -123,6 +123,7 @@ static QuotaTab *quotaFindTable(QuotaConn *pConn){
 static int callBegin(QuotaCall *pCall, sqlite3_context *ctx, const char *zFunc,
                      int bWrite){
   int rc = SQLITE_OK;
+  int bCacheWas = 0;
   memset(pCall, 0, sizeof(*pCall));
   pCall->ctx = ctx;
   pCall->zFunc = zFunc;
@@ -135,12 +136,27 @@ static int callBegin(QuotaCall *pCall, sqlite3_context *ctx, const char *zFunc,
         "%s: no quota table (CREATE VIRTUAL TABLE quota USING quota)", zFunc);
   }
   pCall->now = quotaNow(pCall->pConn);
+  if( bWrite ){
+    /* Until this call commits, the in-memory sweep state may run ahead of
+    ** (or be rolled back from) what is stored. */
+    bCacheWas = pCall->p->bCache;
+    pCall->p->bCache = 0;
+    pCall->p->bStateRead = 0;
+  }
   if( sqlite3_get_autocommit(pCall->db) ){
     int eTxn = sqlite3_txn_state(pCall->db, "main");
     if( eTxn==SQLITE_TXN_NONE ){
       pCall->eMode = bWrite ? CALL_OWN : CALL_READ_OWN;
       rc = callExec(pCall, bWrite ? QS_BEGIN : QS_BEGIN_READ);
-      if( rc!=SQLITE_OK ) pCall->eMode = 0;
+      if( rc!=SQLITE_OK ){
+        pCall->eMode = 0;
+      }else if( bWrite ){
+        /* The sweep state kept from our last commit is still the truth if
+        ** no connection has written since: then skip re-reading it. */
+        unsigned int v = 0;
+        sqlite3_file_control(pCall->db, "main", SQLITE_FCNTL_DATA_VERSION, &v);
+        pCall->p->bUseCache = bCacheWas && v==pCall->p->uCacheVersion;
+      }
     }else if( !bWrite ){
       pCall->eMode = CALL_READ_BARE;
     }else if( eTxn==SQLITE_TXN_WRITE ){
@@ -186,6 +202,11 @@ static int callEnd(QuotaCall *pCall, int rc){
         rc = callExec(pCall, QS_COMMIT);
         if( rc!=SQLITE_OK ) callCapture(pCall, rc);
       }
+      if( rc==SQLITE_OK && (pCall->p->bUseCache || pCall->p->bStateRead) ){
+        sqlite3_file_control(pCall->db, "main", SQLITE_FCNTL_DATA_VERSION,
+                             &pCall->p->uCacheVersion);
+        pCall->p->bCache = 1;
+      }
       if( rc!=SQLITE_OK && !sqlite3_get_autocommit(pCall->db) ){
         callExec(pCall, QS_ROLLBACK);
       }
@@ -205,6 +226,7 @@ static int callEnd(QuotaCall *pCall, int rc){
     default:
       break;
   }
+  if( pCall->p ) pCall->p->bUseCache = 0;
   sqlite3_set_last_insert_rowid(pCall->db, pCall->iLastRowid);
   if( rc!=SQLITE_OK ){
     sqlite3_result_error(pCall->ctx, pCall->zErr ? pCall->zErr : "quota: error", -1);
@@ -401,12 +423,13 @@ static void reserveFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
 /* --------------------------------------------------------- settle, release */
 
 /* Load a hold for a writing call, sweeping first when needed. */
-static int loadHold(QuotaCall *pCall, sqlite3_int64 holdId, QuotaHold *h){
+static int loadHold(QuotaCall *pCall, sqlite3_int64 holdId, QuotaHold *h,
+                    QuotaKey *k){
   int bFound = 0;
-  int rc = quotaHoldGet(pCall->p, holdId, h, &bFound);
+  int rc = quotaHoldGet(pCall->p, holdId, h, k, &bFound);
   if( rc==SQLITE_OK && pCall->now!=pCall->p->iSwept ){
     rc = quotaSweep(pCall->p, pCall->now);
-    if( rc==SQLITE_OK ) rc = quotaHoldGet(pCall->p, holdId, h, &bFound);
+    if( rc==SQLITE_OK ) rc = quotaHoldGet(pCall->p, holdId, h, k, &bFound);
   }
   if( rc==SQLITE_OK && !bFound ){
     rc = callError(pCall, SQLITE_ERROR, "%s: no such hold: %lld", pCall->zFunc, holdId);
@@ -425,7 +448,7 @@ static void settleFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   QuotaCall call;
   QuotaChain c;
   QuotaHold h;
-  int rc, i, bFound = 0, bOver = 0;
+  int rc, i, bOver = 0;
   memset(&h, 0, sizeof(h));
 
   if( argHoldId(argv[0], &holdId) ){
@@ -440,7 +463,7 @@ static void settleFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   }
   if( argc>2 ) pMeta = sqlite3_value_type(argv[2])==SQLITE_NULL ? 0 : argv[2];
   if( callBegin(&call, ctx, zFunc, 1) ){ callEnd(&call, call.rcErr); return; }
-  rc = loadHold(&call, holdId, &h);
+  rc = loadHold(&call, holdId, &h, &c.a[0]);
   if( rc==SQLITE_OK ){
     switch( h.state ){
       case HOLD_SETTLED:
@@ -452,8 +475,7 @@ static void settleFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
         break;
       case HOLD_LIVE:
       case HOLD_EXPIRED:
-        rc = quotaLoadKeyById(call.p, h.keyId, &c.a[0], &bFound);
-        if( rc!=SQLITE_OK || !bFound ) break;     /* key deleted: NULL */
+        if( h.pKey==0 ) break;                  /* key deleted: NULL */
         rc = chainNormalize(&call, &c, 1);
         if( rc==SQLITE_OK ) rc = chainChargeFits(&c, amount);
         for(i=0; rc==SQLITE_OK && i<c.n; i++){
@@ -488,6 +510,7 @@ static void releaseFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   sqlite3_int64 holdId, released = 0;
   QuotaCall call;
   QuotaHold h;
+  QuotaKey k;
   int rc;
   (void)argc;
   memset(&h, 0, sizeof(h));
@@ -495,7 +518,7 @@ static void releaseFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
     argError(ctx, "%s: hold_id must be a positive integer", zFunc); return;
   }
   if( callBegin(&call, ctx, zFunc, 1) ){ callEnd(&call, call.rcErr); return; }
-  rc = loadHold(&call, holdId, &h);
+  rc = loadHold(&call, holdId, &h, &k);
   if( rc==SQLITE_OK && h.state==HOLD_LIVE ){
     rc = quotaAdjustReservedChain(call.p, h.keyId, -h.amount);
     if( rc==SQLITE_OK ) rc = quotaHoldEnd(call.p, holdId, HOLD_RELEASED, call.now, -1);

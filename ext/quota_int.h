@@ -123,6 +123,10 @@ struct QuotaTab {
   sqlite3_int64 iSwept;     /* sweep watermark, as last read or written */
   sqlite3_int64 iSweepId;   /* where the next ordered-lane sweep starts */
   sqlite3_int64 iL0Max;     /* largest ordered-lane expiry, read with a key */
+  int bCache;               /* the three above are the committed state as of */
+  unsigned int uCacheVersion;  /* ... this SQLITE_FCNTL_DATA_VERSION */
+  int bUseCache;            /* the running call trusts them (no re-read) */
+  int bStateRead;           /* the running call read all three from disk */
   sqlite3_stmt **aStmt;     /* prepared on first use, see store.c */
 };
 
@@ -150,7 +154,7 @@ int quotaInsertLedger(QuotaTab *p, const char *zKey, sqlite3_int64 amount,
     sqlite3_int64 at, sqlite3_value *pReq, sqlite3_int64 holdId,
     sqlite3_value *pMeta, int bOver, int bLate, sqlite3_int64 *pId);
 int quotaPurge(QuotaTab *p, sqlite3_int64 now, sqlite3_int64 *pnRemoved);
-int quotaReadKeyRow(QuotaTab *p, sqlite3_stmt *pStmt, QuotaKey *k);
+int quotaReadKeyRow(QuotaTab *p, sqlite3_stmt *pStmt, int bSweep, QuotaKey *k);
 int quotaAdjustReservedChain(QuotaTab *p, sqlite3_int64 leafId, sqlite3_int64 delta);
 int quotaKeyName(QuotaTab *p, sqlite3_int64 id, char **pzKey);
 int quotaKeyRow(QuotaTab *p, sqlite3_int64 id, sqlite3_stmt **ppRow);
@@ -172,7 +176,8 @@ struct QuotaHold {
   sqlite3_value *pReq;      /* its request id, or NULL (sqlite3_value_dup) */
   sqlite3_value *pKey;      /* its key's name, NULL if the key is gone */
 };
-int quotaHoldGet(QuotaTab *p, sqlite3_int64 id, QuotaHold *h, int *pFound);
+int quotaHoldGet(QuotaTab *p, sqlite3_int64 id, QuotaHold *h, QuotaKey *k,
+                 int *pFound);
 void quotaHoldClear(QuotaHold *h);
 int quotaHoldInsert(QuotaTab *p, sqlite3_int64 keyId, sqlite3_int64 amount,
                     sqlite3_int64 expires, int bDefaultTtl, const char *zReq,
@@ -198,13 +203,13 @@ int quotaIntegrity(QuotaTab *p, char **pzErr);
 
 /* Statements of store.c, by number. */
 enum {
-  QS_KEY_BY_NAME, QS_KEY_BY_ID, QS_KEY_SAVE, QS_KEY_INSERT,
+  QS_KEY_BY_NAME, QS_KEY_BY_NAME_CACHED, QS_KEY_BY_ID, QS_KEY_SAVE, QS_KEY_INSERT,
   QS_KEY_UPDATE_ALL, QS_KEY_ROW, QS_KEY_DELETE,
   QS_KEY_CHILD, QS_KEY_NAME,
   QS_META_GET, QS_META_SET,
   QS_SWEEP_STATE, QS_SWEEP_SAVE, QS_LANE0_SCAN, QS_LANE1_SCAN, QS_LANE1_DELETE,
   QS_EXPIRY_INSERT, QS_HOLD_END,
-  QS_HOLD_INSERT, QS_HOLD_GET, QS_HOLDS_OF_KEY,
+  QS_HOLD_INSERT, QS_HOLD_GET, QS_HOLD_GET_CACHED, QS_HOLDS_OF_KEY,
   QS_LEDGER_INSERT,
   QS_REQ_GET, QS_REQ_PUT, QS_REQ_DELETE_KEY,
   QS_WIN_ADD, QS_WIN_SUM_BEFORE, QS_WIN_DELETE_BEFORE, QS_WIN_MIN,

@@ -59,6 +59,10 @@ static const char *const azStmtSql[QS_COUNT] = {
   " (SELECT value FROM {meta} WHERE name='sweepid'),"
   " (SELECT l0max FROM {holds} ORDER BY id DESC LIMIT 1)"
   " FROM {keys} WHERE key=?1",
+  /* QS_KEY_BY_NAME_CACHED: the same when the call trusts its cached sweep
+  ** state (see callBegin in functions.c) */
+  "SELECT id, cap, kind, len, anchor, parent, used, reserved, pstart, oldest"
+  " FROM {keys} WHERE key=?1",
   /* QS_KEY_BY_ID */
   "SELECT id, cap, kind, len, anchor, parent, used, reserved, pstart, oldest"
   " FROM {keys} WHERE id=?1",
@@ -105,10 +109,18 @@ static const char *const azStmtSql[QS_COUNT] = {
   /* QS_HOLD_INSERT */
   "INSERT INTO {holds}(key_id, amount, expires, state, request_id, lane, l0max)"
   " VALUES(?1, ?2, ?3, 0, ?4, ?5, ?6)",
-  /* QS_HOLD_GET: the hold, its key's name, and the sweep state */
-  "SELECT h.key_id, h.amount, h.expires, h.state, h.charged,"
+  /* QS_HOLD_GET: its key's row (NULLs if the key is gone), the hold, and
+  ** the sweep state; the key columns come first as in QS_KEY_BY_ID */
+  "SELECT k.id, k.cap, k.kind, k.len, k.anchor, k.parent, k.used, k.reserved,"
+  " k.pstart, k.oldest, h.key_id, h.amount, h.expires, h.state, h.charged,"
+  " h.request_id, k.key,"
   " (SELECT value FROM {meta} WHERE name='swept'),"
-  " (SELECT value FROM {meta} WHERE name='sweepid'), h.request_id, k.key"
+  " (SELECT value FROM {meta} WHERE name='sweepid')"
+  " FROM {holds} AS h LEFT JOIN {keys} AS k ON k.id=h.key_id WHERE h.id=?1",
+  /* QS_HOLD_GET_CACHED */
+  "SELECT k.id, k.cap, k.kind, k.len, k.anchor, k.parent, k.used, k.reserved,"
+  " k.pstart, k.oldest, h.key_id, h.amount, h.expires, h.state, h.charged,"
+  " h.request_id, k.key"
   " FROM {holds} AS h LEFT JOIN {keys} AS k ON k.id=h.key_id WHERE h.id=?1",
   /* QS_HOLDS_OF_KEY */
   "SELECT id, amount FROM {holds} WHERE key_id=?1 AND state=0",
@@ -326,11 +338,13 @@ static int storeQueryInt(QuotaTab *p, int iStmt, int nArg,
 }
 
 /*
-** Fill *k from the current row of QS_KEY_BY_NAME / QS_KEY_BY_ID. A row whose
-** stored values cannot have been written by this extension makes the store
-** corrupt: hand-edited shadow tables must give an error, not a wrong grant.
+** Fill *k from the first ten columns of the current row (the layout of
+** QS_KEY_BY_ID). With bSweep, columns 10-12 hold the sweep state (12, the
+** ordered lane's largest expiry, may be NULL). A row whose stored values
+** cannot have been written by this extension makes the store corrupt:
+** hand-edited shadow tables must give an error, not a wrong grant.
 */
-int quotaReadKeyRow(QuotaTab *p, sqlite3_stmt *pStmt, QuotaKey *k){
+int quotaReadKeyRow(QuotaTab *p, sqlite3_stmt *pStmt, int bSweep, QuotaKey *k){
   memset(k, 0, sizeof(*k));
   k->id = sqlite3_column_int64(pStmt, 0);
   k->bCap = sqlite3_column_type(pStmt, 1)!=SQLITE_NULL;
@@ -345,10 +359,15 @@ int quotaReadKeyRow(QuotaTab *p, sqlite3_stmt *pStmt, QuotaKey *k){
   k->pstart = sqlite3_column_int64(pStmt, 8);
   k->bOldest = sqlite3_column_type(pStmt, 9)!=SQLITE_NULL;
   k->oldest = sqlite3_column_int64(pStmt, 9);
-  if( sqlite3_column_count(pStmt)>12 ){
+  if( bSweep ){
     p->iSwept = sqlite3_column_int64(pStmt, 10);
     p->iSweepId = sqlite3_column_int64(pStmt, 11);
-    p->iL0Max = sqlite3_column_int64(pStmt, 12);
+    if( sqlite3_column_type(pStmt, 12)!=SQLITE_NULL ){
+      p->iL0Max = sqlite3_column_int64(pStmt, 12);
+    }else if( sqlite3_column_count(pStmt)==13 ){
+      p->iL0Max = 0;                        /* no hold yet */
+    }
+    if( sqlite3_column_count(pStmt)==13 ) p->bStateRead = 1;
   }
   if( k->eKind<QUOTA_LIFETIME || k->eKind>QUOTA_ROLLING
    || (k->eKind==QUOTA_ROLLING && k->nLen<=0)
@@ -361,14 +380,13 @@ int quotaReadKeyRow(QuotaTab *p, sqlite3_stmt *pStmt, QuotaKey *k){
   return SQLITE_OK;
 }
 
-static int storeLoadKey(QuotaTab *p, int iStmt, sqlite3_stmt **ppStmt,
+static int storeLoadKey(QuotaTab *p, int bSweep, sqlite3_stmt *pStmt,
                         QuotaKey *k, int *pFound){
-  sqlite3_stmt *pStmt = *ppStmt;
   int rc = sqlite3_step(pStmt);
   *pFound = 0;
   if( rc==SQLITE_ROW ){
     *pFound = 1;
-    rc = quotaReadKeyRow(p, pStmt, k);
+    rc = quotaReadKeyRow(p, pStmt, bSweep, k);
     if( rc==SQLITE_OK ){
       rc = sqlite3_reset(pStmt);
     }else{
@@ -379,16 +397,18 @@ static int storeLoadKey(QuotaTab *p, int iStmt, sqlite3_stmt **ppStmt,
   }else{
     sqlite3_reset(pStmt);
   }
-  (void)iStmt;
   return rc;
 }
 
+/* Load a key by name, with the sweep state unless the call's cache of it
+** is valid (p->bUseCache, see callBegin). */
 int quotaLoadKeyByName(QuotaTab *p, const char *zKey, QuotaKey *k, int *pFound){
   sqlite3_stmt *pStmt;
-  int rc = quotaStmt(p, QS_KEY_BY_NAME, &pStmt);
+  int iStmt = p->bUseCache ? QS_KEY_BY_NAME_CACHED : QS_KEY_BY_NAME;
+  int rc = quotaStmt(p, iStmt, &pStmt);
   if( rc!=SQLITE_OK ) return rc;
   sqlite3_bind_text(pStmt, 1, zKey, -1, SQLITE_STATIC);
-  rc = storeLoadKey(p, QS_KEY_BY_NAME, &pStmt, k, pFound);
+  rc = storeLoadKey(p, !p->bUseCache, pStmt, k, pFound);
   sqlite3_bind_null(pStmt, 1);
   return rc;
 }
@@ -398,7 +418,7 @@ int quotaLoadKeyById(QuotaTab *p, sqlite3_int64 id, QuotaKey *k, int *pFound){
   int rc = quotaStmt(p, QS_KEY_BY_ID, &pStmt);
   if( rc!=SQLITE_OK ) return rc;
   sqlite3_bind_int64(pStmt, 1, id);
-  return storeLoadKey(p, QS_KEY_BY_ID, &pStmt, k, pFound);
+  return storeLoadKey(p, 0, pStmt, k, pFound);
 }
 
 /* Load the ancestors of the leaf already in c->a[0]. */
@@ -887,9 +907,14 @@ int quotaDeleteKeyRows(QuotaTab *p, sqlite3_int64 id){
 
 /* ----------------------------------------------------------------- holds */
 
-int quotaHoldGet(QuotaTab *p, sqlite3_int64 id, QuotaHold *h, int *pFound){
+/*
+** Load hold `id`, and its key into *k when the key still exists (h->pKey
+** is then its name; NULL when the key was deleted).
+*/
+int quotaHoldGet(QuotaTab *p, sqlite3_int64 id, QuotaHold *h, QuotaKey *k,
+                 int *pFound){
   sqlite3_stmt *pStmt;
-  int rc = quotaStmt(p, QS_HOLD_GET, &pStmt);
+  int rc = quotaStmt(p, p->bUseCache ? QS_HOLD_GET_CACHED : QS_HOLD_GET, &pStmt);
   quotaHoldClear(h);
   *pFound = 0;
   if( rc!=SQLITE_OK ) return rc;
@@ -897,20 +922,24 @@ int quotaHoldGet(QuotaTab *p, sqlite3_int64 id, QuotaHold *h, int *pFound){
   rc = sqlite3_step(pStmt);
   if( rc==SQLITE_ROW ){
     *pFound = 1;
-    h->keyId = sqlite3_column_int64(pStmt, 0);
-    h->amount = sqlite3_column_int64(pStmt, 1);
-    h->expires = sqlite3_column_int64(pStmt, 2);
-    h->state = sqlite3_column_int(pStmt, 3);
-    h->charged = sqlite3_column_int64(pStmt, 4);
-    p->iSwept = sqlite3_column_int64(pStmt, 5);
-    p->iSweepId = sqlite3_column_int64(pStmt, 6);
-    if( sqlite3_column_type(pStmt, 7)!=SQLITE_NULL ){
-      h->pReq = sqlite3_value_dup(sqlite3_column_value(pStmt, 7));
+    h->keyId = sqlite3_column_int64(pStmt, 10);
+    h->amount = sqlite3_column_int64(pStmt, 11);
+    h->expires = sqlite3_column_int64(pStmt, 12);
+    h->state = sqlite3_column_int(pStmt, 13);
+    h->charged = sqlite3_column_int64(pStmt, 14);
+    if( !p->bUseCache ){
+      p->iSwept = sqlite3_column_int64(pStmt, 17);
+      p->iSweepId = sqlite3_column_int64(pStmt, 18);
+    }
+    /* Copies: the ledger row of a settle needs both after the reset. */
+    if( sqlite3_column_type(pStmt, 15)!=SQLITE_NULL ){
+      h->pReq = sqlite3_value_dup(sqlite3_column_value(pStmt, 15));
       if( h->pReq==0 ) rc = SQLITE_NOMEM;
     }
-    if( sqlite3_column_type(pStmt, 8)!=SQLITE_NULL ){
-      h->pKey = sqlite3_value_dup(sqlite3_column_value(pStmt, 8));
+    if( sqlite3_column_type(pStmt, 16)!=SQLITE_NULL ){
+      h->pKey = sqlite3_value_dup(sqlite3_column_value(pStmt, 16));
       if( h->pKey==0 ) rc = SQLITE_NOMEM;
+      else if( quotaReadKeyRow(p, pStmt, 0, k)!=SQLITE_OK ) rc = SQLITE_CORRUPT_VTAB;
     }
     if( h->amount<0 || h->state<HOLD_LIVE || h->state>HOLD_ORPHANED ){
       rc = SQLITE_CORRUPT_VTAB;
@@ -1169,6 +1198,12 @@ int quotaIntegrity(QuotaTab *p, char **pzErr){
     " FROM {holds} AS h WHERE h.state=0 AND h.lane=1 AND NOT EXISTS"
     " (SELECT 1 FROM {expiry} AS e WHERE e.hold_id=h.id AND e.expires=h.expires)"
     " AND h.expires>(SELECT value FROM {meta} WHERE name='swept') LIMIT 1",
+    /* the ordered lane is in expiry order: each lane-0 hold expires no
+    ** earlier than the lane-0 hold before it */
+    "SELECT 'hold ' || b.id || ': out of expiry order in the ordered lane'"
+    " FROM {holds} AS a JOIN {holds} AS b ON b.id=(SELECT min(c.id)"
+    " FROM {holds} AS c WHERE c.id>a.id AND c.lane=0)"
+    " WHERE a.lane=0 AND b.expires<a.expires LIMIT 1",
     /* live holds belong to existing keys */
     "SELECT 'hold ' || h.id || ': live but its key does not exist'"
     " FROM {holds} AS h WHERE h.state=0 AND NOT EXISTS"

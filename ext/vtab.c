@@ -306,7 +306,7 @@ static int vtabStep(QuotaCursor *pCur){
   pCur->bComputed = 0;
   if( rc==SQLITE_ROW ){
     pCur->bEof = 0;
-    return quotaReadKeyRow(p, pCur->pStmt, &pCur->k);
+    return quotaReadKeyRow(p, pCur->pStmt, 1, &pCur->k);
   }
   pCur->bEof = 1;
   return rc==SQLITE_DONE ? SQLITE_OK : rc;
@@ -793,6 +793,7 @@ static int vtabUpdate(QuotaTab *p, sqlite3_value **argv){
 static int vtabUpdateMethod(sqlite3_vtab *pVtab, int argc, sqlite3_value **argv,
                             sqlite_int64 *pRowid){
   QuotaTab *p = (QuotaTab*)pVtab;
+  p->bCache = 0;       /* this statement may roll back what it sweeps */
   if( argc==1 ) return vtabDelete(p, sqlite3_value_int64(argv[0]));
   if( sqlite3_value_type(argv[0])==SQLITE_NULL ) return vtabInsert(p, argv, pRowid);
   return vtabUpdate(p, argv);
