@@ -88,13 +88,14 @@ sqlite3_int64 quotaCalJoin(const QuotaCivil *p){
 void quotaCalFormat(sqlite3_int64 t, char *zOut){
   QuotaCivil c;
   quotaCalSplit(t, &c);
-  /* Years outside 0000-9999 cannot come from a datetime() value; clamp the
-  ** width rather than overflow the 20-byte buffer. */
-  if( c.y<0 || c.y>9999 ){
+  /* Clock values stay within 0000-9999 (quotaParseTime), but the end of a
+  ** period that starts in 9999 is in 10000: five digits fit. Anything
+  ** further out cannot be reached from a valid clock. */
+  if( c.y<0 || c.y>99999 ){
     memcpy(zOut, "0000-00-00 00:00:00", 20);
     return;
   }
-  sqlite3_snprintf(20, zOut, "%04d-%02d-%02d %02d:%02d:%02d",
+  sqlite3_snprintf(QUOTA_TIME_TEXT, zOut, "%04d-%02d-%02d %02d:%02d:%02d",
       (int)c.y, c.m, c.d, c.H, c.M, c.S);
 }
 

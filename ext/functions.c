@@ -715,7 +715,7 @@ static void statusFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   if( rc==SQLITE_OK ) rc = quotaKeyName(call.p, c.a[iLevel].id, &zLevel);
   if( rc==SQLITE_OK ){
     sqlite3_str *pStr = sqlite3_str_new(call.db);
-    char zTime[20];
+    char zTime[QUOTA_TIME_TEXT];
     k = &c.a[iLevel];
     bAllowed = chainDenies(&c, amount)<0;
     sqlite3_str_appendall(pStr, "{\"key\":");
@@ -796,7 +796,7 @@ static void integrityFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
 /* ------------------------------------------------------------- time, misc */
 
 static void resultTime(sqlite3_context *ctx, sqlite3_int64 t){
-  char zTime[20];
+  char zTime[QUOTA_TIME_TEXT];
   quotaCalFormat(t, zTime);
   sqlite3_result_text(ctx, zTime, -1, SQLITE_TRANSIENT);
 }

@@ -61,7 +61,8 @@ struct QuotaCivil {
 /* calendar.c */
 void quotaCalSplit(sqlite3_int64 t, QuotaCivil *p);
 sqlite3_int64 quotaCalJoin(const QuotaCivil *p);
-void quotaCalFormat(sqlite3_int64 t, char *zOut);   /* zOut: 20 bytes */
+#define QUOTA_TIME_TEXT 24   /* room for 'YYYYY-MM-DD HH:MM:SS' */
+void quotaCalFormat(sqlite3_int64 t, char *zOut);   /* QUOTA_TIME_TEXT bytes */
 sqlite3_int64 quotaCalDefaultAnchor(int eKind);
 void quotaCalBounds(int eKind, sqlite3_int64 anchor, sqlite3_int64 t,
                     sqlite3_int64 *pStart, sqlite3_int64 *pEnd);
@@ -161,6 +162,7 @@ int quotaKeyRow(QuotaTab *p, sqlite3_int64 id, sqlite3_stmt **ppRow);
 int quotaMetaGet(QuotaTab *p, const char *zName, sqlite3_int64 *pVal);
 int quotaOrphanHolds(QuotaTab *p, QuotaKey *k);
 int quotaDeleteKeyRows(QuotaTab *p, sqlite3_int64 id);
+int quotaSubtreeDepth(QuotaTab *p, sqlite3_int64 id, int *pnDepth);
 int quotaParseTime(QuotaConn *pConn, sqlite3_value *pVal, sqlite3_int64 *pT);
 int quotaValueInt(sqlite3_value *v, sqlite3_int64 *pOut);
 sqlite3_int64 quotaAddSat(sqlite3_int64 a, sqlite3_int64 b);

@@ -167,6 +167,8 @@ static const char *const azStmtSql[QS_COUNT] = {
   "ROLLBACK TO quota_call",
 };
 
+static int storePrepare(QuotaTab *p, const char *zTemplate, sqlite3_stmt **ppStmt);
+
 /* Expand "{x}" into the quoted name "schema"."table_x". */
 static char *storeExpand(const char *zDb, const char *zName, const char *zSql){
   sqlite3_str *pStr = sqlite3_str_new(0);
@@ -897,6 +899,25 @@ int quotaOrphanHolds(QuotaTab *p, QuotaKey *k){
   return rc;
 }
 
+/* Levels in the deepest chain of descendants of key `id`, itself counted. */
+int quotaSubtreeDepth(QuotaTab *p, sqlite3_int64 id, int *pnDepth){
+  sqlite3_stmt *pStmt = 0;
+  int rc = storePrepare(p,
+      "WITH RECURSIVE down(kid, depth) AS (SELECT ?1, 1"
+      " UNION ALL SELECT k.id, down.depth+1 FROM down JOIN {keys} AS k"
+      " ON k.parent=down.kid WHERE down.depth<=?2)"
+      " SELECT max(depth) FROM down", &pStmt);
+  if( rc==SQLITE_OK ){
+    sqlite3_bind_int64(pStmt, 1, id);
+    sqlite3_bind_int(pStmt, 2, QUOTA_MAX_DEPTH);
+    if( sqlite3_step(pStmt)==SQLITE_ROW ) *pnDepth = sqlite3_column_int(pStmt, 0);
+    rc = sqlite3_finalize(pStmt);
+  }else{
+    sqlite3_finalize(pStmt);
+  }
+  return rc;
+}
+
 /* Remove a key and what only it uses; its ledger rows stay (the audit). */
 int quotaDeleteKeyRows(QuotaTab *p, sqlite3_int64 id){
   int rc = storeRunInt(p, QS_WIN_DELETE_KEY, 1, &id);
@@ -1108,7 +1129,7 @@ int quotaPurge(QuotaTab *p, sqlite3_int64 now, sqlite3_int64 *pnRemoved){
   if( rc==SQLITE_OK ) rc = storePurgeSimple(p,
       "DELETE FROM {holds} WHERE id IN"
       " (SELECT id FROM {holds} WHERE id<(SELECT max(id) FROM {holds})"
-      "  ORDER BY id LIMIT ?2) AND state<>0 AND coalesce(ended, expires)<=?1",
+      "  AND state<>0 ORDER BY id LIMIT ?2) AND coalesce(ended, expires)<=?1",
       now - p->nIdem, &n);
   if( rc==SQLITE_OK ) rc = quotaMetaGet(p, "purgepos", &cursor);
   if( rc==SQLITE_OK ) rc = storePrepare(p, "SELECT max(id) FROM {ledger}", &pMax);

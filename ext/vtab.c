@@ -163,6 +163,10 @@ static int vtabInit(sqlite3 *db, void *pAux, int argc, const char *const *argv,
   rc = (p->zDb && p->zName) ? quotaStmtOpen(p) : SQLITE_NOMEM;
   for(i=3; rc==SQLITE_OK && i<argc; i++) rc = vtabOption(p, argv[i], pzErr);
   if( rc==SQLITE_OK ){
+    /* INSERT OR IGNORE skips a refused row; see vtabInsert for REPLACE. */
+    rc = sqlite3_vtab_config(db, SQLITE_VTAB_CONSTRAINT_SUPPORT, 1);
+  }
+  if( rc==SQLITE_OK ){
     rc = sqlite3_declare_vtab(db, "CREATE TABLE x(key TEXT, cap INTEGER,"
         " period TEXT, anchor TEXT, parent TEXT, retention INTEGER,"
         " used INTEGER, reserved INTEGER, remaining INTEGER, period_start TEXT,"
@@ -355,7 +359,7 @@ static int vtabRowid(sqlite3_vtab_cursor *cur, sqlite_int64 *pRowid){
 }
 
 static void resultTimeText(sqlite3_context *ctx, sqlite3_int64 t){
-  char zTime[20];
+  char zTime[QUOTA_TIME_TEXT];
   quotaCalFormat(t, zTime);
   sqlite3_result_text(ctx, zTime, -1, SQLITE_TRANSIENT);
 }
@@ -391,7 +395,12 @@ static int vtabColumn(sqlite3_vtab_cursor *cur, sqlite3_context *ctx, int iCol){
       sqlite3_result_value(ctx, sqlite3_column_value(pStmt, QCUR_PARENT));
       break;
     case QCOL_RETENTION:
-      sqlite3_result_value(ctx, sqlite3_column_value(pStmt, QCUR_RETENTION));
+      if( sqlite3_column_type(pStmt, QCUR_RETENTION)==SQLITE_INTEGER
+       && sqlite3_column_int64(pStmt, QCUR_RETENTION)<0 ){
+        sqlite3_result_text(ctx, "forever", -1, SQLITE_STATIC);
+      }else{
+        sqlite3_result_value(ctx, sqlite3_column_value(pStmt, QCUR_RETENTION));
+      }
       break;
     case QCOL_USED:
       sqlite3_result_int64(ctx, k->used);
@@ -487,12 +496,16 @@ static int vtabValidateRetention(QuotaTab *p, sqlite3_value *v, KeyWrite *w){
   if( t==SQLITE_NULL ) return SQLITE_OK;
   if( t!=SQLITE_TEXT ){
     if( quotaValueInt(v, &w->retention)==0 && w->retention>=0 ) return SQLITE_OK;
+  }else if( sqlite3_stricmp((const char*)sqlite3_value_text(v), "forever")==0 ){
+    w->retention = -1;                      /* stored -1, reads 'forever' */
+    return SQLITE_OK;
   }else if( t==SQLITE_TEXT
          && quotaParseDurationText((const char*)sqlite3_value_text(v),
                                    &w->retention, 0)==0 ){
     return SQLITE_OK;
   }
-  return vtabError(p, SQLITE_CONSTRAINT, "retention must be NULL or a non-negative duration");
+  return vtabError(p, SQLITE_CONSTRAINT,
+      "retention must be NULL, 'forever' or a non-negative duration");
 }
 
 static int vtabValidateUsed(QuotaTab *p, sqlite3_value *v, sqlite3_int64 *pUsed){
@@ -500,6 +513,33 @@ static int vtabValidateUsed(QuotaTab *p, sqlite3_value *v, sqlite3_int64 *pUsed)
   if( t==SQLITE_NULL ){ *pUsed = 0; return SQLITE_OK; }
   if( quotaValueInt(v, pUsed)==0 && *pUsed>=0 ) return SQLITE_OK;
   return vtabError(p, SQLITE_CONSTRAINT, "used must be a non-negative integer");
+}
+
+/*
+** A chain longer than QUOTA_MAX_DEPTH levels is refused when it is made:
+** the functions would call the store damaged. Counts the levels from the
+** new parent up (stopping at the key itself, a cycle reported elsewhere)
+** plus the deepest chain of descendants under the key being changed.
+*/
+static int vtabCheckDepth(QuotaTab *p, const QuotaKey *pParent,
+                          sqlite3_int64 selfId, const char *zKey){
+  sqlite3_int64 id = pParent->parentId;
+  int nUp = 1, nDown = 1, rc = SQLITE_OK;
+  while( id!=0 && id!=selfId && nUp<=QUOTA_MAX_DEPTH ){
+    QuotaKey k;
+    int bFound = 0;
+    rc = quotaLoadKeyById(p, id, &k, &bFound);
+    if( rc!=SQLITE_OK ) return rc;
+    nUp++;
+    id = bFound ? k.parentId : 0;
+  }
+  if( id==selfId && selfId!=0 ) return SQLITE_OK;   /* a cycle: said later */
+  if( selfId!=0 ) rc = quotaSubtreeDepth(p, selfId, &nDown);
+  if( rc==SQLITE_OK && nUp + nDown > QUOTA_MAX_DEPTH ){
+    rc = vtabError(p, SQLITE_CONSTRAINT, "parent chain of '%s' would be "
+        "deeper than %d levels", zKey, QUOTA_MAX_DEPTH);
+  }
+  return rc;
 }
 
 /*
@@ -529,7 +569,8 @@ static int vtabValidateParent(QuotaTab *p, sqlite3_value *v, const char *zKey,
   if( rc!=SQLITE_OK ) return rc;
   if( !bFound ) return vtabError(p, SQLITE_CONSTRAINT, "no such parent key: '%s'", zParent);
   *pParentId = k.id;
-  if( selfId==0 ) return SQLITE_OK;
+  rc = vtabCheckDepth(p, &k, selfId, zKey);
+  if( rc!=SQLITE_OK || selfId==0 ) return rc;
   /* Walk up from the new parent; reaching selfId closes a cycle. */
   pPath = sqlite3_str_new(p->db);
   sqlite3_str_appendf(pPath, "%s -> %s", zKey, zParent);
@@ -602,7 +643,15 @@ static int vtabInsert(QuotaTab *p, sqlite3_value **argv, sqlite_int64 *pRowid){
   }
   rc = quotaLoadKeyByName(p, zKey, &k, &bFound);
   if( rc!=SQLITE_OK ) return rc;
-  if( bFound ) return vtabError(p, SQLITE_CONSTRAINT, "key '%s' already exists", zKey);
+  if( bFound ){
+    if( sqlite3_vtab_on_conflict(p->db)==SQLITE_REPLACE ){
+      /* Replacing a key would drop its usage and orphan its holds:
+      ** refuse, and say what to do instead. */
+      return vtabError(p, SQLITE_CONSTRAINT, "key '%s' already exists "
+          "(INSERT OR REPLACE would drop its usage: use UPDATE)", zKey);
+    }
+    return vtabError(p, SQLITE_CONSTRAINT, "key '%s' already exists", zKey);
+  }
   rc = vtabValidateCap(p, argv[2+QCOL_CAP], &w);
   if( rc==SQLITE_OK ) rc = vtabValidatePeriod(p, argv[2+QCOL_PERIOD], &w);
   if( rc==SQLITE_OK ) rc = vtabValidateAnchor(p, argv[2+QCOL_ANCHOR], &w);
@@ -744,8 +793,12 @@ static int vtabUpdate(QuotaTab *p, sqlite3_value **argv){
     }
   }
   if( rc==SQLITE_OK ){
-    rc = vtabValidateRetention(p, sqlite3_value_nochange(argv[2+QCOL_RETENTION])
-                               ? pOld[QCOL_RETENTION] : argv[2+QCOL_RETENTION], &w);
+    if( sqlite3_value_nochange(argv[2+QCOL_RETENTION]) ){
+      w.bRetention = sqlite3_value_type(pOld[QCOL_RETENTION])!=SQLITE_NULL;
+      w.retention = sqlite3_value_int64(pOld[QCOL_RETENTION]);
+    }else{
+      rc = vtabValidateRetention(p, argv[2+QCOL_RETENTION], &w);
+    }
   }
   if( rc==SQLITE_OK && !sqlite3_value_nochange(argv[2+QCOL_USED]) ){
     rc = vtabValidateUsed(p, argv[2+QCOL_USED], &used);
