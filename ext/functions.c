@@ -136,6 +136,10 @@ static int callBegin(QuotaCall *pCall, sqlite3_context *ctx, const char *zFunc,
         "%s: no quota table (CREATE VIRTUAL TABLE quota USING quota)", zFunc);
   }
   pCall->now = quotaNow(pCall->pConn);
+  if( bWrite && pCall->p->bClockPinned && !pCall->pConn->bPinned ){
+    return callError(pCall, SQLITE_ERROR, "%s: the quota table requires a "
+        "pinned clock (clock=pinned): call quota_clock(time) first", zFunc);
+  }
   if( bWrite ){
     /* Until this call commits, the in-memory sweep state may run ahead of
     ** (or be rolled back from) what is stored. */

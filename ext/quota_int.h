@@ -121,6 +121,7 @@ struct QuotaTab {
   sqlite3_int64 nIdem;      /* idempotency window, seconds */
   sqlite3_int64 nRetention; /* default ledger retention, -1 = forever */
   sqlite3_int64 nPurgeLimit;/* rows one quota_purge() call may examine */
+  int bClockPinned;         /* option clock=pinned: writes need quota_clock */
   sqlite3_int64 iSwept;     /* sweep watermark, as last read or written */
   sqlite3_int64 iSweepId;   /* where the next ordered-lane sweep starts */
   sqlite3_int64 iL0Max;     /* largest ordered-lane expiry, read with a key */

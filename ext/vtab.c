@@ -92,6 +92,7 @@ static int vtabOption(QuotaTab *p, const char *zArg, char **pzErr){
   };
   const char *zEq = strchr(zArg, '=');
   char zVal[64];
+  static const char zClock[] = "clock";
   int nName, nVal, i, nUnit = 1;
   sqlite3_int64 v;
   while( *zArg==' ' ) zArg++;
@@ -115,6 +116,20 @@ static int vtabOption(QuotaTab *p, const char *zArg, char **pzErr){
   }
   memcpy(zVal, zEq, nVal);
   zVal[nVal] = 0;
+  if( nName==(int)strlen(zClock) && sqlite3_strnicmp(zArg, zClock, nName)==0 ){
+    /* clock=pinned: every write must run under quota_clock(time), so that
+    ** an engine that replays statements on several nodes gets one result */
+    if( sqlite3_stricmp(zVal, "pinned")==0 ){
+      p->bClockPinned = 1;
+    }else if( sqlite3_stricmp(zVal, "system")==0 ){
+      p->bClockPinned = 0;
+    }else{
+      *pzErr = sqlite3_mprintf("%s: option clock must be 'system' or 'pinned': '%s'",
+                               p->zName, zVal);
+      return SQLITE_ERROR;
+    }
+    return SQLITE_OK;
+  }
   for(i=0; i<(int)(sizeof(aOpt)/sizeof(aOpt[0])); i++){
     if( (int)strlen(aOpt[i].zName)==nName
      && sqlite3_strnicmp(zArg, aOpt[i].zName, nName)==0 ) break;
@@ -847,6 +862,10 @@ static int vtabUpdateMethod(sqlite3_vtab *pVtab, int argc, sqlite3_value **argv,
                             sqlite_int64 *pRowid){
   QuotaTab *p = (QuotaTab*)pVtab;
   p->bCache = 0;       /* this statement may roll back what it sweeps */
+  if( p->bClockPinned && !p->pConn->bPinned ){
+    return vtabError(p, SQLITE_ERROR, "this table requires a pinned clock "
+        "(clock=pinned): call quota_clock(time) first");
+  }
   if( argc==1 ) return vtabDelete(p, sqlite3_value_int64(argv[0]));
   if( sqlite3_value_type(argv[0])==SQLITE_NULL ) return vtabInsert(p, argv, pRowid);
   return vtabUpdate(p, argv);
