@@ -43,9 +43,13 @@ deps-build:
 deps-test:
 	@sh tool/deps.sh test
 
+# quota_debug() reports the commit and the flags of the build.
+COMMIT   := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+DEBUGDEF  = -DQUOTA_COMMIT='"$(COMMIT)"' -DQUOTA_CFLAGS='"$(CFLAGS)"'
+
 # The loadable library is not linked against libsqlite3: the host supplies it.
 $(SO): $(EXT_SRC) $(EXT_HDR) | deps-build
-	$(CC) -std=c99 $(CFLAGS) $(WARN) -fPIC -shared -fvisibility=hidden \
+	$(CC) -std=c99 $(CFLAGS) $(WARN) $(DEBUGDEF) -fPIC -shared -fvisibility=hidden \
 	    -o $@ $(EXT_SRC)
 
 build:
@@ -73,7 +77,7 @@ static: libsqlite_quota.a
 libsqlite_quota.a: $(EXT_SRC) $(EXT_HDR) | build deps-build
 	@mkdir -p build/static
 	for f in $(EXT_SRC); do \
-	  $(CC) -std=c99 $(CFLAGS) $(WARN) -fPIC -DSQLITE_CORE -c $$f \
+	  $(CC) -std=c99 $(CFLAGS) $(WARN) $(DEBUGDEF) -fPIC -DSQLITE_CORE -c $$f \
 	      -o build/static/$$(basename $$f .c).o || exit 1; \
 	done
 	rm -f $@

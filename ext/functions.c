@@ -13,6 +13,7 @@
 **   quota_integrity()                                   'ok' or a problem
 **   quota_clock([time])                                 the clock, pinned or not
 **   quota_version()                                     version text
+**   quota_debug()                                       build details
 **   first_of_next_month(time [, modifier ...])          'YYYY-MM-01 00:00:00'
 **
 ** Every function but quota_version and first_of_next_month is registered
@@ -835,6 +836,41 @@ static void versionFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   sqlite3_result_text(ctx, SQLITE_QUOTA_VERSION, -1, SQLITE_STATIC);
 }
 
+/* Set by the Makefile; a build without it says so. */
+#ifndef QUOTA_COMMIT
+# define QUOTA_COMMIT "unknown"
+#endif
+#ifndef QUOTA_CFLAGS
+# define QUOTA_CFLAGS "unknown"
+#endif
+
+/*
+** quota_debug(): what a bug report needs, one "Name: value" per line. Not
+** DETERMINISTIC: the host SQLite can differ from one load to the next.
+*/
+static void debugFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
+  char *z;
+  (void)argc; (void)argv;
+  z = sqlite3_mprintf(
+      "Version: %s\n"
+      "Schema: %d\n"
+      "Date: %s %s\n"
+      "Commit: %s\n"
+      "Build flags: %s\n"
+#ifdef SQLITE_CORE
+      "Linking: static (SQLITE_CORE)\n"
+#else
+      "Linking: loadable\n"
+#endif
+      "Compiled against SQLite: %s\n"
+      "Host SQLite: %s %s",
+      SQLITE_QUOTA_VERSION, QUOTA_SCHEMA_VERSION, __DATE__, __TIME__,
+      QUOTA_COMMIT, QUOTA_CFLAGS, SQLITE_VERSION, sqlite3_libversion(),
+      sqlite3_sourceid());
+  if( z==0 ){ sqlite3_result_error_nomem(ctx); return; }
+  sqlite3_result_text(ctx, z, -1, sqlite3_free);
+}
+
 /*
 ** first_of_next_month(time, modifiers...): SQLite's own datetime() does the
 ** parsing and the modifiers, so every value and modifier it takes works the
@@ -908,6 +944,7 @@ int quotaRegisterFunctions(sqlite3 *db, QuotaConn *pConn){
     {"quota_clock", 0, 0, clockFunc},
     {"quota_clock", 1, 0, clockFunc},
     {"quota_version", 0, 1, versionFunc},
+    {"quota_debug", 0, 0, debugFunc},
     {"first_of_next_month", -1, 1, firstOfNextMonthFunc},
   };
   int rc = SQLITE_OK;

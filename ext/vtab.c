@@ -192,6 +192,22 @@ static int vtabInit(sqlite3 *db, void *pAux, int argc, const char *const *argv,
     if( rc!=SQLITE_OK && *pzErr==0 ){
       *pzErr = sqlite3_mprintf("quota: %s", sqlite3_errmsg(db));
     }
+  }else if( rc==SQLITE_OK ){
+    /* A store written by a newer sqlite-quota may hold what this build
+    ** cannot keep consistent: refuse it rather than guess. */
+    sqlite3_int64 iSchema = 0;
+    rc = quotaMetaGet(p, "schema", &iSchema);
+    if( rc==SQLITE_OK && iSchema>QUOTA_SCHEMA_VERSION ){
+      *pzErr = sqlite3_mprintf("%s: this store has schema %lld, written by a "
+          "newer sqlite-quota; this build (%s) reads schema %d: upgrade "
+          "sqlite-quota", p->zName, iSchema, SQLITE_QUOTA_VERSION,
+          QUOTA_SCHEMA_VERSION);
+      rc = SQLITE_ERROR;
+    }else if( rc!=SQLITE_OK && *pzErr==0 ){
+      *pzErr = sqlite3_mprintf("%s: cannot read the store: %s", p->zName,
+          rc==SQLITE_CORRUPT_VTAB ? "quota_meta has no schema row"
+                                  : sqlite3_errmsg(db));
+    }
   }
   if( rc!=SQLITE_OK ){
     quotaStmtClose(p);
