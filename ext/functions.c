@@ -321,6 +321,7 @@ static int chainChargeFits(const QuotaChain *c, sqlite3_int64 amount){
   int i;
   for(i=0; i<c->n; i++){
     if( c->a[i].used > LARGEST_INT64 - amount ) return SQLITE_TOOBIG;
+    if( c->a[i].wtotal > LARGEST_INT64 - amount ) return SQLITE_TOOBIG;
   }
   return SQLITE_OK;
 }

@@ -43,6 +43,11 @@ SQLITE_EXTENSION_INIT3
 /* Store schema version written into quota_meta. */
 #define QUOTA_SCHEMA_VERSION 1
 
+/* Key-loading statements start with these columns of %_keys, in order:
+** id, cap, kind, len, anchor, parent, used, reserved, pstart, oldest,
+** wtotal (quotaReadKeyRow). */
+#define QUOTA_KEY_COLUMNS 11
+
 /* Deepest parent chain followed before the store is called corrupt. */
 #define QUOTA_MAX_DEPTH 64
 
@@ -99,6 +104,7 @@ struct QuotaKey {
   sqlite3_int64 pstart;     /* start of the period `used` belongs to */
   int bOldest;              /* rolling: true when the window has a bucket */
   sqlite3_int64 oldest;     /* rolling: the oldest bucket's second */
+  sqlite3_int64 wtotal;     /* rolling: running total through the newest bucket */
   int bPeriod;              /* computed: true for calendar periods */
   sqlite3_int64 pend;       /* computed: end of the current period */
   int bDirty;               /* must be written back */
@@ -215,8 +221,8 @@ enum {
   QS_HOLD_INSERT, QS_HOLD_GET, QS_HOLD_GET_CACHED, QS_HOLDS_OF_KEY,
   QS_LEDGER_INSERT,
   QS_REQ_GET, QS_REQ_PUT, QS_REQ_DELETE_KEY,
-  QS_WIN_ADD, QS_WIN_SUM_BEFORE, QS_WIN_DELETE_BEFORE, QS_WIN_MIN,
-  QS_WIN_SCAN, QS_WIN_DELETE_KEY,
+  QS_WIN_ADD, QS_WIN_TOTAL_AT, QS_WIN_DELETE_BEFORE, QS_WIN_FIRST_AFTER,
+  QS_WIN_DELETE_KEY, QS_WIN_NEWEST,
   QS_LOCK, QS_BEGIN, QS_BEGIN_READ, QS_COMMIT, QS_ROLLBACK, QS_SAVEPOINT, QS_RELEASE,
   QS_ROLLBACK_TO,
   QS_COUNT

@@ -54,28 +54,29 @@
 */
 static const char *const azStmtSql[QS_COUNT] = {
   /* QS_KEY_BY_NAME: the key, and the sweep state a writing call needs */
-  "SELECT id, cap, kind, len, anchor, parent, used, reserved, pstart, oldest,"
+  "SELECT id, cap, kind, len, anchor, parent, used, reserved, pstart, oldest, wtotal,"
   " (SELECT value FROM {meta} WHERE name='swept'),"
   " (SELECT value FROM {meta} WHERE name='sweepid'),"
   " (SELECT l0max FROM {holds} ORDER BY id DESC LIMIT 1)"
   " FROM {keys} WHERE key=?1",
   /* QS_KEY_BY_NAME_CACHED: the same when the call trusts its cached sweep
   ** state (see callBegin in functions.c) */
-  "SELECT id, cap, kind, len, anchor, parent, used, reserved, pstart, oldest"
+  "SELECT id, cap, kind, len, anchor, parent, used, reserved, pstart, oldest, wtotal"
   " FROM {keys} WHERE key=?1",
   /* QS_KEY_BY_ID */
-  "SELECT id, cap, kind, len, anchor, parent, used, reserved, pstart, oldest"
+  "SELECT id, cap, kind, len, anchor, parent, used, reserved, pstart, oldest, wtotal"
   " FROM {keys} WHERE id=?1",
   /* QS_KEY_SAVE */
-  "UPDATE {keys} SET used=?2, reserved=?3, pstart=?4, oldest=?5 WHERE id=?1",
+  "UPDATE {keys} SET used=?2, reserved=?3, pstart=?4, oldest=?5, wtotal=?6"
+  " WHERE id=?1",
   /* QS_KEY_INSERT */
   "INSERT INTO {keys}(key, cap, period, kind, len, anchor, parent, retention,"
-  " used, reserved, pstart, oldest, note)"
-  " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+  " used, reserved, pstart, oldest, note, wtotal)"
+  " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
   /* QS_KEY_UPDATE_ALL */
   "UPDATE {keys} SET cap=?2, period=?3, kind=?4, len=?5, anchor=?6, parent=?7,"
-  " retention=?8, used=?9, reserved=?10, pstart=?11, oldest=?12, note=?13"
-  " WHERE id=?1",
+  " retention=?8, used=?9, reserved=?10, pstart=?11, oldest=?12, note=?13,"
+  " wtotal=?14 WHERE id=?1",
   /* QS_KEY_ROW */
   "SELECT key, period, retention, note FROM {keys} WHERE id=?1",
   /* QS_KEY_DELETE */
@@ -112,15 +113,15 @@ static const char *const azStmtSql[QS_COUNT] = {
   /* QS_HOLD_GET: its key's row (NULLs if the key is gone), the hold, and
   ** the sweep state; the key columns come first as in QS_KEY_BY_ID */
   "SELECT k.id, k.cap, k.kind, k.len, k.anchor, k.parent, k.used, k.reserved,"
-  " k.pstart, k.oldest, h.key_id, h.amount, h.expires, h.state, h.charged,"
-  " h.request_id, k.key,"
+  " k.pstart, k.oldest, k.wtotal, h.key_id, h.amount, h.expires, h.state,"
+  " h.charged, h.request_id, k.key,"
   " (SELECT value FROM {meta} WHERE name='swept'),"
   " (SELECT value FROM {meta} WHERE name='sweepid')"
   " FROM {holds} AS h LEFT JOIN {keys} AS k ON k.id=h.key_id WHERE h.id=?1",
   /* QS_HOLD_GET_CACHED */
   "SELECT k.id, k.cap, k.kind, k.len, k.anchor, k.parent, k.used, k.reserved,"
-  " k.pstart, k.oldest, h.key_id, h.amount, h.expires, h.state, h.charged,"
-  " h.request_id, k.key"
+  " k.pstart, k.oldest, k.wtotal, h.key_id, h.amount, h.expires, h.state,"
+  " h.charged, h.request_id, k.key"
   " FROM {holds} AS h LEFT JOIN {keys} AS k ON k.id=h.key_id WHERE h.id=?1",
   /* QS_HOLDS_OF_KEY */
   "SELECT id, amount FROM {holds} WHERE key_id=?1 AND state=0",
@@ -135,19 +136,24 @@ static const char *const azStmtSql[QS_COUNT] = {
   " VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
   /* QS_REQ_DELETE_KEY */
   "DELETE FROM {requests} WHERE key_id=?1",
-  /* QS_WIN_ADD */
-  "INSERT INTO {window}(key_id, sec, amount) VALUES(?1, ?2, ?3)"
-  " ON CONFLICT(key_id, sec) DO UPDATE SET amount=amount+excluded.amount",
-  /* QS_WIN_SUM_BEFORE */
-  "SELECT coalesce(sum(amount), 0) FROM {window} WHERE key_id=?1 AND sec<=?2",
+  /* QS_WIN_ADD: a charge joins the bucket of its second, or of the newest
+  ** second if the clock is behind it, so running totals stay in order */
+  "INSERT INTO {window}(key_id, sec, amount, total)"
+  " VALUES(?1, max(?2, coalesce((SELECT max(sec) FROM {window} WHERE key_id=?1),"
+  " ?2)), ?3, ?4)"
+  " ON CONFLICT(key_id, sec) DO UPDATE SET amount=amount+excluded.amount,"
+  " total=total+excluded.amount",
+  /* QS_WIN_TOTAL_AT: the running total of the key's charges up to second ?2 */
+  "SELECT total FROM {window} WHERE key_id=?1 AND sec<=?2"
+  " ORDER BY sec DESC LIMIT 1",
   /* QS_WIN_DELETE_BEFORE */
   "DELETE FROM {window} WHERE key_id=?1 AND sec<=?2",
-  /* QS_WIN_MIN */
-  "SELECT min(sec) FROM {window} WHERE key_id=?1",
-  /* QS_WIN_SCAN */
-  "SELECT sec, amount FROM {window} WHERE key_id=?1 AND sec>?2 ORDER BY sec",
+  /* QS_WIN_FIRST_AFTER: the oldest bucket after second ?2 */
+  "SELECT min(sec) FROM {window} WHERE key_id=?1 AND sec>?2",
   /* QS_WIN_DELETE_KEY */
   "DELETE FROM {window} WHERE key_id=?1",
+  /* QS_WIN_NEWEST */
+  "SELECT max(sec) FROM {window} WHERE key_id=?1",
   /* QS_LOCK: a write statement that changes nothing but takes the write
   ** lock, through the busy handler, as the first act of a transaction. */
   "UPDATE {meta} SET value=value WHERE 0",
@@ -209,6 +215,7 @@ int quotaStoreCreate(sqlite3 *db, const char *zDb, const char *zName){
     "  anchor INTEGER, parent INTEGER, retention INTEGER,"
     "  used INTEGER NOT NULL, reserved INTEGER NOT NULL,"
     "  pstart INTEGER NOT NULL, oldest INTEGER, note,"
+    "  wtotal INTEGER NOT NULL DEFAULT 0,"
     "  UNIQUE(parent, id));"
     "CREATE TABLE {holds}("
     "  id INTEGER PRIMARY KEY, key_id INTEGER NOT NULL,"
@@ -228,7 +235,7 @@ int quotaStoreCreate(sqlite3 *db, const char *zDb, const char *zName){
     "  at INTEGER NOT NULL, UNIQUE(key_id, request_id));"
     "CREATE TABLE {window}("
     "  key_id INTEGER NOT NULL, sec INTEGER NOT NULL, amount INTEGER NOT NULL,"
-    "  PRIMARY KEY(key_id, sec)) WITHOUT ROWID;"
+    "  total INTEGER NOT NULL, PRIMARY KEY(key_id, sec)) WITHOUT ROWID;"
     "CREATE TABLE {meta}(name TEXT PRIMARY KEY, value) WITHOUT ROWID;"
     "INSERT INTO {meta}(name, value) VALUES"
     "  ('schema', 1), ('swept', 0), ('sweepid', 0), ('purgepos', 0);";
@@ -361,19 +368,21 @@ int quotaReadKeyRow(QuotaTab *p, sqlite3_stmt *pStmt, int bSweep, QuotaKey *k){
   k->pstart = sqlite3_column_int64(pStmt, 8);
   k->bOldest = sqlite3_column_type(pStmt, 9)!=SQLITE_NULL;
   k->oldest = sqlite3_column_int64(pStmt, 9);
+  k->wtotal = sqlite3_column_int64(pStmt, 10);
   if( bSweep ){
-    p->iSwept = sqlite3_column_int64(pStmt, 10);
-    p->iSweepId = sqlite3_column_int64(pStmt, 11);
-    if( sqlite3_column_type(pStmt, 12)!=SQLITE_NULL ){
-      p->iL0Max = sqlite3_column_int64(pStmt, 12);
-    }else if( sqlite3_column_count(pStmt)==13 ){
+    const int i = QUOTA_KEY_COLUMNS;
+    p->iSwept = sqlite3_column_int64(pStmt, i);
+    p->iSweepId = sqlite3_column_int64(pStmt, i+1);
+    if( sqlite3_column_type(pStmt, i+2)!=SQLITE_NULL ){
+      p->iL0Max = sqlite3_column_int64(pStmt, i+2);
+    }else if( sqlite3_column_count(pStmt)==i+3 ){
       p->iL0Max = 0;                        /* no hold yet */
     }
-    if( sqlite3_column_count(pStmt)==13 ) p->bStateRead = 1;
+    if( sqlite3_column_count(pStmt)==i+3 ) p->bStateRead = 1;
   }
   if( k->eKind<QUOTA_LIFETIME || k->eKind>QUOTA_ROLLING
    || (k->eKind==QUOTA_ROLLING && k->nLen<=0)
-   || k->used<0 || k->reserved<0 || (k->bCap && k->cap<0)
+   || k->used<0 || k->reserved<0 || (k->bCap && k->cap<0) || k->wtotal<0
    || sqlite3_column_type(pStmt, 6)!=SQLITE_INTEGER
    || sqlite3_column_type(pStmt, 7)!=SQLITE_INTEGER
   ){
@@ -605,20 +614,22 @@ int quotaNormalize(QuotaTab *p, QuotaKey *k, sqlite3_int64 now, int bWrite){
   if( k->eKind==QUOTA_LIFETIME ) return SQLITE_OK;
   if( k->eKind==QUOTA_ROLLING ){
     sqlite3_int64 edge = now - k->nLen;   /* buckets at or before edge are out */
-    sqlite3_int64 aArg[2], freed = 0;
+    sqlite3_int64 aArg[2], atEdge = 0;
     int rc;
     if( !k->bOldest || k->oldest>edge ) return SQLITE_OK;
     aArg[0] = k->id;
     aArg[1] = edge;
-    rc = storeQueryInt(p, QS_WIN_SUM_BEFORE, 2, aArg, 0, &freed);
+    /* One index seek, however many buckets left: the running total at the
+    ** edge is what left; the key's running total minus it is what stays. */
+    rc = storeQueryInt(p, QS_WIN_TOTAL_AT, 2, aArg, 0, &atEdge);
     if( rc!=SQLITE_OK ) return rc;
-    if( freed>k->used ) return SQLITE_CORRUPT_VTAB;
-    k->used -= freed;
+    if( atEdge>k->wtotal || k->wtotal - atEdge>k->used ) return SQLITE_CORRUPT_VTAB;
+    k->used = k->wtotal - atEdge;
     if( bWrite ){
       rc = storeRunInt(p, QS_WIN_DELETE_BEFORE, 2, aArg);
       if( rc==SQLITE_OK ){
         k->oldest = LARGEST_INT64;
-        rc = storeQueryInt(p, QS_WIN_MIN, 1, aArg, LARGEST_INT64, &k->oldest);
+        rc = storeQueryInt(p, QS_WIN_FIRST_AFTER, 2, aArg, LARGEST_INT64, &k->oldest);
         k->bOldest = k->oldest!=LARGEST_INT64;
       }
       if( rc!=SQLITE_OK ) return rc;
@@ -688,6 +699,7 @@ int quotaSaveKey(QuotaTab *p, QuotaKey *k){
   sqlite3_bind_int64(pStmt, 4, k->pstart);
   if( k->bOldest ) sqlite3_bind_int64(pStmt, 5, k->oldest);
   else sqlite3_bind_null(pStmt, 5);
+  sqlite3_bind_int64(pStmt, 6, k->wtotal);
   k->bDirty = 0;
   return quotaStepDone(pStmt);
 }
@@ -702,15 +714,18 @@ int quotaCharge(QuotaTab *p, QuotaKey *k, sqlite3_int64 amount, sqlite3_int64 no
   k->used += amount;
   k->bDirty = 1;
   if( k->eKind==QUOTA_ROLLING && amount>0 ){
-    sqlite3_int64 aArg[3];
+    sqlite3_int64 aArg[4];
+    if( k->wtotal > LARGEST_INT64 - amount ) return SQLITE_TOOBIG;
+    k->wtotal += amount;
     aArg[0] = k->id;
     aArg[1] = now;
     aArg[2] = amount;
-    if( !k->bOldest || now<k->oldest ){
+    aArg[3] = k->wtotal;
+    if( !k->bOldest ){
       k->oldest = now;
       k->bOldest = 1;
     }
-    return storeRunInt(p, QS_WIN_ADD, 3, aArg);
+    return storeRunInt(p, QS_WIN_ADD, 4, aArg);
   }
   return SQLITE_OK;
 }
@@ -725,6 +740,7 @@ int quotaSetUsed(QuotaTab *p, QuotaKey *k, sqlite3_int64 used, sqlite3_int64 now
   if( rc!=SQLITE_OK ) return rc;
   k->used = 0;
   k->bOldest = 0;
+  k->wtotal = 0;            /* an empty window: running totals start over */
   k->bDirty = 1;
   if( k->eKind==QUOTA_ROLLING ) return quotaCharge(p, k, used, now);
   k->used = used;
@@ -747,40 +763,42 @@ int quotaRetryAfter(QuotaTab *p, QuotaKey *k, sqlite3_int64 amount,
   }else if( k->eKind!=QUOTA_ROLLING ){
     secs = k->pend - now;
   }else{
-    sqlite3_stmt *pStmt;
-    sqlite3_int64 need;      /* units that must leave the window */
-    sqlite3_int64 first = 0; /* the oldest bucket inside the window */
-    int bFirst = 0;          /* true once `first` is set */
-    int bFit = 0;
-    /* used - freed + reserved + amount <= cap  <=>  freed >= need */
-    need = k->used + k->reserved - k->cap;
-    need = quotaAddSat(need, amount);
-    rc = quotaStmt(p, QS_WIN_SCAN, &pStmt);
-    if( rc!=SQLITE_OK ) return rc;
-    sqlite3_bind_int64(pStmt, 1, k->id);
-    sqlite3_bind_int64(pStmt, 2, now - k->nLen);
-    if( quotaAddSat(k->reserved, amount) <= k->cap ){
-      sqlite3_int64 freed = 0;
-      while( (rc = sqlite3_step(pStmt))==SQLITE_ROW ){
-        sqlite3_int64 sec = sqlite3_column_int64(pStmt, 0);
-        if( !bFirst ){ first = sec; bFirst = 1; }
-        freed += sqlite3_column_int64(pStmt, 1);
-        if( freed>=need ){
-          secs = sec + k->nLen - now;
-          bFit = 1;
-          break;
-        }
+    /* A bucket's running total minus the running total at the edge is what
+    ** leaves the window by the time that bucket does: binary-search the
+    ** second at which enough has left, one index seek per step. */
+    sqlite3_int64 edge = now - k->nLen;
+    sqlite3_int64 base = k->wtotal - k->used;   /* running total at the edge */
+    sqlite3_int64 aArg[2], first = LARGEST_INT64;
+    aArg[0] = k->id;
+    aArg[1] = edge;
+    rc = storeQueryInt(p, QS_WIN_FIRST_AFTER, 2, aArg, LARGEST_INT64, &first);
+    if( rc==SQLITE_OK && quotaAddSat(k->reserved, amount)<=k->cap
+     && first!=LARGEST_INT64 ){
+      /* used - freed + reserved + amount <= cap  <=>  freed >= need */
+      sqlite3_int64 need = quotaAddSat(quotaAddSat(k->used, k->reserved) - k->cap,
+                                       amount);
+      sqlite3_int64 lo = first, hi = first;
+      sqlite3_stmt *pNewest;
+      /* Search [oldest bucket in the window, newest bucket]: by the newest
+      ** everything has left, and used >= need when reserved + amount fit. */
+      rc = quotaStmt(p, QS_WIN_NEWEST, &pNewest);
+      if( rc==SQLITE_OK ){
+        sqlite3_bind_int64(pNewest, 1, k->id);
+        if( sqlite3_step(pNewest)==SQLITE_ROW ) hi = sqlite3_column_int64(pNewest, 0);
+        rc = sqlite3_reset(pNewest);
       }
-    }else{
-      rc = sqlite3_step(pStmt);
-      if( rc==SQLITE_ROW ){ first = sqlite3_column_int64(pStmt, 0); bFirst = 1; }
+      while( rc==SQLITE_OK && lo<hi ){
+        sqlite3_int64 mid = lo + (hi-lo)/2, at = 0;
+        aArg[1] = mid;
+        rc = storeQueryInt(p, QS_WIN_TOTAL_AT, 2, aArg, 0, &at);
+        if( at - base >= need ) hi = mid; else lo = mid + 1;
+      }
+      secs = lo + k->nLen - now;
+    }else if( rc==SQLITE_OK ){
+      /* amount cannot fit even in an empty window: the time until the
+      ** oldest charge leaves, or a whole window when there is none */
+      secs = first!=LARGEST_INT64 ? first + k->nLen - now : k->nLen;
     }
-    if( rc==SQLITE_ROW || rc==SQLITE_DONE ){
-      rc = sqlite3_reset(pStmt);
-    }else{
-      sqlite3_reset(pStmt);
-    }
-    if( !bFit ) secs = bFirst ? first + k->nLen - now : k->nLen;
   }
   if( secs!=-1 && secs<1 ) secs = 1;
   *pSecs = secs;
@@ -943,22 +961,23 @@ int quotaHoldGet(QuotaTab *p, sqlite3_int64 id, QuotaHold *h, QuotaKey *k,
   rc = sqlite3_step(pStmt);
   if( rc==SQLITE_ROW ){
     *pFound = 1;
-    h->keyId = sqlite3_column_int64(pStmt, 10);
-    h->amount = sqlite3_column_int64(pStmt, 11);
-    h->expires = sqlite3_column_int64(pStmt, 12);
-    h->state = sqlite3_column_int(pStmt, 13);
-    h->charged = sqlite3_column_int64(pStmt, 14);
+    const int i = QUOTA_KEY_COLUMNS;
+    h->keyId = sqlite3_column_int64(pStmt, i);
+    h->amount = sqlite3_column_int64(pStmt, i+1);
+    h->expires = sqlite3_column_int64(pStmt, i+2);
+    h->state = sqlite3_column_int(pStmt, i+3);
+    h->charged = sqlite3_column_int64(pStmt, i+4);
     if( !p->bUseCache ){
-      p->iSwept = sqlite3_column_int64(pStmt, 17);
-      p->iSweepId = sqlite3_column_int64(pStmt, 18);
+      p->iSwept = sqlite3_column_int64(pStmt, i+7);
+      p->iSweepId = sqlite3_column_int64(pStmt, i+8);
     }
     /* Copies: the ledger row of a settle needs both after the reset. */
-    if( sqlite3_column_type(pStmt, 15)!=SQLITE_NULL ){
-      h->pReq = sqlite3_value_dup(sqlite3_column_value(pStmt, 15));
+    if( sqlite3_column_type(pStmt, i+5)!=SQLITE_NULL ){
+      h->pReq = sqlite3_value_dup(sqlite3_column_value(pStmt, i+5));
       if( h->pReq==0 ) rc = SQLITE_NOMEM;
     }
-    if( sqlite3_column_type(pStmt, 16)!=SQLITE_NULL ){
-      h->pKey = sqlite3_value_dup(sqlite3_column_value(pStmt, 16));
+    if( sqlite3_column_type(pStmt, i+6)!=SQLITE_NULL ){
+      h->pKey = sqlite3_value_dup(sqlite3_column_value(pStmt, i+6));
       if( h->pKey==0 ) rc = SQLITE_NOMEM;
       else if( quotaReadKeyRow(p, pStmt, 0, k)!=SQLITE_OK ) rc = SQLITE_CORRUPT_VTAB;
     }
@@ -1208,6 +1227,15 @@ int quotaIntegrity(QuotaTab *p, char **pzErr){
     " WHERE (k.kind=6 AND (k.used<>coalesce(s.total, 0)"
     "   OR k.oldest IS NOT s.first))"
     " OR (k.kind<>6 AND (s.total IS NOT NULL OR k.oldest IS NOT NULL)) LIMIT 1",
+    /* each bucket's running total is the previous one's plus its amount,
+    ** and the newest is the key's */
+    "SELECT 'key ' || quote(k.key) || ': window running totals disagree'"
+    " FROM {keys} AS k JOIN (SELECT key_id, sec, total, amount,"
+    "   lag(total) OVER (PARTITION BY key_id ORDER BY sec) AS prev,"
+    "   row_number() OVER (PARTITION BY key_id ORDER BY sec DESC) AS rn"
+    "   FROM {window}) AS w ON w.key_id=k.id"
+    " WHERE (w.prev IS NOT NULL AND w.total<>w.prev+w.amount)"
+    " OR (w.rn=1 AND w.total<>k.wtotal) LIMIT 1",
     /* settings within range, parents that exist */
     "SELECT 'key ' || quote(k.key) || ': invalid stored settings'"
     " FROM {keys} AS k WHERE k.kind NOT BETWEEN 0 AND 6 OR k.used<0"

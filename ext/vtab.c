@@ -62,14 +62,14 @@ struct QuotaCursor {
   int bComputed;              /* k holds effective values for this row */
 };
 
-/* Statement of the cursor: the first 13 columns are those store.c reads
-** into a QuotaKey and the sweep state (quotaReadKeyRow); the rest are for
+/* Statement of the cursor: the key columns (QUOTA_KEY_COLUMNS) and the
+** sweep state that store.c reads (quotaReadKeyRow); the rest are for
 ** display. */
-#define QCUR_KEY       13
-#define QCUR_PERIOD    14
-#define QCUR_PARENT    15
-#define QCUR_RETENTION 16
-#define QCUR_NOTE      17
+#define QCUR_KEY       (QUOTA_KEY_COLUMNS+3)
+#define QCUR_PERIOD    (QUOTA_KEY_COLUMNS+4)
+#define QCUR_PARENT    (QUOTA_KEY_COLUMNS+5)
+#define QCUR_RETENTION (QUOTA_KEY_COLUMNS+6)
+#define QCUR_NOTE      (QUOTA_KEY_COLUMNS+7)
 
 static int vtabError(QuotaTab *p, int rc, const char *zFmt, ...){
   /* Every message starts with the table's name: "quota: ..." */
@@ -358,7 +358,7 @@ static int vtabFilter(sqlite3_vtab_cursor *cur, int idxNum, const char *idxStr,
   pCur->pStmt = 0;
   zSql = sqlite3_mprintf(
       "SELECT k.id, k.cap, k.kind, k.len, k.anchor, k.parent, k.used,"
-      " k.reserved, k.pstart, k.oldest,"
+      " k.reserved, k.pstart, k.oldest, k.wtotal,"
       " (SELECT value FROM \"%w\".\"%w_meta\" WHERE name='swept'),"
       " (SELECT value FROM \"%w\".\"%w_meta\" WHERE name='sweepid'), NULL,"
       " k.key, k.period, p.key, k.retention, k.note"
@@ -701,6 +701,7 @@ static int vtabInsert(QuotaTab *p, sqlite3_value **argv, sqlite_int64 *pRowid){
   sqlite3_bind_int64(pStmt, 10, 0);
   sqlite3_bind_int64(pStmt, 11, vtabPeriodStart(&w, now));
   sqlite3_bind_null(pStmt, 12);
+  sqlite3_bind_int64(pStmt, 14, 0);
   rc = quotaStepDone(pStmt);
   sqlite3_clear_bindings(pStmt);
   if( rc!=SQLITE_OK ) return rc;
@@ -864,6 +865,7 @@ static int vtabUpdate(QuotaTab *p, sqlite3_value **argv){
         sqlite3_bind_int64(pStmt, 11, k.pstart);
         if( k.bOldest ) sqlite3_bind_int64(pStmt, 12, k.oldest);
         else sqlite3_bind_null(pStmt, 12);
+        sqlite3_bind_int64(pStmt, 14, k.wtotal);
         rc = quotaStepDone(pStmt);
         sqlite3_clear_bindings(pStmt);
       }
