@@ -29,11 +29,12 @@ EXT_SRC   = $(sort $(wildcard ext/*.c))
 EXT_HDR   = $(sort $(wildcard ext/*.h))
 SO        = quota.so
 TEST_BIN  = $(patsubst test/%.c,build/%,$(wildcard test/*.c))
-TOOL_BIN  = $(patsubst tool/%.c,build/%,$(wildcard tool/*.c))
+# The dqlite node links libdqlite: built by its own target (make dqlite).
+TOOL_BIN  = $(patsubst tool/%.c,build/%,$(filter-out tool/quota-dqlite-node.c,$(wildcard tool/*.c)))
 SAN_FLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
 .PHONY: all demo test deps-build deps-test install clean drivers static \
-        asan valgrind coverage bench bench-quick
+        asan valgrind coverage bench bench-quick npm node-deps
 
 all: $(SO)
 
@@ -67,8 +68,17 @@ demo: $(SO) | deps-test build
 	@rm -f build/demo.db build/demo.db-wal build/demo.db-shm
 	$(SQLITE3) -bail build/demo.db < tool/demo.sql
 
-test: deps-test $(SO) drivers
+test: deps-test $(SO) libsqlite_quota.a drivers node-deps
 	$(TCLSH) test/all.tcl
+
+# The Node clients the tests use (Node 22, better-sqlite3, libsql), from the
+# npm registry into build/node; if that fails, the Node tests say so and skip.
+node-deps: | build
+	-@sh tool/node-setup.sh build/node
+
+# The npm package sqlite-quota: build/npm/sqlite-quota-VERSION.tgz
+npm: $(SO) | build
+	sh tool/npm-pack.sh build/npm
 
 # Static library: the same sources with SQLITE_CORE, for programs that
 # register the extension with sqlite3_auto_extension() (see ext/quota.h).
@@ -97,10 +107,10 @@ install: $(SO) libsqlite_quota.a
 ASAN_ENV = ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 \
            UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
            LD_PRELOAD="$$($(CC) -print-file-name=libasan.so) $$($(CC) -print-file-name=libubsan.so)"
-asan: deps-test | build
+asan: deps-test libsqlite_quota.a | build
 	@mkdir -p build/asan
 	$(CC) -std=c99 -O1 -g $(WARN) $(SAN_FLAGS) -fPIC -shared -fvisibility=hidden -o build/asan/quota.so $(EXT_SRC)
-	for f in $(wildcard test/*.c) $(wildcard tool/*.c); do \
+	for f in $(wildcard test/*.c) $(filter-out tool/quota-dqlite-node.c,$(wildcard tool/*.c)); do \
 	  $(CC) -std=gnu99 -O1 -g $(WARN) $(SAN_FLAGS) -DSQLITE_CORE -Iext \
 	      -o build/asan/$$(basename $$f .c) $$f $(EXT_SRC) -lsqlite3 -lm || exit 1; \
 	done

@@ -91,9 +91,16 @@ static void callCapture(QuotaCall *pCall, int rc){
     pCall->zErr = sqlite3_mprintf("%s: amount overflows the key's 64-bit "
         "counter", pCall->zFunc);
   }else{
+    /* The connection's error is the cause when it has the same code; an
+    ** API call after the failure (a bind, a reset) may have cleared it,
+    ** and then the code's own text is the honest message. */
     int rcDb = sqlite3_extended_errcode(pCall->db);
-    if( (rcDb & 0xff)==(rc & 0xff) ) pCall->rcErr = rcDb;
-    pCall->zErr = sqlite3_mprintf("%s: %s", pCall->zFunc, sqlite3_errmsg(pCall->db));
+    if( (rcDb & 0xff)==(rc & 0xff) ){
+      pCall->rcErr = rcDb;
+      pCall->zErr = sqlite3_mprintf("%s: %s", pCall->zFunc, sqlite3_errmsg(pCall->db));
+    }else{
+      pCall->zErr = sqlite3_mprintf("%s: %s", pCall->zFunc, sqlite3_errstr(rc));
+    }
   }
 }
 
@@ -104,15 +111,25 @@ static int callExec(QuotaCall *pCall, int iStmt){
   return rc;
 }
 
-/* The connected table main.quota, connecting it if needed. */
-static QuotaTab *quotaFindTable(QuotaConn *pConn){
+/*
+** The connected table main.quota, connecting it if needed; NULL with *pRc
+** set to the reason when the schema could not be read (a lock, say), NULL
+** with *pRc SQLITE_OK when there is no such table.
+*/
+static QuotaTab *quotaFindTable(QuotaConn *pConn, int *pRc){
+  *pRc = SQLITE_OK;
   if( pConn->pTab==0 ){
     /* Preparing a statement that names the table makes SQLite call
     ** xConnect, which registers the table with pConn (vtab.c). */
     sqlite3_stmt *pStmt = 0;
-    sqlite3_prepare_v2(pConn->db, "SELECT 1 FROM main.quota WHERE 0", -1,
-                       &pStmt, 0);
+    int rc = sqlite3_prepare_v2(pConn->db, "SELECT 1 FROM main.quota WHERE 0",
+                                -1, &pStmt, 0);
     sqlite3_finalize(pStmt);
+    if( rc!=SQLITE_OK && rc!=SQLITE_ERROR ) *pRc = rc;   /* not "no such table" */
+    if( rc==SQLITE_ERROR && pConn->pTab==0
+     && sqlite3_strglob("no such table:*", sqlite3_errmsg(pConn->db))!=0 ){
+      *pRc = rc;                  /* e.g. the store refused by xConnect */
+    }
   }
   return pConn->pTab;
 }
@@ -131,11 +148,16 @@ static int callBegin(QuotaCall *pCall, sqlite3_context *ctx, const char *zFunc,
   pCall->pConn = (QuotaConn*)sqlite3_user_data(ctx);
   pCall->db = pCall->pConn->db;
   pCall->iLastRowid = sqlite3_last_insert_rowid(pCall->db);
-  pCall->p = quotaFindTable(pCall->pConn);
+  pCall->p = quotaFindTable(pCall->pConn, &rc);
   if( pCall->p==0 ){
+    if( rc!=SQLITE_OK ){
+      callCapture(pCall, rc);
+      return rc;
+    }
     return callError(pCall, SQLITE_ERROR,
         "%s: no quota table (CREATE VIRTUAL TABLE quota USING quota)", zFunc);
   }
+  pCall->p->nRef++;               /* released by callEnd */
   pCall->now = quotaNow(pCall->pConn);
   if( bWrite && pCall->p->bClockPinned && !pCall->pConn->bPinned ){
     return callError(pCall, SQLITE_ERROR, "%s: the quota table requires a "
@@ -147,6 +169,22 @@ static int callBegin(QuotaCall *pCall, sqlite3_context *ctx, const char *zFunc,
     bCacheWas = pCall->p->bCache;
     pCall->p->bCache = 0;
     pCall->p->bStateRead = 0;
+  }
+  /* Every statement that ends a transaction is prepared before one is
+  ** opened: after an allocation fails inside the call, SQLite refuses to
+  ** prepare anything until the outer statement ends, and a transaction we
+  ** could not close would hold its write lock and lose its work later. */
+  {
+    static const int aEnd[] = { QS_COMMIT, QS_ROLLBACK, QS_RELEASE, QS_ROLLBACK_TO };
+    sqlite3_stmt *pUnused;
+    int i;
+    for(i=0; rc==SQLITE_OK && i<(int)(sizeof(aEnd)/sizeof(aEnd[0])); i++){
+      rc = quotaStmt(pCall->p, aEnd[i], &pUnused);
+    }
+    if( rc!=SQLITE_OK ){
+      callCapture(pCall, rc);
+      return rc;
+    }
   }
   if( sqlite3_get_autocommit(pCall->db) ){
     int eTxn = sqlite3_txn_state(pCall->db, "main");
@@ -212,17 +250,26 @@ static int callEnd(QuotaCall *pCall, int rc){
                              &pCall->p->uCacheVersion);
         pCall->p->bCache = 1;
       }
+      /* Whatever went wrong, leave no transaction of ours open. SQLite may
+      ** have rolled it back already (an I/O error, OOM): autocommit says. */
       if( rc!=SQLITE_OK && !sqlite3_get_autocommit(pCall->db) ){
         callExec(pCall, QS_ROLLBACK);
       }
       break;
-    case CALL_SAVEPOINT:
+    case CALL_SAVEPOINT: {
+      int rcEnd;
       if( rc!=SQLITE_OK ) callExec(pCall, QS_ROLLBACK_TO);
-      if( callExec(pCall, QS_RELEASE)!=SQLITE_OK && rc==SQLITE_OK ){
-        rc = SQLITE_ERROR;
+      rcEnd = callExec(pCall, QS_RELEASE);
+      if( rcEnd!=SQLITE_OK && rc==SQLITE_OK ){
+        /* The call's work cannot be released into the caller's transaction:
+        ** undo it, so that an error never leaves a charge behind. */
+        rc = rcEnd;
         callCapture(pCall, rc);
+        callExec(pCall, QS_ROLLBACK_TO);
+        callExec(pCall, QS_RELEASE);
       }
       break;
+    }
     case CALL_READ_OWN:
       if( !sqlite3_get_autocommit(pCall->db) ){
         callExec(pCall, QS_COMMIT);
@@ -231,7 +278,6 @@ static int callEnd(QuotaCall *pCall, int rc){
     default:
       break;
   }
-  if( pCall->p ) pCall->p->bUseCache = 0;
   sqlite3_set_last_insert_rowid(pCall->db, pCall->iLastRowid);
   if( rc!=SQLITE_OK ){
     sqlite3_result_error(pCall->ctx, pCall->zErr ? pCall->zErr : "quota: error", -1);
@@ -239,6 +285,11 @@ static int callEnd(QuotaCall *pCall, int rc){
   }
   sqlite3_free(pCall->zErr);
   pCall->zErr = 0;
+  if( pCall->p ){
+    pCall->p->bUseCache = 0;
+    quotaTabUnref(pCall->p);
+    pCall->p = 0;
+  }
   return rc==SQLITE_OK;
 }
 
@@ -249,10 +300,19 @@ static int argAmount(sqlite3_value *v, sqlite3_int64 *pAmount){
   return quotaValueInt(v, pAmount) || *pAmount<0;
 }
 
-/* Key and request-id texts: TEXT, or an INTEGER taken as its decimal text. */
-static const char *argText(sqlite3_value *v){
+/*
+** Key and request-id texts: TEXT, or a number that quotaValueInt accepts
+** taken as its decimal text (zBuf, 24 bytes, holds it). Clients that bind
+** every number as a double (Node) pass 42.0 for 42.
+*/
+static const char *argText(sqlite3_value *v, char *zBuf){
   int t = sqlite3_value_type(v);
   const char *z;
+  sqlite3_int64 i;
+  if( t==SQLITE_FLOAT && quotaValueInt(v, &i)==0 ){
+    sqlite3_snprintf(24, zBuf, "%lld", i);
+    return zBuf;
+  }
   if( t!=SQLITE_TEXT && t!=SQLITE_INTEGER ) return 0;
   z = (const char*)sqlite3_value_text(v);
   return (z && z[0]) ? z : 0;
@@ -367,7 +427,8 @@ static int requestReplay(QuotaCall *pCall, sqlite3_int64 keyId, const char *zReq
 
 static void reserveFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   static const char zFunc[] = "quota_reserve";
-  const char *zKey = argText(argv[0]);
+  char zKeyBuf[24], zReqBuf[24];
+  const char *zKey = argText(argv[0], zKeyBuf);
   const char *zReq = 0;
   sqlite3_int64 amount, ttl = 0, holdId = 0;
   int bTtl = 0, bFound = 0, bReplay = 0, bNull = 0, rc, i;
@@ -379,7 +440,7 @@ static void reserveFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
     argError(ctx, "%s: amount must be a non-negative integer", zFunc); return;
   }
   if( argc>2 && sqlite3_value_type(argv[2])!=SQLITE_NULL ){
-    zReq = argText(argv[2]);
+    zReq = argText(argv[2], zReqBuf);
     if( zReq==0 ){ argError(ctx, "%s: request_id must be text", zFunc); return; }
   }
   if( argc>3 && sqlite3_value_type(argv[3])!=SQLITE_NULL ){
@@ -496,7 +557,9 @@ static void settleFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
         if( rc==SQLITE_OK ) rc = quotaHoldEnd(call.p, holdId, HOLD_SETTLED, call.now, amount);
         if( rc==SQLITE_OK ){
           rc = quotaInsertLedger(call.p, (const char*)sqlite3_value_text(h.pKey),
-                                 amount, call.now, h.pReq, holdId,
+                                 amount, call.now,
+                                 h.pReq ? (const char*)sqlite3_value_text(h.pReq) : 0,
+                                 holdId,
                                  pMeta, bOver, h.state==HOLD_EXPIRED, &ledgerId);
         }
         if( rc==SQLITE_OK ) charged = amount;
@@ -543,9 +606,10 @@ static void releaseFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
 */
 static void chargeNow(sqlite3_context *ctx, int argc, sqlite3_value **argv,
                       const char *zFunc, int op){
-  const char *zKey = argText(argv[0]);
+  char zKeyBuf[24], zReqBuf[24];
+  const char *zKey = argText(argv[0], zKeyBuf);
   const char *zReq = 0;
-  sqlite3_value *pReq = 0, *pMeta = 0;
+  sqlite3_value *pMeta = 0;
   sqlite3_int64 amount, ledgerId = 0;
   int bFound = 0, bReplay = 0, bNull = 0, bOver = 0, rc, i;
   QuotaCall call;
@@ -556,9 +620,8 @@ static void chargeNow(sqlite3_context *ctx, int argc, sqlite3_value **argv,
     argError(ctx, "%s: amount must be a non-negative integer", zFunc); return;
   }
   if( argc>2 && sqlite3_value_type(argv[2])!=SQLITE_NULL ){
-    zReq = argText(argv[2]);
+    zReq = argText(argv[2], zReqBuf);
     if( zReq==0 ){ argError(ctx, "%s: request_id must be text", zFunc); return; }
-    pReq = argv[2];
   }
   if( argc>3 && sqlite3_value_type(argv[3])!=SQLITE_NULL ){
     if( sqlite3_value_type(argv[3])!=SQLITE_TEXT ){
@@ -587,7 +650,7 @@ static void chargeNow(sqlite3_context *ctx, int argc, sqlite3_value **argv,
       }
       if( rc==SQLITE_OK ) rc = chainSave(&call, &c);
       if( rc==SQLITE_OK ){
-        rc = quotaInsertLedger(call.p, zKey, amount, call.now, pReq, 0, pMeta,
+        rc = quotaInsertLedger(call.p, zKey, amount, call.now, zReq, 0, pMeta,
                                bOver, 0, &ledgerId);
       }
       if( rc==SQLITE_OK && zReq ){
@@ -626,8 +689,9 @@ static int loadForRead(QuotaCall *pCall, const char *zKey, QuotaChain *c){
 }
 
 static int argCheck(sqlite3_context *ctx, int argc, sqlite3_value **argv,
-                    const char *zFunc, const char **pzKey, sqlite3_int64 *pAmount){
-  *pzKey = argText(argv[0]);
+                    const char *zFunc, char *zKeyBuf, const char **pzKey,
+                    sqlite3_int64 *pAmount){
+  *pzKey = argText(argv[0], zKeyBuf);
   *pAmount = 1;
   if( *pzKey==0 ){ argError(ctx, "%s: key must be a non-empty text", zFunc); return 1; }
   if( argc>1 && argAmount(argv[1], pAmount) ){
@@ -638,12 +702,13 @@ static int argCheck(sqlite3_context *ctx, int argc, sqlite3_value **argv,
 
 static void checkFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   static const char zFunc[] = "quota_check";
+  char zKeyBuf[24];
   const char *zKey;
   sqlite3_int64 amount;
   QuotaCall call;
   QuotaChain c;
   int rc;
-  if( argCheck(ctx, argc, argv, zFunc, &zKey, &amount) ) return;
+  if( argCheck(ctx, argc, argv, zFunc, zKeyBuf, &zKey, &amount) ) return;
   if( callBegin(&call, ctx, zFunc, 0) ){ callEnd(&call, call.rcErr); return; }
   rc = loadForRead(&call, zKey, &c);
   if( callEnd(&call, rc) ) sqlite3_result_int(ctx, chainDenies(&c, amount)<0);
@@ -706,6 +771,7 @@ static int statusLevel(QuotaCall *pCall, QuotaChain *c, sqlite3_int64 amount,
 
 static void statusFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   static const char zFunc[] = "quota_status";
+  char zKeyBuf[24];
   const char *zKey;
   sqlite3_int64 amount, retry = -1;
   QuotaCall call;
@@ -714,7 +780,7 @@ static void statusFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   int rc, iLevel = 0, bAllowed;
   char *zLevel = 0;
   char *zJson = 0;
-  if( argCheck(ctx, argc, argv, zFunc, &zKey, &amount) ) return;
+  if( argCheck(ctx, argc, argv, zFunc, zKeyBuf, &zKey, &amount) ) return;
   if( callBegin(&call, ctx, zFunc, 0) ){ callEnd(&call, call.rcErr); return; }
   rc = loadForRead(&call, zKey, &c);
   if( rc==SQLITE_OK ) rc = statusLevel(&call, &c, amount, &iLevel, &retry);

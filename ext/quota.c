@@ -80,6 +80,14 @@ sqlite3_int64 quotaAddSat(sqlite3_int64 a, sqlite3_int64 b){
   return a+b;
 }
 
+/* a - b, saturating at the ends of the 64-bit range. */
+sqlite3_int64 quotaSubSat(sqlite3_int64 a, sqlite3_int64 b){
+  if( b<0 ){
+    return b==(-LARGEST_INT64-1) ? (a>=0 ? LARGEST_INT64 : a-b) : quotaAddSat(a, -b);
+  }
+  return quotaAddSat(a, -b);
+}
+
 /* Times are kept within the years 0000 to 9999, the range of the text
 ** form 'YYYY-MM-DD HH:MM:SS'. */
 #define QUOTA_TIME_MIN ((sqlite3_int64)-62167219200LL)   /* 0000-01-01 */
@@ -119,17 +127,24 @@ int quotaParseTime(QuotaConn *pConn, sqlite3_value *pVal, sqlite3_int64 *pT){
   return rc;
 }
 
-/* True when this connection already has our functions (a second load). */
+/*
+** True when this connection already has our functions (a second load).
+** Preparing a statement that names no table reads no schema, so this takes
+** no lock: it must not fail while another connection writes, because
+** sqlite3_open() runs auto extensions and then reports the connection's
+** error code. For the same reason a failed probe is followed by a
+** successful prepare, which leaves that code at SQLITE_OK.
+*/
 static int quotaAlreadyLoaded(sqlite3 *db){
   sqlite3_stmt *pStmt = 0;
-  int bFound = 0;
-  if( sqlite3_prepare_v2(db,
-        "SELECT 1 FROM pragma_function_list WHERE name='quota_version'",
-        -1, &pStmt, 0)==SQLITE_OK
-   && sqlite3_step(pStmt)==SQLITE_ROW ){
-    bFound = 1;
-  }
+  int bFound = sqlite3_prepare_v2(db, "SELECT quota_version()", -1, &pStmt, 0)
+               ==SQLITE_OK;
   sqlite3_finalize(pStmt);
+  if( !bFound ){
+    pStmt = 0;
+    sqlite3_prepare_v2(db, "SELECT 1", -1, &pStmt, 0);
+    sqlite3_finalize(pStmt);
+  }
   return bFound;
 }
 
@@ -145,6 +160,17 @@ int sqlite3_quota_init(
   QuotaConn *pConn;
   int rc;
 #ifndef SQLITE_CORE
+  /* One copy of this library holds one API pointer. Loaded a second time
+  ** into a different SQLite library in the same process (better-sqlite3
+  ** and node:sqlite side by side), it would send the first library's calls
+  ** into the second: refuse instead of crashing later. */
+  if( sqlite3_api!=0 && sqlite3_api!=pApi ){
+    if( pzErrMsg ){
+      *pzErrMsg = pApi->mprintf("sqlite-quota is already loaded into another "
+          "SQLite library in this process; load it into one library only");
+    }
+    return SQLITE_ERROR;
+  }
   SQLITE_EXTENSION_INIT2(pApi);
 #else
   (void)pApi;

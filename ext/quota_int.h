@@ -119,6 +119,7 @@ struct QuotaChain {
 /* The virtual table; it owns the prepared statements of its store. */
 struct QuotaTab {
   sqlite3_vtab base;        /* Base class - must be first */
+  int nRef;                 /* 1 for SQLite's handle, +1 per running call */
   sqlite3 *db;
   QuotaConn *pConn;         /* the connection's shared state */
   char *zDb;                /* schema holding the table */
@@ -159,7 +160,7 @@ int quotaStmt(QuotaTab *p, int iStmt, sqlite3_stmt **ppStmt);
 int quotaStepDone(sqlite3_stmt *pStmt);
 int quotaSetUsed(QuotaTab *p, QuotaKey *k, sqlite3_int64 used, sqlite3_int64 now);
 int quotaInsertLedger(QuotaTab *p, const char *zKey, sqlite3_int64 amount,
-    sqlite3_int64 at, sqlite3_value *pReq, sqlite3_int64 holdId,
+    sqlite3_int64 at, const char *zReq, sqlite3_int64 holdId,
     sqlite3_value *pMeta, int bOver, int bLate, sqlite3_int64 *pId);
 int quotaPurge(QuotaTab *p, sqlite3_int64 now, sqlite3_int64 *pnRemoved);
 int quotaReadKeyRow(QuotaTab *p, sqlite3_stmt *pStmt, int bSweep, QuotaKey *k);
@@ -167,12 +168,13 @@ int quotaAdjustReservedChain(QuotaTab *p, sqlite3_int64 leafId, sqlite3_int64 de
 int quotaKeyName(QuotaTab *p, sqlite3_int64 id, char **pzKey);
 int quotaKeyRow(QuotaTab *p, sqlite3_int64 id, sqlite3_stmt **ppRow);
 int quotaMetaGet(QuotaTab *p, const char *zName, sqlite3_int64 *pVal);
-int quotaOrphanHolds(QuotaTab *p, QuotaKey *k);
+int quotaOrphanHolds(QuotaTab *p, QuotaKey *k, sqlite3_int64 now);
 int quotaDeleteKeyRows(QuotaTab *p, sqlite3_int64 id);
 int quotaSubtreeDepth(QuotaTab *p, sqlite3_int64 id, int *pnDepth);
 int quotaParseTime(QuotaConn *pConn, sqlite3_value *pVal, sqlite3_int64 *pT);
 int quotaValueInt(sqlite3_value *v, sqlite3_int64 *pOut);
 sqlite3_int64 quotaAddSat(sqlite3_int64 a, sqlite3_int64 b);
+sqlite3_int64 quotaSubSat(sqlite3_int64 a, sqlite3_int64 b);
 
 /* A hold as quota_holds stores it. */
 typedef struct QuotaHold QuotaHold;
@@ -230,6 +232,7 @@ enum {
 
 /* vtab.c */
 int quotaRegisterModule(sqlite3 *db, QuotaConn *pConn);
+void quotaTabUnref(QuotaTab *p);
 
 /* functions.c */
 int quotaRegisterFunctions(sqlite3 *db, QuotaConn *pConn);

@@ -806,7 +806,7 @@ int quotaRetryAfter(QuotaTab *p, QuotaKey *k, sqlite3_int64 amount,
 }
 
 int quotaInsertLedger(QuotaTab *p, const char *zKey, sqlite3_int64 amount,
-    sqlite3_int64 at, sqlite3_value *pReq, sqlite3_int64 holdId,
+    sqlite3_int64 at, const char *zReq, sqlite3_int64 holdId,
     sqlite3_value *pMeta, int bOver, int bLate, sqlite3_int64 *pId){
   sqlite3_stmt *pStmt;
   int rc = quotaStmt(p, QS_LEDGER_INSERT, &pStmt);
@@ -814,7 +814,8 @@ int quotaInsertLedger(QuotaTab *p, const char *zKey, sqlite3_int64 amount,
   sqlite3_bind_text(pStmt, 1, zKey, -1, SQLITE_STATIC);
   sqlite3_bind_int64(pStmt, 2, amount);
   sqlite3_bind_int64(pStmt, 3, at);
-  if( pReq ) sqlite3_bind_value(pStmt, 4, pReq); else sqlite3_bind_null(pStmt, 4);
+  if( zReq ) sqlite3_bind_text(pStmt, 4, zReq, -1, SQLITE_STATIC);
+  else sqlite3_bind_null(pStmt, 4);
   if( holdId ) sqlite3_bind_int64(pStmt, 5, holdId); else sqlite3_bind_null(pStmt, 5);
   if( pMeta ) sqlite3_bind_value(pStmt, 6, pMeta); else sqlite3_bind_null(pStmt, 6);
   sqlite3_bind_int(pStmt, 7, bOver);
@@ -886,8 +887,8 @@ static int storeMetaSet(QuotaTab *p, const char *zName, sqlite3_int64 v){
 }
 
 /* The key k is being deleted: its live holds stop counting at its
-** ancestors and become orphaned. */
-int quotaOrphanHolds(QuotaTab *p, QuotaKey *k){
+** ancestors and become orphaned, ended `now` (purge counts from then). */
+int quotaOrphanHolds(QuotaTab *p, QuotaKey *k, sqlite3_int64 now){
   sqlite3_stmt *pStmt;
   sqlite3_int64 *aHold = 0;   /* (id, amount) pairs */
   int nHold = 0, nAlloc = 0, i;
@@ -908,7 +909,7 @@ int quotaOrphanHolds(QuotaTab *p, QuotaKey *k){
   }
   if( rc==SQLITE_DONE ) rc = sqlite3_reset(pStmt); else sqlite3_reset(pStmt);
   for(i=0; rc==SQLITE_OK && i<nHold; i++){
-    rc = quotaHoldEnd(p, aHold[i*2], HOLD_ORPHANED, -1, -1);
+    rc = quotaHoldEnd(p, aHold[i*2], HOLD_ORPHANED, now, -1);
     if( rc==SQLITE_OK && k->parentId ){
       rc = quotaAdjustReservedChain(p, k->parentId, -aHold[i*2+1]);
     }
@@ -1061,7 +1062,7 @@ int quotaRequestGet(QuotaTab *p, sqlite3_int64 keyId, const char *zReq,
     sqlite3_int64 at = sqlite3_column_int64(pStmt, 3);
     /* Remembered while younger than the window; a clock behind `at` (a
     ** pinned clock moved back) still remembers it. */
-    if( now - at < p->nIdem ){
+    if( quotaSubSat(now, at) < p->nIdem ){
       r->bFound = 1;
       r->op = sqlite3_column_int(pStmt, 0);
       r->amount = sqlite3_column_int64(pStmt, 1);
@@ -1144,12 +1145,12 @@ int quotaPurge(QuotaTab *p, sqlite3_int64 now, sqlite3_int64 *pnRemoved){
   rc = storePurgeSimple(p,
       "DELETE FROM {requests} WHERE id IN"
       " (SELECT id FROM {requests} ORDER BY id LIMIT ?2) AND at<=?1",
-      now - p->nIdem, &n);
+      quotaSubSat(now, p->nIdem), &n);
   if( rc==SQLITE_OK ) rc = storePurgeSimple(p,
       "DELETE FROM {holds} WHERE id IN"
       " (SELECT id FROM {holds} WHERE id<(SELECT max(id) FROM {holds})"
       "  AND state<>0 ORDER BY id LIMIT ?2) AND coalesce(ended, expires)<=?1",
-      now - p->nIdem, &n);
+      quotaSubSat(now, p->nIdem), &n);
   if( rc==SQLITE_OK ) rc = quotaMetaGet(p, "purgepos", &cursor);
   if( rc==SQLITE_OK ) rc = storePrepare(p, "SELECT max(id) FROM {ledger}", &pMax);
   if( rc==SQLITE_OK ){
@@ -1173,7 +1174,7 @@ int quotaPurge(QuotaTab *p, sqlite3_int64 now, sqlite3_int64 *pnRemoved){
                          ? p->nRetention : sqlite3_column_int64(pScan, 2);
       last = id;
       nSeen++;
-      if( keep<0 || id>=maxId || now - at < keep ) continue;
+      if( keep<0 || id>=maxId || quotaSubSat(now, at) < keep ) continue;
       if( nDel>=nAlloc ){
         sqlite3_int64 *aNew;
         nAlloc = nAlloc ? nAlloc*2 : 64;

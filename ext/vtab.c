@@ -169,6 +169,7 @@ static int vtabInit(sqlite3 *db, void *pAux, int argc, const char *const *argv,
   memset(p, 0, sizeof(*p));
   p->db = db;
   p->pConn = pConn;
+  p->nRef = 1;
   p->nHoldTtl = 15*60;
   p->nIdem = 24*3600;
   p->nRetention = -1;
@@ -233,13 +234,24 @@ static int vtabConnect(sqlite3 *db, void *pAux, int argc, const char *const *arg
   return vtabInit(db, pAux, argc, argv, ppVtab, pzErr, 0);
 }
 
-static int vtabDisconnect(sqlite3_vtab *pVtab){
-  QuotaTab *p = (QuotaTab*)pVtab;
-  if( p->pConn->pTab==p ) p->pConn->pTab = 0;
+/*
+** A call holds a reference for its whole length (functions.c): SQLite can
+** disconnect the table in the middle of one, when another connection
+** changed the schema and a nested statement re-reads it. The statements the
+** call is stepping, and the table, must then outlive the disconnect.
+*/
+void quotaTabUnref(QuotaTab *p){
+  if( --p->nRef>0 ) return;
   quotaStmtClose(p);
   sqlite3_free(p->zDb);
   sqlite3_free(p->zName);
   sqlite3_free(p);
+}
+
+static int vtabDisconnect(sqlite3_vtab *pVtab){
+  QuotaTab *p = (QuotaTab*)pVtab;
+  if( p->pConn->pTab==p ) p->pConn->pTab = 0;
+  quotaTabUnref(p);
   return SQLITE_OK;
 }
 
@@ -751,7 +763,7 @@ static int vtabDelete(QuotaTab *p, sqlite3_int64 id){
   rc = sqlite3_reset(pStmt);
   /* Live holds of the key stop counting at its ancestors; a later settle of
   ** one of them returns NULL, as quota_record does for a deleted key. */
-  if( rc==SQLITE_OK && k.reserved>0 ) rc = quotaOrphanHolds(p, &k);
+  if( rc==SQLITE_OK && k.reserved>0 ) rc = quotaOrphanHolds(p, &k, now);
   if( rc==SQLITE_OK ) rc = quotaDeleteKeyRows(p, id);
   return rc;
 }
