@@ -10,6 +10,10 @@
 #   make valgrind    the whole suite under valgrind
 #   make coverage    branch coverage of ext/ (gcovr)
 #   make bench       the benchmark (tool/quotabench.c); bench-quick for a short run
+#   make dqlite      build/quota-dqlite-node, a dqlite node serving the extension
+#                    (installs libdqlite-dev and go-dqlite as root)
+#   make test-dqlite a 3-node dqlite cluster on 127.0.0.1 with a leader failover
+#                    (make test runs it too when the packages are there)
 #   make clean
 #
 # Test and tool drivers: every test/NAME.c and tool/NAME.c is built as
@@ -32,9 +36,14 @@ TEST_BIN  = $(patsubst test/%.c,build/%,$(wildcard test/*.c))
 # The dqlite node links libdqlite: built by its own target (make dqlite).
 TOOL_BIN  = $(patsubst tool/%.c,build/%,$(filter-out tool/quota-dqlite-node.c,$(wildcard tool/*.c)))
 SAN_FLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+DQLITE_NODE    = build/quota-dqlite-node
+# Non-empty when the dqlite packages are installed: make test then builds
+# the node and test/dqlite.test runs the cluster (it skips otherwise).
+DQLITE_PRESENT = $(and $(wildcard /usr/include/dqlite.h),$(shell command -v dqlite 2>/dev/null))
 
 .PHONY: all demo test deps-build deps-test install clean drivers static \
-        asan valgrind coverage bench bench-quick npm node-deps
+        asan valgrind coverage bench bench-quick npm node-deps \
+        dqlite test-dqlite deps-dqlite
 
 all: $(SO)
 
@@ -68,8 +77,19 @@ demo: $(SO) | deps-test build
 	@rm -f build/demo.db build/demo.db-wal build/demo.db-shm
 	$(SQLITE3) -bail build/demo.db < tool/demo.sql
 
-test: deps-test $(SO) libsqlite_quota.a drivers node-deps
+test: deps-test $(SO) libsqlite_quota.a drivers node-deps $(if $(DQLITE_PRESENT),$(DQLITE_NODE))
 	$(TCLSH) test/all.tcl
+
+deps-dqlite:
+	@sh tool/deps.sh dqlite
+
+dqlite: $(DQLITE_NODE)
+
+$(DQLITE_NODE): tool/quota-dqlite-node.c $(EXT_SRC) $(EXT_HDR) | build deps-dqlite
+	$(CC) -std=gnu99 $(CFLAGS) $(WARN) -DSQLITE_CORE -Iext -o $@ $< $(EXT_SRC) -ldqlite -lsqlite3 -lm
+
+test-dqlite: deps-test $(SO) $(DQLITE_NODE)
+	$(TCLSH) test/all.tcl test/dqlite.test
 
 # The Node clients the tests use (Node 22, better-sqlite3, libsql), from the
 # npm registry into build/node; if that fails, the Node tests say so and skip.
@@ -107,7 +127,7 @@ install: $(SO) libsqlite_quota.a
 ASAN_ENV = ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 \
            UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
            LD_PRELOAD="$$($(CC) -print-file-name=libasan.so) $$($(CC) -print-file-name=libubsan.so)"
-asan: deps-test libsqlite_quota.a | build
+asan: deps-test libsqlite_quota.a $(if $(DQLITE_PRESENT),$(DQLITE_NODE)) | build
 	@mkdir -p build/asan
 	$(CC) -std=c99 -O1 -g $(WARN) $(SAN_FLAGS) -fPIC -shared -fvisibility=hidden -o build/asan/quota.so $(EXT_SRC)
 	for f in $(wildcard test/*.c) $(filter-out tool/quota-dqlite-node.c,$(wildcard tool/*.c)); do \
@@ -117,11 +137,11 @@ asan: deps-test libsqlite_quota.a | build
 	env $(ASAN_ENV) QUOTA_EXT=$(CURDIR)/build/asan/quota QUOTA_BUILD=$(CURDIR)/build/asan \
 	    $(TCLSH) test/all.tcl
 
-valgrind: deps-test $(SO) drivers
+valgrind: deps-test $(SO) libsqlite_quota.a drivers $(if $(DQLITE_PRESENT),$(DQLITE_NODE))
 	TESTER_WRAP="valgrind -q --error-exitcode=99 --trace-children=no" \
 	    $(TCLSH) test/all.tcl
 
-coverage: deps-test | build
+coverage: deps-test libsqlite_quota.a drivers $(if $(DQLITE_PRESENT),$(DQLITE_NODE)) | build
 	@mkdir -p build/cov
 	rm -f build/cov/*.gcda
 	$(CC) -std=c99 -O0 -g --coverage $(WARN) -fPIC -shared -fvisibility=hidden -o build/cov/quota.so $(EXT_SRC)

@@ -2,7 +2,9 @@
 # Checks the Debian packages the build and the tests need. As root it installs
 # what is missing (apt-get update, then apt-get install -y); otherwise it prints
 # the exact command to run and fails.
-#   usage: tool/deps.sh build|test
+#   usage: tool/deps.sh build|test|dqlite
+# (dqlite: what `make dqlite` needs: libdqlite-dev, and go-dqlite for the
+# `dqlite` shell that test/dqlite.test and doc/scaling.md use.)
 need=""
 have_cmd() { command -v "$1" >/dev/null 2>&1; }
 [ -f /usr/include/sqlite3.h ] || need="$need libsqlite3-dev"
@@ -17,6 +19,10 @@ if [ "${1:-build}" != build ]; then
   else
     need="$need libsqlite3-tcl"
   fi
+fi
+if [ "${1:-build}" = dqlite ]; then
+  [ -f /usr/include/dqlite.h ] || need="$need libdqlite-dev"
+  have_cmd dqlite || need="$need go-dqlite"
 fi
 [ -z "$need" ] && exit 0
 if [ "$(id -u)" = 0 ] && have_cmd apt-get; then
