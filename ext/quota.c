@@ -88,10 +88,6 @@ sqlite3_int64 quotaSubSat(sqlite3_int64 a, sqlite3_int64 b){
   return quotaAddSat(a, -b);
 }
 
-/* Times are kept within the years 0000 to 9999, the range of the text
-** form 'YYYY-MM-DD HH:MM:SS'. */
-#define QUOTA_TIME_MIN ((sqlite3_int64)-62167219200LL)   /* 0000-01-01 */
-#define QUOTA_TIME_MAX ((sqlite3_int64)253402300799LL)   /* 9999-12-31 23:59:59 */
 
 /*
 ** Any value SQLite's datetime() takes, as whole seconds since 1970 (a

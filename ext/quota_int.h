@@ -48,6 +48,14 @@ SQLITE_EXTENSION_INIT3
 ** wtotal (quotaReadKeyRow). */
 #define QUOTA_KEY_COLUMNS 11
 
+/* Times are kept within the years 0000 to 9999, the range of the text
+** form 'YYYY-MM-DD HH:MM:SS'. A stored period start may lie up to one
+** period (at most a year) outside: QUOTA_TIME_SLACK. */
+#define QUOTA_TIME_MIN   ((sqlite3_int64)-62167219200LL)  /* 0000-01-01 */
+#define QUOTA_TIME_MAX   ((sqlite3_int64)253402300799LL)  /* 9999-12-31 23:59:59 */
+#define QUOTA_TIME_SLACK ((sqlite3_int64)400*86400)
+#define QUOTA_WINDOW_MAX ((sqlite3_int64)100*366*86400)   /* see quotaParsePeriod */
+
 /* Deepest parent chain followed before the store is called corrupt. */
 #define QUOTA_MAX_DEPTH 64
 

@@ -381,8 +381,12 @@ int quotaReadKeyRow(QuotaTab *p, sqlite3_stmt *pStmt, int bSweep, QuotaKey *k){
     if( sqlite3_column_count(pStmt)==i+3 ) p->bStateRead = 1;
   }
   if( k->eKind<QUOTA_LIFETIME || k->eKind>QUOTA_ROLLING
-   || (k->eKind==QUOTA_ROLLING && k->nLen<=0)
+   || (k->eKind==QUOTA_ROLLING && (k->nLen<=0 || k->nLen>QUOTA_WINDOW_MAX))
    || k->used<0 || k->reserved<0 || (k->bCap && k->cap<0) || k->wtotal<0
+   || (k->bAnchor && (k->anchor<QUOTA_TIME_MIN || k->anchor>QUOTA_TIME_MAX))
+   || k->pstart<QUOTA_TIME_MIN-QUOTA_TIME_SLACK
+   || k->pstart>QUOTA_TIME_MAX+QUOTA_TIME_SLACK
+   || (k->bOldest && (k->oldest<QUOTA_TIME_MIN || k->oldest>QUOTA_TIME_MAX))
    || sqlite3_column_type(pStmt, 6)!=SQLITE_INTEGER
    || sqlite3_column_type(pStmt, 7)!=SQLITE_INTEGER
   ){
@@ -463,6 +467,7 @@ int quotaAdjustReservedChain(QuotaTab *p, sqlite3_int64 leafId,
     rc = quotaLoadKeyById(p, id, &k, &bFound);
     if( rc!=SQLITE_OK ) return rc;
     if( !bFound ) return depth==1 ? SQLITE_OK : SQLITE_CORRUPT_VTAB;
+    if( delta>0 && k.reserved>LARGEST_INT64-delta ) return SQLITE_CORRUPT_VTAB;
     k.reserved += delta;
     if( k.reserved<0 ) return SQLITE_CORRUPT_VTAB;
     k.bDirty = 1;
@@ -519,6 +524,10 @@ static int storeExpiredHolds(QuotaTab *p, sqlite3_int64 now,
   sqlite3_bind_int64(pStmt, 1, p->iSweepId);
   while( (rc = sqlite3_step(pStmt))==SQLITE_ROW ){
     sqlite3_int64 id = sqlite3_column_int64(pStmt, 0);
+    if( id==LARGEST_INT64 || sqlite3_column_int64(pStmt, 2)<0 ){
+      rc = SQLITE_CORRUPT_VTAB;            /* never written by sqlite-quota */
+      break;
+    }
     if( sqlite3_column_int(pStmt, 5)!=0 ) continue;       /* lane 1 */
     if( sqlite3_column_int64(pStmt, 4)>now ){ nextId = id; break; }
     nextId = id+1;
@@ -534,6 +543,7 @@ static int storeExpiredHolds(QuotaTab *p, sqlite3_int64 now,
   if( rc!=SQLITE_OK ) return rc;
   sqlite3_bind_int64(pStmt, 1, now);
   while( (rc = sqlite3_step(pStmt))==SQLITE_ROW ){
+    if( sqlite3_column_int64(pStmt, 2)<0 ){ rc = SQLITE_CORRUPT_VTAB; break; }
     if( sqlite3_column_int(pStmt, 3)==HOLD_LIVE ){
       rc = storeAppendHold(paHold, pnHold, &nAlloc, sqlite3_column_int64(pStmt, 0),
           sqlite3_column_int64(pStmt, 1), sqlite3_column_int64(pStmt, 2));
@@ -1210,11 +1220,19 @@ int quotaPurge(QuotaTab *p, sqlite3_int64 now, sqlite3_int64 *pnRemoved){
 */
 int quotaIntegrity(QuotaTab *p, char **pzErr){
   static const char *azCheck[] = {
+    /* parent chains end within QUOTA_MAX_DEPTH levels (no cycle) */
+    "WITH RECURSIVE up(start, kid, depth) AS ("
+    "  SELECT id, parent, 1 FROM {keys} WHERE parent IS NOT NULL"
+    "  UNION ALL SELECT up.start, k.parent, up.depth+1 FROM up JOIN {keys} AS k"
+    "  ON k.id=up.kid WHERE k.parent IS NOT NULL AND up.depth<=64)"
+    " SELECT 'key ' || quote((SELECT key FROM {keys} WHERE id=start)) ||"
+    " ': parent chain longer than 64 levels or a cycle' FROM up"
+    " WHERE depth>64 LIMIT 1",
     /* reserved = the live holds of the key and of all its descendants */
-    "WITH RECURSIVE up(amount, kid) AS ("
-    "  SELECT amount, key_id FROM {holds} WHERE state=0"
-    "  UNION ALL SELECT up.amount, k.parent FROM up JOIN {keys} AS k"
-    "  ON k.id=up.kid WHERE k.parent IS NOT NULL)"
+    "WITH RECURSIVE up(amount, kid, depth) AS ("
+    "  SELECT amount, key_id, 1 FROM {holds} WHERE state=0"
+    "  UNION ALL SELECT up.amount, k.parent, up.depth+1 FROM up JOIN {keys} AS k"
+    "  ON k.id=up.kid WHERE k.parent IS NOT NULL AND up.depth<=64)"
     " SELECT 'key ' || quote(k.key) || ': reserved ' || k.reserved ||"
     " ' but its live holds sum to ' || coalesce(s.total, 0)"
     " FROM {keys} AS k LEFT JOIN"

@@ -727,11 +727,27 @@ static int vtabInsert(QuotaTab *p, sqlite3_value **argv, sqlite_int64 *pRowid){
 }
 
 /* Load key `id` for a change: swept and brought to `now` in the store. */
-static int vtabLoadForChange(QuotaTab *p, sqlite3_int64 id, sqlite3_int64 now,
-                             QuotaKey *k){
+/*
+** A write to the table checks everything before it writes anything: a
+** single-row UPDATE or DELETE has no statement journal inside the caller's
+** transaction, so a refused one must not have swept or normalized on the
+** way. vtabPeek loads key `id` as readers see it at `now` (nothing
+** written); vtabLoadForWrite then sweeps and brings it to `now` in the store.
+*/
+static int vtabPeek(QuotaTab *p, sqlite3_int64 id, sqlite3_int64 now,
+                    QuotaKey *k){
   int bFound = 0;
   int rc = quotaSweepState(p);
-  if( rc==SQLITE_OK ) rc = quotaSweep(p, now);
+  if( rc==SQLITE_OK ) rc = quotaLoadKeyById(p, id, k, &bFound);
+  if( rc==SQLITE_OK && !bFound ) rc = SQLITE_CORRUPT_VTAB;
+  if( rc==SQLITE_OK ) rc = quotaEffective(p, k, now);
+  return rc;
+}
+
+static int vtabLoadForWrite(QuotaTab *p, sqlite3_int64 id, sqlite3_int64 now,
+                            QuotaKey *k){
+  int bFound = 0;
+  int rc = quotaSweep(p, now);
   if( rc==SQLITE_OK ) rc = quotaLoadKeyById(p, id, k, &bFound);
   if( rc==SQLITE_OK && !bFound ) rc = SQLITE_CORRUPT_VTAB;
   if( rc==SQLITE_OK ) rc = quotaNormalize(p, k, now, 1);
@@ -742,7 +758,7 @@ static int vtabDelete(QuotaTab *p, sqlite3_int64 id){
   sqlite3_int64 now = quotaNow(p->pConn);
   sqlite3_stmt *pStmt;
   QuotaKey k;
-  int rc = vtabLoadForChange(p, id, now, &k);
+  int rc = vtabPeek(p, id, now, &k);
   if( rc!=SQLITE_OK ) return rc;
   /* A key that is still a parent cannot go. */
   rc = quotaStmt(p, QS_KEY_CHILD, &pStmt);
@@ -761,9 +777,11 @@ static int vtabDelete(QuotaTab *p, sqlite3_int64 id){
     return rc;
   }
   rc = sqlite3_reset(pStmt);
+  if( rc==SQLITE_OK ) rc = vtabLoadForWrite(p, id, now, &k);
   /* Live holds of the key stop counting at its ancestors; a later settle of
-  ** one of them returns NULL, as quota_record does for a deleted key. */
-  if( rc==SQLITE_OK && k.reserved>0 ) rc = quotaOrphanHolds(p, &k, now);
+  ** one of them returns NULL, as quota_record does for a deleted key. Holds
+  ** of 0 units add nothing to reserved, so look whatever reserved says. */
+  if( rc==SQLITE_OK ) rc = quotaOrphanHolds(p, &k, now);
   if( rc==SQLITE_OK ) rc = quotaDeleteKeyRows(p, id);
   return rc;
 }
@@ -777,6 +795,7 @@ static int vtabUpdate(QuotaTab *p, sqlite3_value **argv){
   char *zKey = 0;
   int rc, i;
   sqlite3_value *pOld[QCOL_COUNT];
+  sqlite3_value *pNote = 0;
   sqlite3_stmt *pRow = 0;
 
   if( sqlite3_value_type(argv[1])!=SQLITE_INTEGER
@@ -788,7 +807,7 @@ static int vtabUpdate(QuotaTab *p, sqlite3_value **argv){
       return vtabError(p, SQLITE_CONSTRAINT, "column %s is read-only", azColName[i]);
     }
   }
-  rc = vtabLoadForChange(p, id, now, &k);
+  rc = vtabPeek(p, id, now, &k);
   if( rc==SQLITE_OK ) rc = quotaKeyRow(p, id, &pRow);
   if( rc!=SQLITE_OK ) return rc;
   /* The stored values of the columns the UPDATE does not change. */
@@ -850,8 +869,17 @@ static int vtabUpdate(QuotaTab *p, sqlite3_value **argv){
       rc = vtabError(p, SQLITE_CONSTRAINT, "used must be a non-negative integer");
     }
   }
-  w.pNote = sqlite3_value_nochange(argv[2+QCOL_NOTE]) ? pOld[QCOL_NOTE]
-                                                     : argv[2+QCOL_NOTE];
+  if( sqlite3_value_nochange(argv[2+QCOL_NOTE]) ){
+    /* A copy: the row statement is reset before the writes below. */
+    pNote = sqlite3_value_dup(pOld[QCOL_NOTE]);
+    if( pNote==0 && rc==SQLITE_OK ) rc = SQLITE_NOMEM;
+    w.pNote = pNote;
+  }else{
+    w.pNote = argv[2+QCOL_NOTE];
+  }
+  sqlite3_reset(pRow);
+  /* Everything is checked: now sweep and bring the key to now. */
+  if( rc==SQLITE_OK ) rc = vtabLoadForWrite(p, id, now, &k);
   if( rc==SQLITE_OK ){
     int bUsed = !sqlite3_value_nochange(argv[2+QCOL_USED]);
     int bWasRolling = k.eKind==QUOTA_ROLLING;
@@ -883,7 +911,7 @@ static int vtabUpdate(QuotaTab *p, sqlite3_value **argv){
       }
     }
   }
-  sqlite3_reset(pRow);
+  sqlite3_value_free(pNote);
   sqlite3_free(zKey);
   return rc;
 }
