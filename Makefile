@@ -148,11 +148,13 @@ coverage: deps-test libsqlite_quota.a drivers $(if $(DQLITE_PRESENT),$(DQLITE_NO
 	QUOTA_EXT=$(CURDIR)/build/cov/quota $(TCLSH) test/all.tcl || true
 	gcovr -r . --object-directory build/cov --branches --filter ext/ --print-summary
 
+# make bench runs the benchmark (about 3 minutes); bench-quick under a minute.
+BENCHFLAGS ?=
 bench: build/quotabench
-	build/quotabench
+	build/quotabench $(BENCHFLAGS)
 
 bench-quick: build/quotabench
-	build/quotabench --quick
+	build/quotabench --quick $(BENCHFLAGS)
 
 clean:
 	rm -rf build $(SO) libsqlite_quota.a
