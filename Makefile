@@ -10,6 +10,7 @@
 #   make valgrind    the whole suite under valgrind
 #   make coverage    branch coverage of ext/ (gcovr)
 #   make bench       the benchmark (tool/quotabench.c); bench-quick for a short run
+#   make fuzz        libFuzzer runs of test/fuzz/*.c (FUZZ_SECONDS each, default 60)
 #   make dqlite      build/quota-dqlite-node, a dqlite node serving the extension
 #                    (installs libdqlite-dev and go-dqlite as root)
 #   make test-dqlite a 3-node dqlite cluster on 127.0.0.1 with a leader failover
@@ -33,6 +34,11 @@ EXT_SRC   = $(sort $(wildcard ext/*.c))
 EXT_HDR   = $(sort $(wildcard ext/*.h))
 SO        = quota.so
 TEST_BIN  = $(patsubst test/%.c,build/%,$(wildcard test/*.c))
+# Fuzz targets: a replay build for make test (any compiler, no libFuzzer),
+# and libFuzzer builds for make fuzz.
+FUZZ_TARGETS = $(patsubst test/fuzz/%.c,%,$(filter-out test/fuzz/replay.c,$(wildcard test/fuzz/*.c)))
+FUZZ_REPLAY  = $(patsubst %,build/fuzz_replay_%,$(FUZZ_TARGETS))
+FUZZ_SECONDS ?= 60
 # The dqlite node links libdqlite: built by its own target (make dqlite).
 TOOL_BIN  = $(patsubst tool/%.c,build/%,$(filter-out tool/quota-dqlite-node.c,$(wildcard tool/*.c)))
 SAN_FLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
@@ -43,7 +49,7 @@ DQLITE_PRESENT = $(and $(wildcard /usr/include/dqlite.h),$(shell command -v dqli
 
 .PHONY: all demo test deps-build deps-test install clean drivers static \
         asan valgrind coverage bench bench-quick npm node-deps \
-        dqlite test-dqlite deps-dqlite
+        dqlite test-dqlite deps-dqlite fuzz fuzz-replay
 
 all: $(SO)
 
@@ -71,7 +77,25 @@ build/%: test/%.c $(EXT_SRC) $(EXT_HDR) | build deps-build
 build/%: tool/%.c $(EXT_SRC) $(EXT_HDR) | build deps-build
 	$(CC) -std=gnu99 $(CFLAGS) $(WARN) -DSQLITE_CORE -Iext -o $@ $< $(EXT_SRC) -lsqlite3 -lm
 
-drivers: $(TEST_BIN) $(TOOL_BIN)
+build/fuzz_replay_%: test/fuzz/%.c test/fuzz/replay.c test/fuzz/fuzz_common.h $(EXT_SRC) $(EXT_HDR) | build deps-build
+	$(CC) -std=gnu99 $(CFLAGS) $(WARN) -DSQLITE_CORE -Iext -Itest/fuzz -o $@ $< test/fuzz/replay.c $(EXT_SRC) -lsqlite3 -lm
+
+fuzz-replay: $(FUZZ_REPLAY)
+
+drivers: $(TEST_BIN) $(TOOL_BIN) $(FUZZ_REPLAY)
+
+# libFuzzer (clang) with ASan and UBSan, each target for FUZZ_SECONDS on a
+# scratch copy of its committed corpus (new inputs stay in build/fuzz/).
+fuzz: | build
+	@mkdir -p build/fuzz
+	for t in $(FUZZ_TARGETS); do \
+	  clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+	      -DSQLITE_CORE -Iext -Itest/fuzz -o build/fuzz/$$t test/fuzz/$$t.c $(EXT_SRC) \
+	      -lsqlite3 -lm || exit 1; \
+	  rm -rf build/fuzz/corpus-$$t; cp -r test/fuzz/corpus/$$t build/fuzz/corpus-$$t; \
+	  build/fuzz/$$t -max_total_time=$(FUZZ_SECONDS) -timeout=60 build/fuzz/corpus-$$t \
+	      || exit 1; \
+	done
 
 demo: $(SO) | deps-test build
 	@rm -f build/demo.db build/demo.db-wal build/demo.db-shm

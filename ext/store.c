@@ -915,6 +915,7 @@ int quotaOrphanHolds(QuotaTab *p, QuotaKey *k, sqlite3_int64 now){
     }
     aHold[nHold*2] = sqlite3_column_int64(pStmt, 0);
     aHold[nHold*2+1] = sqlite3_column_int64(pStmt, 1);
+    if( aHold[nHold*2+1]<0 ){ rc = SQLITE_CORRUPT_VTAB; break; }   /* hand-edited */
     nHold++;
   }
   if( rc==SQLITE_DONE ) rc = sqlite3_reset(pStmt); else sqlite3_reset(pStmt);
