@@ -93,7 +93,8 @@ fuzz: | build
 	      -DSQLITE_CORE -Iext -Itest/fuzz -o build/fuzz/$$t test/fuzz/$$t.c $(EXT_SRC) \
 	      -lsqlite3 -lm || exit 1; \
 	  rm -rf build/fuzz/corpus-$$t; cp -r test/fuzz/corpus/$$t build/fuzz/corpus-$$t; \
-	  build/fuzz/$$t -max_total_time=$(FUZZ_SECONDS) -timeout=60 build/fuzz/corpus-$$t \
+	  build/fuzz/$$t -max_total_time=$(FUZZ_SECONDS) -timeout=60 \
+	      -artifact_prefix=build/fuzz/$$t- build/fuzz/corpus-$$t \
 	      || exit 1; \
 	done
 
