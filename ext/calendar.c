@@ -82,7 +82,8 @@ void quotaCalSplit(sqlite3_int64 t, QuotaCivil *p){
 }
 
 sqlite3_int64 quotaCalJoin(const QuotaCivil *p){
-  return calDaysFromCivil(p->y, p->m, p->d)*86400 + p->H*3600 + p->M*60 + p->S;
+  return calDaysFromCivil(p->y, p->m, p->d)*86400 + (sqlite3_int64)p->H*3600
+       + (sqlite3_int64)p->M*60 + p->S;
 }
 
 void quotaCalFormat(sqlite3_int64 t, char *zOut){

@@ -156,7 +156,7 @@ int quotaStmtOpen(QuotaTab *p);
 void quotaStmtClose(QuotaTab *p);
 int quotaLoadKeyByName(QuotaTab *p, const char *zKey, QuotaKey *k, int *pFound);
 int quotaLoadKeyById(QuotaTab *p, sqlite3_int64 id, QuotaKey *k, int *pFound);
-int quotaLoadChain(QuotaTab *p, QuotaKey *pLeaf, QuotaChain *c);
+int quotaLoadChain(QuotaTab *p, const QuotaKey *pLeaf, QuotaChain *c);
 int quotaSweep(QuotaTab *p, sqlite3_int64 now);
 int quotaNormalize(QuotaTab *p, QuotaKey *k, sqlite3_int64 now, int bWrite);
 int quotaEffective(QuotaTab *p, QuotaKey *k, sqlite3_int64 now);

@@ -387,6 +387,8 @@ int quotaReadKeyRow(QuotaTab *p, sqlite3_stmt *pStmt, int bSweep, QuotaKey *k){
    || k->pstart<QUOTA_TIME_MIN-QUOTA_TIME_SLACK
    || k->pstart>QUOTA_TIME_MAX+QUOTA_TIME_SLACK
    || (k->bOldest && (k->oldest<QUOTA_TIME_MIN || k->oldest>QUOTA_TIME_MAX))
+   || k->id<=0
+   || (sqlite3_column_type(pStmt, 5)!=SQLITE_NULL && k->parentId<=0)
    || sqlite3_column_type(pStmt, 6)!=SQLITE_INTEGER
    || sqlite3_column_type(pStmt, 7)!=SQLITE_INTEGER
   ){
@@ -437,7 +439,7 @@ int quotaLoadKeyById(QuotaTab *p, sqlite3_int64 id, QuotaKey *k, int *pFound){
 }
 
 /* Load the ancestors of the leaf already in c->a[0]. */
-int quotaLoadChain(QuotaTab *p, QuotaKey *pLeaf, QuotaChain *c){
+int quotaLoadChain(QuotaTab *p, const QuotaKey *pLeaf, QuotaChain *c){
   c->n = 1;
   if( pLeaf!=&c->a[0] ) c->a[0] = *pLeaf;
   while( c->a[c->n-1].parentId!=0 ){
@@ -489,9 +491,9 @@ static int storeAppendHold(sqlite3_int64 **pa, int *pn, int *pnAlloc,
     *pa = aNew;
     *pnAlloc = nNew;
   }
-  (*pa)[*pn*3] = id;
-  (*pa)[*pn*3+1] = keyId;
-  (*pa)[*pn*3+2] = amount;
+  (*pa)[(size_t)*pn*3] = id;
+  (*pa)[(size_t)*pn*3+1] = keyId;
+  (*pa)[(size_t)*pn*3+2] = amount;
   (*pn)++;
   return SQLITE_OK;
 }
@@ -592,9 +594,9 @@ int quotaSweep(QuotaTab *p, sqlite3_int64 now){
     rc = storeExpiredHolds(p, now, &aHold, &nHold, &nextId);
     for(i=0; rc==SQLITE_OK && i<nHold; i++){
       /* ended stays NULL: an expired hold ended at its `expires` */
-      rc = quotaHoldEnd(p, aHold[i*3], HOLD_EXPIRED, -1, -1);
+      rc = quotaHoldEnd(p, aHold[(size_t)i*3], HOLD_EXPIRED, -1, -1);
       if( rc==SQLITE_OK ){
-        rc = quotaAdjustReservedChain(p, aHold[i*3+1], -aHold[i*3+2]);
+        rc = quotaAdjustReservedChain(p, aHold[(size_t)i*3+1], -aHold[(size_t)i*3+2]);
       }
     }
     sqlite3_free(aHold);
@@ -678,7 +680,7 @@ int quotaEffective(QuotaTab *p, QuotaKey *k, sqlite3_int64 now){
   if( rc!=SQLITE_OK || now<=p->iSwept || k->reserved==0 ) return rc;
   rc = storeExpiredHolds(p, now, &aHold, &nHold, &nextId);
   for(i=0; rc==SQLITE_OK && i<nHold; i++){
-    sqlite3_int64 id = aHold[i*3+1];
+    sqlite3_int64 id = aHold[(size_t)i*3+1];
     int depth = 0;
     /* Does this hold count at k? Walk its chain upwards. */
     while( id!=0 && id!=k->id && depth++<QUOTA_MAX_DEPTH ){
@@ -689,7 +691,7 @@ int quotaEffective(QuotaTab *p, QuotaKey *k, sqlite3_int64 now){
       id = bFound ? up.parentId : 0;
     }
     if( rc==SQLITE_OK && id==k->id ){
-      k->reserved -= aHold[i*3+2];
+      k->reserved -= aHold[(size_t)i*3+2];
       if( k->reserved<0 ) k->reserved = 0;
     }
   }
@@ -913,16 +915,16 @@ int quotaOrphanHolds(QuotaTab *p, QuotaKey *k, sqlite3_int64 now){
       if( aNew==0 ){ rc = SQLITE_NOMEM; break; }
       aHold = aNew;
     }
-    aHold[nHold*2] = sqlite3_column_int64(pStmt, 0);
-    aHold[nHold*2+1] = sqlite3_column_int64(pStmt, 1);
-    if( aHold[nHold*2+1]<0 ){ rc = SQLITE_CORRUPT_VTAB; break; }   /* hand-edited */
+    aHold[(size_t)nHold*2] = sqlite3_column_int64(pStmt, 0);
+    aHold[(size_t)nHold*2+1] = sqlite3_column_int64(pStmt, 1);
+    if( aHold[(size_t)nHold*2+1]<0 ){ rc = SQLITE_CORRUPT_VTAB; break; }   /* hand-edited */
     nHold++;
   }
   if( rc==SQLITE_DONE ) rc = sqlite3_reset(pStmt); else sqlite3_reset(pStmt);
   for(i=0; rc==SQLITE_OK && i<nHold; i++){
-    rc = quotaHoldEnd(p, aHold[i*2], HOLD_ORPHANED, now, -1);
+    rc = quotaHoldEnd(p, aHold[(size_t)i*2], HOLD_ORPHANED, now, -1);
     if( rc==SQLITE_OK && k->parentId ){
-      rc = quotaAdjustReservedChain(p, k->parentId, -aHold[i*2+1]);
+      rc = quotaAdjustReservedChain(p, k->parentId, -aHold[(size_t)i*2+1]);
     }
   }
   sqlite3_free(aHold);

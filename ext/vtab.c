@@ -170,8 +170,8 @@ static int vtabInit(sqlite3 *db, void *pAux, int argc, const char *const *argv,
   p->db = db;
   p->pConn = pConn;
   p->nRef = 1;
-  p->nHoldTtl = 15*60;
-  p->nIdem = 24*3600;
+  p->nHoldTtl = (sqlite3_int64)15*60;
+  p->nIdem = (sqlite3_int64)24*3600;
   p->nRetention = -1;
   p->nPurgeLimit = 10000;
   p->zDb = sqlite3_mprintf("%s", argv[1]);
@@ -487,7 +487,6 @@ static int vtabColumn(sqlite3_vtab_cursor *cur, sqlite3_context *ctx, int iCol){
 typedef struct KeyWrite KeyWrite;
 struct KeyWrite {
   int bCap; sqlite3_int64 cap;
-  sqlite3_value *pPeriod;     /* NULL value = lifetime */
   int eKind; sqlite3_int64 nLen;
   char zPeriod[48];           /* canonical period text, "" for NULL */
   int bAnchor; sqlite3_int64 anchor;
