@@ -72,7 +72,7 @@ $(SO): $(EXT_SRC) $(EXT_HDR) | deps-build
 build:
 	@mkdir -p build
 
-build/%: test/%.c $(EXT_SRC) $(EXT_HDR) | build deps-build
+build/%: test/%.c $(wildcard test/*.h) $(EXT_SRC) $(EXT_HDR) | build deps-build
 	$(CC) -std=gnu99 $(CFLAGS) $(WARN) -DSQLITE_CORE -Iext -o $@ $< $(EXT_SRC) -lsqlite3 -lm
 
 build/%: tool/%.c $(EXT_SRC) $(EXT_HDR) | build deps-build
