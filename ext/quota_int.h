@@ -40,8 +40,11 @@ SQLITE_EXTENSION_INIT3
 #define REQ_CONSUME    2
 #define REQ_RECORD     3
 
-/* Store schema version written into quota_meta. */
-#define QUOTA_SCHEMA_VERSION 1
+/* Store schema version written into quota_meta (see store.c: SCHEMA
+** VERSIONS); older stores are upgraded when their table is opened. */
+#define QUOTA_SCHEMA_VERSION 2
+#define QUOTA_STR_(x) #x
+#define QUOTA_STR(x) QUOTA_STR_(x)
 
 /* Key-loading statements start with these columns of %_keys, in order:
 ** id, cap, kind, len, anchor, parent, used, reserved, pstart, oldest,
@@ -152,6 +155,8 @@ int quotaStoreCreate(sqlite3 *db, const char *zDb, const char *zName);
 int quotaStoreDestroy(sqlite3 *db, const char *zDb, const char *zName);
 int quotaStoreRename(sqlite3 *db, const char *zDb, const char *zOld,
                      const char *zNew);
+int quotaStoreUpgrade(QuotaTab *p, sqlite3_int64 iFrom, char **pzErr);
+extern const char *const quotaShadowSuffix[];
 int quotaStmtOpen(QuotaTab *p);
 void quotaStmtClose(QuotaTab *p);
 int quotaLoadKeyByName(QuotaTab *p, const char *zKey, QuotaKey *k, int *pFound);
@@ -178,6 +183,7 @@ int quotaKeyRow(QuotaTab *p, sqlite3_int64 id, sqlite3_stmt **ppRow);
 int quotaMetaGet(QuotaTab *p, const char *zName, sqlite3_int64 *pVal);
 int quotaOrphanHolds(QuotaTab *p, QuotaKey *k, sqlite3_int64 now);
 int quotaDeleteKeyRows(QuotaTab *p, sqlite3_int64 id);
+int quotaNoteSave(QuotaTab *p, sqlite3_int64 id, sqlite3_value *pNote);
 int quotaSubtreeDepth(QuotaTab *p, sqlite3_int64 id, int *pnDepth);
 int quotaParseTime(QuotaConn *pConn, sqlite3_value *pVal, sqlite3_int64 *pT);
 int quotaValueInt(sqlite3_value *v, sqlite3_int64 *pOut);
@@ -223,7 +229,7 @@ int quotaIntegrity(QuotaTab *p, char **pzErr);
 /* Statements of store.c, by number. */
 enum {
   QS_KEY_BY_NAME, QS_KEY_BY_NAME_CACHED, QS_KEY_BY_ID, QS_KEY_SAVE, QS_KEY_INSERT,
-  QS_KEY_UPDATE_ALL, QS_KEY_ROW, QS_KEY_DELETE,
+  QS_KEY_UPDATE_ALL, QS_KEY_ROW, QS_KEY_DELETE, QS_NOTE_PUT, QS_NOTE_DELETE,
   QS_KEY_CHILD, QS_KEY_NAME,
   QS_META_GET, QS_META_SET,
   QS_SWEEP_STATE, QS_SWEEP_SAVE, QS_LANE0_SCAN, QS_LANE1_SCAN, QS_LANE1_DELETE,

@@ -6,6 +6,8 @@
 **
 **   quota_keys      one row per key: its settings and its counters
 **                   (used, reserved, the period `used` belongs to)
+**   quota_notes     the note of each key that has one: a note can be long,
+**                   and the key row is rewritten by every call
 **   quota_holds     one row per reservation, live or ended; the UNIQUE
 **                   (expires, id) constraint is the index that finds holds
 **                   whose ttl has run out, without touching an index page
@@ -15,6 +17,14 @@
 **   quota_window    per-second buckets of the charges inside a rolling
 **                   window: used = the sum of the buckets of the key
 **   quota_meta      schema version, the sweep watermark, the purge cursor
+**
+** SCHEMA VERSIONS
+**   quota_meta.schema says which layout a store has. 1: sqlite-quota 0.1.0
+**   (the note in quota_keys). 2: notes in quota_notes. A store at an older
+**   version is upgraded in place when a connection first opens its table
+**   (quotaStoreUpgrade); the upgrade only creates tables and moves rows, so
+**   statements prepared against the old layout stay valid. An upgraded
+**   store keeps the old quota_keys.note column, always NULL.
 **
 ** HOW IT WORKS
 **   Counters are kept, never recomputed: a key's `used` and `reserved` are
@@ -71,16 +81,20 @@ static const char *const azStmtSql[QS_COUNT] = {
   " WHERE id=?1",
   /* QS_KEY_INSERT */
   "INSERT INTO {keys}(key, cap, period, kind, len, anchor, parent, retention,"
-  " used, reserved, pstart, oldest, note, wtotal)"
-  " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+  " used, reserved, pstart, oldest, wtotal)"
+  " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
   /* QS_KEY_UPDATE_ALL */
   "UPDATE {keys} SET cap=?2, period=?3, kind=?4, len=?5, anchor=?6, parent=?7,"
-  " retention=?8, used=?9, reserved=?10, pstart=?11, oldest=?12, note=?13,"
-  " wtotal=?14 WHERE id=?1",
+  " retention=?8, used=?9, reserved=?10, pstart=?11, oldest=?12,"
+  " wtotal=?13 WHERE id=?1",
   /* QS_KEY_ROW */
-  "SELECT key, period, retention, note FROM {keys} WHERE id=?1",
+  "SELECT key, period, retention FROM {keys} WHERE id=?1",
   /* QS_KEY_DELETE */
   "DELETE FROM {keys} WHERE id=?1",
+  /* QS_NOTE_PUT */
+  "INSERT OR REPLACE INTO {notes}(id, note) VALUES(?1, ?2)",
+  /* QS_NOTE_DELETE */
+  "DELETE FROM {notes} WHERE id=?1",
   /* QS_KEY_CHILD */
   "SELECT key FROM {keys} WHERE parent=?1 ORDER BY id LIMIT 1",
   /* QS_KEY_NAME */
@@ -214,9 +228,10 @@ int quotaStoreCreate(sqlite3 *db, const char *zDb, const char *zName){
     "  cap INTEGER, period TEXT, kind INTEGER NOT NULL, len INTEGER NOT NULL,"
     "  anchor INTEGER, parent INTEGER, retention INTEGER,"
     "  used INTEGER NOT NULL, reserved INTEGER NOT NULL,"
-    "  pstart INTEGER NOT NULL, oldest INTEGER, note,"
+    "  pstart INTEGER NOT NULL, oldest INTEGER,"
     "  wtotal INTEGER NOT NULL DEFAULT 0,"
     "  UNIQUE(parent, id));"
+    "CREATE TABLE {notes}(id INTEGER PRIMARY KEY, note);"
     "CREATE TABLE {holds}("
     "  id INTEGER PRIMARY KEY, key_id INTEGER NOT NULL,"
     "  amount INTEGER NOT NULL, expires INTEGER NOT NULL,"
@@ -238,31 +253,36 @@ int quotaStoreCreate(sqlite3 *db, const char *zDb, const char *zName){
     "  total INTEGER NOT NULL, PRIMARY KEY(key_id, sec)) WITHOUT ROWID;"
     "CREATE TABLE {meta}(name TEXT PRIMARY KEY, value) WITHOUT ROWID;"
     "INSERT INTO {meta}(name, value) VALUES"
-    "  ('schema', 1), ('swept', 0), ('sweepid', 0), ('purgepos', 0);";
+    "  ('schema', " QUOTA_STR(QUOTA_SCHEMA_VERSION) "), ('swept', 0),"
+    "  ('sweepid', 0), ('purgepos', 0);";
   return storeExec(db, zDb, zName, zSchema);
 }
 
+/* The shadow tables' suffixes, of every schema version; 0 ends the list. */
+const char *const quotaShadowSuffix[] = {
+  "keys", "notes", "holds", "expiry", "ledger", "requests", "window", "meta", 0
+};
+
 int quotaStoreDestroy(sqlite3 *db, const char *zDb, const char *zName){
-  return storeExec(db, zDb, zName,
-      "DROP TABLE IF EXISTS {keys};"
-      "DROP TABLE IF EXISTS {holds};"
-      "DROP TABLE IF EXISTS {expiry};"
-      "DROP TABLE IF EXISTS {ledger};"
-      "DROP TABLE IF EXISTS {requests};"
-      "DROP TABLE IF EXISTS {window};"
-      "DROP TABLE IF EXISTS {meta};");
+  int rc = SQLITE_OK;
+  int i;
+  for(i=0; rc==SQLITE_OK && quotaShadowSuffix[i]; i++){
+    char *z = sqlite3_mprintf("DROP TABLE IF EXISTS \"%w\".\"%w_%s\"",
+        zDb, zName, quotaShadowSuffix[i]);
+    if( z==0 ) return SQLITE_NOMEM;
+    rc = sqlite3_exec(db, z, 0, 0, 0);
+    sqlite3_free(z);
+  }
+  return rc;
 }
 
 int quotaStoreRename(sqlite3 *db, const char *zDb, const char *zOld,
                      const char *zNew){
-  static const char *azSuffix[] = {
-    "keys", "holds", "expiry", "ledger", "requests", "window", "meta"
-  };
   int rc = SQLITE_OK;
-  size_t i;
-  for(i=0; rc==SQLITE_OK && i<sizeof(azSuffix)/sizeof(azSuffix[0]); i++){
+  int i;
+  for(i=0; rc==SQLITE_OK && quotaShadowSuffix[i]; i++){
     char *z = sqlite3_mprintf("ALTER TABLE \"%w\".\"%w_%s\" RENAME TO \"%w_%s\"",
-        zDb, zOld, azSuffix[i], zNew, azSuffix[i]);
+        zDb, zOld, quotaShadowSuffix[i], zNew, quotaShadowSuffix[i]);
     if( z==0 ) return SQLITE_NOMEM;
     rc = sqlite3_exec(db, z, 0, 0, 0);
     sqlite3_free(z);
@@ -954,7 +974,24 @@ int quotaSubtreeDepth(QuotaTab *p, sqlite3_int64 id, int *pnDepth){
 int quotaDeleteKeyRows(QuotaTab *p, sqlite3_int64 id){
   int rc = storeRunInt(p, QS_WIN_DELETE_KEY, 1, &id);
   if( rc==SQLITE_OK ) rc = storeRunInt(p, QS_REQ_DELETE_KEY, 1, &id);
+  if( rc==SQLITE_OK ) rc = storeRunInt(p, QS_NOTE_DELETE, 1, &id);
   if( rc==SQLITE_OK ) rc = storeRunInt(p, QS_KEY_DELETE, 1, &id);
+  return rc;
+}
+
+/* Set the note of key `id`; a NULL note (or pNote NULL) removes it. */
+int quotaNoteSave(QuotaTab *p, sqlite3_int64 id, sqlite3_value *pNote){
+  sqlite3_stmt *pStmt;
+  int rc;
+  if( pNote==0 || sqlite3_value_type(pNote)==SQLITE_NULL ){
+    return storeRunInt(p, QS_NOTE_DELETE, 1, &id);
+  }
+  rc = quotaStmt(p, QS_NOTE_PUT, &pStmt);
+  if( rc!=SQLITE_OK ) return rc;
+  sqlite3_bind_int64(pStmt, 1, id);
+  sqlite3_bind_value(pStmt, 2, pNote);
+  rc = quotaStepDone(pStmt);
+  sqlite3_clear_bindings(pStmt);     /* the value may be freed after us */
   return rc;
 }
 
@@ -1215,6 +1252,72 @@ int quotaPurge(QuotaTab *p, sqlite3_int64 now, sqlite3_int64 *pnRemoved){
   return rc;
 }
 
+/* -------------------------------------------------------------- upgrades */
+
+/*
+** azUpgrade[v-1] takes a store from schema v to v+1. A step only creates
+** tables and moves rows: it runs while the connection may be preparing a
+** statement that already refers to the store's tables (the upgrade runs in
+** xConnect), and creating a table leaves those references valid where
+** dropping or altering one would not.
+*/
+static const char *const azUpgrade[QUOTA_SCHEMA_VERSION-1] = {
+  /* 1 -> 2: notes leave the key row, which every call rewrites */
+  "CREATE TABLE {notes}(id INTEGER PRIMARY KEY, note);"
+  "INSERT INTO {notes}(id, note)"
+  "  SELECT id, note FROM {keys} WHERE note IS NOT NULL;"
+  "UPDATE {keys} SET note=NULL WHERE note IS NOT NULL;",
+};
+
+/*
+** Bring a store up to QUOTA_SCHEMA_VERSION, atomically, in the transaction
+** a function call would use (functions.c, callBegin): one of its own; a
+** savepoint inside the caller's; or, inside a statement that writes (where
+** SQLite refuses both), none: that statement's own transaction then keeps
+** or drops the upgrade with its own changes. The version is read again
+** under the write lock, since another connection may have upgraded the
+** store since the caller read it. On failure nothing has changed and *pzErr
+** says why.
+*/
+int quotaStoreUpgrade(QuotaTab *p, sqlite3_int64 iFrom, char **pzErr){
+  enum { UPGRADE_BARE, UPGRADE_OWN, UPGRADE_SAVEPOINT };
+  sqlite3 *db = p->db;
+  sqlite3_int64 iSchema = iFrom;
+  int eMode, rc = SQLITE_OK;
+  if( sqlite3_get_autocommit(db) ){
+    eMode = UPGRADE_BARE;
+    if( sqlite3_txn_state(db, p->zDb)!=SQLITE_TXN_WRITE ){
+      rc = sqlite3_exec(db, "BEGIN IMMEDIATE", 0, 0, 0);
+      if( rc==SQLITE_OK ) eMode = UPGRADE_OWN;
+    }
+  }else{
+    rc = sqlite3_exec(db, "SAVEPOINT quota_upgrade", 0, 0, 0);
+    eMode = rc==SQLITE_OK ? UPGRADE_SAVEPOINT : UPGRADE_BARE;
+    if( rc==SQLITE_BUSY ) rc = SQLITE_OK;    /* statements in progress */
+    if( rc==SQLITE_OK ) rc = storeRunInt(p, QS_LOCK, 0, 0);  /* busy handler */
+  }
+  if( rc==SQLITE_OK ) rc = quotaMetaGet(p, "schema", &iSchema);
+  while( rc==SQLITE_OK && iSchema>=1 && iSchema<QUOTA_SCHEMA_VERSION ){
+    rc = storeExec(db, p->zDb, p->zName, azUpgrade[iSchema-1]);
+    if( rc==SQLITE_OK ) rc = storeMetaSet(p, "schema", ++iSchema);
+  }
+  if( rc==SQLITE_OK && eMode==UPGRADE_OWN ){
+    rc = sqlite3_exec(db, "COMMIT", 0, 0, 0);
+  }else if( rc==SQLITE_OK && eMode==UPGRADE_SAVEPOINT ){
+    rc = sqlite3_exec(db, "RELEASE quota_upgrade", 0, 0, 0);
+  }
+  if( rc!=SQLITE_OK ){
+    *pzErr = sqlite3_mprintf("%s: cannot upgrade the store from schema %lld "
+        "to %d: %s", p->zName, iFrom, QUOTA_SCHEMA_VERSION, sqlite3_errmsg(db));
+    if( eMode==UPGRADE_OWN && !sqlite3_get_autocommit(db) ){
+      sqlite3_exec(db, "ROLLBACK", 0, 0, 0);
+    }else if( eMode==UPGRADE_SAVEPOINT ){
+      sqlite3_exec(db, "ROLLBACK TO quota_upgrade; RELEASE quota_upgrade", 0, 0, 0);
+    }
+  }
+  return rc;
+}
+
 /* ------------------------------------------------------------- integrity */
 
 /*
@@ -1275,6 +1378,10 @@ int quotaIntegrity(QuotaTab *p, char **pzErr){
     " FROM {holds} AS a JOIN {holds} AS b ON b.id=(SELECT min(c.id)"
     " FROM {holds} AS c WHERE c.id>a.id AND c.lane=0)"
     " WHERE a.lane=0 AND b.expires<a.expires LIMIT 1",
+    /* notes belong to existing keys */
+    "SELECT 'note of key id ' || n.id || ': the key does not exist'"
+    " FROM {notes} AS n WHERE NOT EXISTS"
+    " (SELECT 1 FROM {keys} AS k WHERE k.id=n.id) LIMIT 1",
     /* live holds belong to existing keys */
     "SELECT 'hold ' || h.id || ': live but its key does not exist'"
     " FROM {holds} AS h WHERE h.state=0 AND NOT EXISTS"

@@ -204,6 +204,19 @@ static int vtabInit(sqlite3 *db, void *pAux, int argc, const char *const *argv,
           "sqlite-quota", p->zName, iSchema, SQLITE_QUOTA_VERSION,
           QUOTA_SCHEMA_VERSION);
       rc = SQLITE_ERROR;
+    }else if( rc==SQLITE_OK && iSchema<1 ){
+      *pzErr = sqlite3_mprintf("%s: cannot read the store: quota_meta says "
+          "schema %lld", p->zName, iSchema);
+      rc = SQLITE_CORRUPT_VTAB;
+    }else if( rc==SQLITE_OK && iSchema<QUOTA_SCHEMA_VERSION ){
+      if( sqlite3_db_readonly(db, p->zDb)==1 ){
+        *pzErr = sqlite3_mprintf("%s: this store has schema %lld and needs an "
+            "upgrade to schema %d, which writes: open the database read-write "
+            "once", p->zName, iSchema, QUOTA_SCHEMA_VERSION);
+        rc = SQLITE_READONLY;
+      }else{
+        rc = quotaStoreUpgrade(p, iSchema, pzErr);
+      }
     }else if( rc!=SQLITE_OK && *pzErr==0 ){
       *pzErr = sqlite3_mprintf("%s: cannot read the store: %s", p->zName,
           rc==SQLITE_CORRUPT_VTAB ? "quota_meta has no schema row"
@@ -289,12 +302,9 @@ static int vtabRename(sqlite3_vtab *pVtab, const char *zNew){
 }
 
 static int vtabShadowName(const char *zSuffix){
-  static const char *azSuffix[] = {
-    "keys", "holds", "expiry", "ledger", "requests", "window", "meta"
-  };
-  size_t i;
-  for(i=0; i<sizeof(azSuffix)/sizeof(azSuffix[0]); i++){
-    if( sqlite3_stricmp(zSuffix, azSuffix[i])==0 ) return 1;
+  int i;
+  for(i=0; quotaShadowSuffix[i]; i++){
+    if( sqlite3_stricmp(zSuffix, quotaShadowSuffix[i])==0 ) return 1;
   }
   return 0;
 }
@@ -373,10 +383,12 @@ static int vtabFilter(sqlite3_vtab_cursor *cur, int idxNum, const char *idxStr,
       " k.reserved, k.pstart, k.oldest, k.wtotal,"
       " (SELECT value FROM \"%w\".\"%w_meta\" WHERE name='swept'),"
       " (SELECT value FROM \"%w\".\"%w_meta\" WHERE name='sweepid'), NULL,"
-      " k.key, k.period, p.key, k.retention, k.note"
+      " k.key, k.period, p.key, k.retention, n.note"
       " FROM \"%w\".\"%w_keys\" AS k"
-      " LEFT JOIN \"%w\".\"%w_keys\" AS p ON p.id=k.parent %s ORDER BY k.id",
+      " LEFT JOIN \"%w\".\"%w_keys\" AS p ON p.id=k.parent"
+      " LEFT JOIN \"%w\".\"%w_notes\" AS n ON n.id=k.id %s ORDER BY k.id",
       p->zDb, p->zName, p->zDb, p->zName, p->zDb, p->zName, p->zDb, p->zName,
+      p->zDb, p->zName,
       idxNum==QPLAN_KEY ? "WHERE k.key=?1" :
       idxNum==QPLAN_ROWID ? "WHERE k.id=?1" : "");
   if( zSql==0 ) return SQLITE_NOMEM;
@@ -492,7 +504,6 @@ struct KeyWrite {
   int bAnchor; sqlite3_int64 anchor;
   sqlite3_int64 parentId;
   int bRetention; sqlite3_int64 retention;
-  sqlite3_value *pNote;
 };
 
 static int vtabValidateCap(QuotaTab *p, sqlite3_value *v, KeyWrite *w){
@@ -649,7 +660,6 @@ static void vtabBindSettings(sqlite3_stmt *pStmt, const KeyWrite *w){
   if( w->bAnchor ) sqlite3_bind_int64(pStmt, 6, w->anchor); else sqlite3_bind_null(pStmt, 6);
   if( w->parentId ) sqlite3_bind_int64(pStmt, 7, w->parentId); else sqlite3_bind_null(pStmt, 7);
   if( w->bRetention ) sqlite3_bind_int64(pStmt, 8, w->retention); else sqlite3_bind_null(pStmt, 8);
-  if( w->pNote ) sqlite3_bind_value(pStmt, 13, w->pNote); else sqlite3_bind_null(pStmt, 13);
 }
 
 /* Start of the period holding `now` under the new settings (0 for kinds
@@ -703,7 +713,6 @@ static int vtabInsert(QuotaTab *p, sqlite3_value **argv, sqlite_int64 *pRowid){
   if( rc==SQLITE_OK ) rc = vtabValidateRetention(p, argv[2+QCOL_RETENTION], &w);
   if( rc==SQLITE_OK ) rc = vtabValidateUsed(p, argv[2+QCOL_USED], &used);
   if( rc!=SQLITE_OK ) return rc;
-  w.pNote = argv[2+QCOL_NOTE];
   rc = quotaStmt(p, QS_KEY_INSERT, &pStmt);
   if( rc!=SQLITE_OK ) return rc;
   sqlite3_bind_text(pStmt, 1, zKey, -1, SQLITE_TRANSIENT);
@@ -712,11 +721,15 @@ static int vtabInsert(QuotaTab *p, sqlite3_value **argv, sqlite_int64 *pRowid){
   sqlite3_bind_int64(pStmt, 10, 0);
   sqlite3_bind_int64(pStmt, 11, vtabPeriodStart(&w, now));
   sqlite3_bind_null(pStmt, 12);
-  sqlite3_bind_int64(pStmt, 14, 0);
+  sqlite3_bind_int64(pStmt, 13, 0);
   rc = quotaStepDone(pStmt);
   sqlite3_clear_bindings(pStmt);
   if( rc!=SQLITE_OK ) return rc;
   *pRowid = sqlite3_last_insert_rowid(p->db);
+  if( sqlite3_value_type(argv[2+QCOL_NOTE])!=SQLITE_NULL ){
+    rc = quotaNoteSave(p, *pRowid, argv[2+QCOL_NOTE]);
+    if( rc!=SQLITE_OK ) return rc;
+  }
   if( w.eKind==QUOTA_ROLLING && used>0 ){
     rc = quotaLoadKeyById(p, *pRowid, &k, &bFound);
     if( rc==SQLITE_OK ) rc = quotaSetUsed(p, &k, used, now);
@@ -794,7 +807,6 @@ static int vtabUpdate(QuotaTab *p, sqlite3_value **argv){
   char *zKey = 0;
   int rc, i;
   sqlite3_value *pOld[QCOL_COUNT];
-  sqlite3_value *pNote = 0;
   sqlite3_stmt *pRow = 0;
 
   if( sqlite3_value_type(argv[1])!=SQLITE_INTEGER
@@ -814,7 +826,6 @@ static int vtabUpdate(QuotaTab *p, sqlite3_value **argv){
   pOld[QCOL_KEY] = sqlite3_column_value(pRow, 0);
   pOld[QCOL_PERIOD] = sqlite3_column_value(pRow, 1);
   pOld[QCOL_RETENTION] = sqlite3_column_value(pRow, 2);
-  pOld[QCOL_NOTE] = sqlite3_column_value(pRow, 3);
   zKey = sqlite3_mprintf("%s", sqlite3_column_text(pRow, 0));
   if( zKey==0 ) rc = SQLITE_NOMEM;
   if( rc==SQLITE_OK && !sqlite3_value_nochange(argv[2+QCOL_KEY])
@@ -868,14 +879,6 @@ static int vtabUpdate(QuotaTab *p, sqlite3_value **argv){
       rc = vtabError(p, SQLITE_CONSTRAINT, "used must be a non-negative integer");
     }
   }
-  if( sqlite3_value_nochange(argv[2+QCOL_NOTE]) ){
-    /* A copy: the row statement is reset before the writes below. */
-    pNote = sqlite3_value_dup(pOld[QCOL_NOTE]);
-    if( pNote==0 && rc==SQLITE_OK ) rc = SQLITE_NOMEM;
-    w.pNote = pNote;
-  }else{
-    w.pNote = argv[2+QCOL_NOTE];
-  }
   sqlite3_reset(pRow);
   /* Everything is checked: now sweep and bring the key to now. */
   if( rc==SQLITE_OK ) rc = vtabLoadForWrite(p, id, now, &k);
@@ -904,13 +907,15 @@ static int vtabUpdate(QuotaTab *p, sqlite3_value **argv){
         sqlite3_bind_int64(pStmt, 11, k.pstart);
         if( k.bOldest ) sqlite3_bind_int64(pStmt, 12, k.oldest);
         else sqlite3_bind_null(pStmt, 12);
-        sqlite3_bind_int64(pStmt, 14, k.wtotal);
+        sqlite3_bind_int64(pStmt, 13, k.wtotal);
         rc = quotaStepDone(pStmt);
         sqlite3_clear_bindings(pStmt);
       }
     }
+    if( rc==SQLITE_OK && !sqlite3_value_nochange(argv[2+QCOL_NOTE]) ){
+      rc = quotaNoteSave(p, id, argv[2+QCOL_NOTE]);
+    }
   }
-  sqlite3_value_free(pNote);
   sqlite3_free(zKey);
   return rc;
 }
