@@ -3,6 +3,7 @@
 #   make             build the loadable extension ./quota.so
 #   make demo        build it and run the tutorial session on build/demo.db
 #   make test        build everything and run every test (ends "N passed, N failed")
+#   make newest      the C test drivers again, against the newest SQLite (below)
 #   make static      libsqlite_quota.a (compiled with SQLITE_CORE) and ext/quota.h
 #   make install     quota.so, libsqlite_quota.a, quota.h, sqlite-quota.pc
 #                    (PREFIX=/usr/local, DESTDIR honoured)
@@ -20,7 +21,9 @@
 #
 # Test and tool drivers: every test/NAME.c and tool/NAME.c is built as
 # build/NAME, with the extension compiled in (-DSQLITE_CORE) and linked
-# against the system libsqlite3.
+# against the system libsqlite3. make newest builds every test/NAME.c and
+# fuzz replay driver a second time, as build/newest/NAME, against the newest
+# SQLite amalgamation (see NEWEST_SQLITE).
 
 CC       ?= cc
 CFLAGS   ?= -O2
@@ -50,7 +53,7 @@ DQLITE_PRESENT = $(and $(wildcard /usr/include/dqlite.h),$(shell command -v dqli
 
 .PHONY: all demo test deps-build deps-test install clean drivers static \
         asan valgrind coverage bench bench-quick npm node-deps \
-        dqlite test-dqlite deps-dqlite fuzz fuzz-replay analyze
+        dqlite test-dqlite deps-dqlite fuzz fuzz-replay analyze newest
 
 all: $(SO)
 
@@ -85,6 +88,41 @@ fuzz-replay: $(FUZZ_REPLAY)
 
 drivers: $(TEST_BIN) $(TOOL_BIN) $(FUZZ_REPLAY)
 
+# A second SQLite: the newest release's amalgamation, as the npm package
+# better-sqlite3 ships it in deps/sqlite3/ (make node-deps installs it into
+# build/node from the npm registry; it is never committed). sqlite3.c is
+# compiled once into build/newest/sqlite3.o, the extension once into
+# build/newest/ext/, and every test driver and fuzz replay driver is linked
+# with them (no -lsqlite3) as build/newest/NAME. make test does this when the
+# amalgamation is there, and test/newest.test runs the drivers' suites again
+# against it (without it, both say that the second SQLite is skipped).
+NEWEST_SQLITE ?= build/node/node_modules/better-sqlite3/deps/sqlite3
+NEWEST_DIR     = build/newest
+# The drivers need nothing beyond the defaults: oomtest's SQLITE_CONFIG_MALLOC,
+# the VFSes of iofault and crashtest, WAL and sqlite3_load_extension (txn_codes
+# loads quota.so) are all in a default build.
+NEWEST_DEFS    = -DSQLITE_THREADSAFE=1
+NEWEST_OBJ     = $(NEWEST_DIR)/sqlite3.o $(patsubst ext/%.c,$(NEWEST_DIR)/ext/%.o,$(EXT_SRC))
+NEWEST_BIN     = $(patsubst build/%,$(NEWEST_DIR)/%,$(TEST_BIN) $(FUZZ_REPLAY))
+NEWEST_CC      = $(CC) -std=gnu99 $(CFLAGS) $(WARN) -DSQLITE_CORE -I$(NEWEST_SQLITE) -Iext
+NEWEST_LIBS    = -lm -lpthread -ldl
+
+newest: $(NEWEST_OBJ) $(NEWEST_BIN)
+
+$(NEWEST_DIR)/sqlite3.o: $(NEWEST_SQLITE)/sqlite3.c $(NEWEST_SQLITE)/sqlite3.h
+	@mkdir -p $(NEWEST_DIR)
+	$(CC) $(CFLAGS) $(NEWEST_DEFS) -c -o $@ $<
+
+$(NEWEST_DIR)/ext/%.o: ext/%.c $(EXT_HDR) $(NEWEST_SQLITE)/sqlite3.h
+	@mkdir -p $(NEWEST_DIR)/ext
+	$(NEWEST_CC) -c -o $@ $<
+
+$(NEWEST_DIR)/fuzz_replay_%: test/fuzz/%.c test/fuzz/replay.c test/fuzz/fuzz_common.h $(NEWEST_OBJ)
+	$(NEWEST_CC) -Itest/fuzz -o $@ $< test/fuzz/replay.c $(NEWEST_OBJ) $(NEWEST_LIBS)
+
+$(NEWEST_DIR)/%: test/%.c $(wildcard test/*.h) $(NEWEST_OBJ)
+	$(NEWEST_CC) -o $@ $< $(NEWEST_OBJ) $(NEWEST_LIBS)
+
 # libFuzzer (clang) with ASan and UBSan, each target for FUZZ_SECONDS on a
 # scratch copy of its committed corpus (new inputs stay in build/fuzz/).
 fuzz: | build
@@ -103,8 +141,16 @@ demo: $(SO) | deps-test build
 	@rm -f build/demo.db build/demo.db-wal build/demo.db-shm
 	$(SQLITE3) -bail build/demo.db < tool/demo.sql
 
+# The second SQLite is looked for after node-deps has run (it may have just
+# fetched it), so not with $(wildcard) when this Makefile is read.
 test: deps-test $(SO) libsqlite_quota.a drivers node-deps $(if $(DQLITE_PRESENT),$(DQLITE_NODE))
-	$(TCLSH) test/all.tcl
+	@if [ -f $(NEWEST_SQLITE)/sqlite3.c ]; then \
+	  $(MAKE) --no-print-directory newest || exit 1; \
+	else \
+	  echo "newest: SKIPPED: no SQLite amalgamation in $(NEWEST_SQLITE) (make node-deps);" \
+	       "the drivers run against the system SQLite only"; \
+	fi
+	NEWEST_SQLITE=$(NEWEST_SQLITE) $(TCLSH) test/all.tcl
 
 deps-dqlite:
 	@sh tool/deps.sh dqlite

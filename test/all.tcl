@@ -22,7 +22,10 @@
 # Output, in the order of the files whatever the order they finish in:
 #     test/load.test                     7 tests    0 errors    0.21 s
 # one line per file; after a failed file's line comes its whole output,
-# indented (a file only prints its failures and its summary).  A file that
+# indented (a file only prints its failures and its summary), after any
+# other file's line the lines of its output that begin with "KNOWN " (its
+# known failures, see known_failure in tester.tcl) or say "NAME: SKIPPED"
+# (what it could not run, and why).  A file that
 # crashes, exits abnormally, runs longer than $TESTER_TIMEOUT seconds
 # (default 600) or prints no summary counts as one failed test.  The last
 # line is exactly
@@ -173,6 +176,13 @@ proc report {} {
     puts $line
     if {$errors > 0} {
       foreach l [split [string trimright $out] "\n"] { puts "    $l" }
+    } else {
+      # Known failures (tester.tcl, known_failure) and skips are shown.
+      foreach l [split [string trimright $out] "\n"] {
+        if {[string match "KNOWN *" $l] || [string match "*: SKIPPED*" $l]} {
+          puts "    $l"
+        }
+      }
     }
     flush stdout
     incr nTest $tests

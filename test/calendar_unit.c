@@ -518,6 +518,7 @@ int main(int argc, char **argv){
       if( rngState==0 ) rngState = 1;
     }
   }
+  printf("calendar_unit: SQLite %s\n", sqlite3_libversion());
   if( sizeof(time_t)<8 ){
     printf("calendar_unit: needs a 64-bit time_t\n");
     return 1;

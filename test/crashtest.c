@@ -39,61 +39,22 @@
 **   crashtest: MODE points N seeds N runs N corruptions N lost-acks N (in N runs, at most N per run)
 **   crashtest: total runs N, corruptions N, lost acks N (synchronous=FULL), violations N
 */
-#include <errno.h>
-#include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 #include <sqlite3.h>
-#include "quota.h"
 
-#define CLOCK_SQL "SELECT quota_clock('2026-03-15 12:00:00')"
-#define CLOCK_JD_MS ((sqlite3_int64)210866760000000LL + (sqlite3_int64)1773576000*1000)
 #define SECTOR 512
 #define CRASH_EXIT 99             /* the child lost power */
 
-/*--------------------------------------------------------------------------
-** Small growable text buffer.
-*/
-typedef struct Buf Buf;
-struct Buf {
-  char *z;                        /* Text, always NUL-terminated when non-NULL */
-  size_t n;                       /* Bytes used, excluding the NUL */
-  size_t nAlloc;                  /* Bytes allocated */
-};
-
-static void bufAppend(Buf *p, const char *z, size_t n){
-  if( p->z==0 || p->n+n+1>p->nAlloc ){
-    size_t nNew = (p->nAlloc+n+1)*2;
-    char *zNew = realloc(p->z, nNew);
-    if( zNew==0 ){ fprintf(stderr, "crashtest: out of system memory\n"); exit(2); }
-    p->z = zNew;
-    p->nAlloc = nNew;
-  }
-  if( n>0 ) memcpy(p->z+p->n, z, n);
-  p->n += n;
-  p->z[p->n] = 0;
-}
-static void bufPrintf(Buf *p, const char *zFmt, ...){
-  char zTmp[512];
-  va_list ap;
-  int n;
-  va_start(ap, zFmt);
-  n = vsnprintf(zTmp, sizeof(zTmp), zFmt, ap);
-  va_end(ap);
-  if( n<0 ) return;
-  if( (size_t)n>=sizeof(zTmp) ) n = (int)sizeof(zTmp)-1;
-  bufAppend(p, zTmp, (size_t)n);
-}
-static void bufReset(Buf *p){ p->n = 0; if( p->z ) p->z[0] = 0; }
-static void bufFree(Buf *p){ free(p->z); memset(p, 0, sizeof(*p)); }
-static const char *bufText(const Buf *p){ return p->z ? p->z : ""; }
+/* The shared plumbing, and what the VFS below shares with iofault's. */
+#define FAULT_PROG "crashtest"
+#include "faultutil.h"
+#include "faultvfs.h"
 
 /*--------------------------------------------------------------------------
 ** Options and reporting.
@@ -110,16 +71,6 @@ static struct {
   char zDb[600];                  /* Database file */
   int nViolation;
 } g = { 0, 0, 0, 0, 0, 20, 1, "", "", 0 };
-
-static void fatal(const char *zFmt, ...){
-  va_list ap;
-  fprintf(stderr, "crashtest: setup failed: ");
-  va_start(ap, zFmt);
-  vfprintf(stderr, zFmt, ap);
-  va_end(ap);
-  fprintf(stderr, "\n");
-  exit(2);
-}
 
 /*--------------------------------------------------------------------------
 ** Deterministic RNG (splitmix64).
@@ -169,7 +120,6 @@ struct CrashFile {
 #define CREAL(f) (((CrashFile*)(f))->pReal)
 
 static struct {
-  sqlite3_vfs *pReal;             /* The VFS under this one */
   CrashInode *pInodes;            /* Every tracked file */
   int iCrashAt;                   /* Lose power at this xSync (0: never) */
   int iSeedFirst, iSeedLast;      /* Seeds to materialize at the crash */
@@ -437,9 +387,8 @@ static const sqlite3_io_methods gCrashIo = {
 static int vOpen(sqlite3_vfs *pVfs, const char *zName, sqlite3_file *pFile,
                  int flags, int *pOutFlags){
   CrashFile *p = (CrashFile*)pFile;
-  sqlite3_vfs *pReal = gCrash.pReal;
+  sqlite3_vfs *pReal = SHIM_REAL(pVfs);
   int rc;
-  (void)pVfs;
   p->pReal = (sqlite3_file*)&p[1];
   p->pInode = 0;
   pFile->pMethods = 0;
@@ -475,7 +424,6 @@ static int vOpen(sqlite3_vfs *pVfs, const char *zName, sqlite3_file *pFile,
 }
 static int vDelete(sqlite3_vfs *pVfs, const char *zName, int syncDir){
   CrashInode **pp;
-  (void)pVfs;
   for(pp=&gCrash.pInodes; *pp; pp=&(*pp)->pNext){
     if( strcmp((*pp)->zPath, zName)==0 ){
       CrashInode *p = *pp;
@@ -488,201 +436,22 @@ static int vDelete(sqlite3_vfs *pVfs, const char *zName, int syncDir){
       break;
     }
   }
-  return gCrash.pReal->xDelete(gCrash.pReal, zName, syncDir);
+  return SHIM_REAL(pVfs)->xDelete(SHIM_REAL(pVfs), zName, syncDir);
 }
 static int vAccess(sqlite3_vfs *pVfs, const char *zName, int flags, int *pResOut){
   CrashInode *p = inodeFind(zName);
-  (void)pVfs;
   if( p ){
     /* As the unix VFS: an empty file does not "exist". */
     *pResOut = flags==SQLITE_ACCESS_EXISTS ? p->nSize>0 : 1;
     return SQLITE_OK;
   }
-  return gCrash.pReal->xAccess(gCrash.pReal, zName, flags, pResOut);
+  return SHIM_REAL(pVfs)->xAccess(SHIM_REAL(pVfs), zName, flags, pResOut);
 }
-static int vFullPathname(sqlite3_vfs *pVfs, const char *zName, int nOut, char *zOut){
-  (void)pVfs;
-  return gCrash.pReal->xFullPathname(gCrash.pReal, zName, nOut, zOut);
-}
-static void *vDlOpen(sqlite3_vfs *pVfs, const char *zPath){
-  (void)pVfs;
-  return gCrash.pReal->xDlOpen(gCrash.pReal, zPath);
-}
-static void vDlError(sqlite3_vfs *pVfs, int nByte, char *zErrMsg){
-  (void)pVfs;
-  gCrash.pReal->xDlError(gCrash.pReal, nByte, zErrMsg);
-}
-static void (*vDlSym(sqlite3_vfs *pVfs, void *p, const char *zSym))(void){
-  (void)pVfs;
-  return gCrash.pReal->xDlSym(gCrash.pReal, p, zSym);
-}
-static void vDlClose(sqlite3_vfs *pVfs, void *p){
-  (void)pVfs;
-  gCrash.pReal->xDlClose(gCrash.pReal, p);
-}
-static int vRandomness(sqlite3_vfs *pVfs, int nByte, char *zOut){
-  (void)pVfs;
-  return gCrash.pReal->xRandomness(gCrash.pReal, nByte, zOut);
-}
-static int vSleep(sqlite3_vfs *pVfs, int nMicro){
-  (void)pVfs;
-  return gCrash.pReal->xSleep(gCrash.pReal, nMicro);
-}
-static int vCurrentTime(sqlite3_vfs *pVfs, double *pOut){
-  (void)pVfs;
-  *pOut = (double)CLOCK_JD_MS/86400000.0;
-  return SQLITE_OK;
-}
-static int vGetLastError(sqlite3_vfs *pVfs, int n, char *z){
-  (void)pVfs;
-  return gCrash.pReal->xGetLastError(gCrash.pReal, n, z);
-}
-static int vCurrentTimeInt64(sqlite3_vfs *pVfs, sqlite3_int64 *pOut){
-  (void)pVfs;
-  *pOut = CLOCK_JD_MS;
-  return SQLITE_OK;
-}
-
-static sqlite3_vfs gCrashVfs = {
-  2,                              /* iVersion */
-  0,                              /* szOsFile (set at registration) */
-  0,                              /* mxPathname (set at registration) */
-  0,                              /* pNext */
-  "crash",                        /* zName */
-  0,                              /* pAppData */
-  vOpen,                          /* xOpen */
-  vDelete,                        /* xDelete */
-  vAccess,                        /* xAccess */
-  vFullPathname,                  /* xFullPathname */
-  vDlOpen,                        /* xDlOpen */
-  vDlError,                       /* xDlError */
-  vDlSym,                         /* xDlSym */
-  vDlClose,                       /* xDlClose */
-  vRandomness,                    /* xRandomness */
-  vSleep,                         /* xSleep */
-  vCurrentTime,                   /* xCurrentTime */
-  vGetLastError,                  /* xGetLastError */
-  vCurrentTimeInt64,              /* xCurrentTimeInt64 */
-  0, 0, 0                         /* xSetSystemCall, xGetSystemCall, xNextSystemCall */
-};
+/* The other methods pass through (faultvfs.h); the clock is fixed. */
+static sqlite3_vfs gCrashVfs = SHIM_VFS("crash", vOpen, vDelete, vAccess);
 
 static int crashVfsRegister(void){
-  gCrash.pReal = sqlite3_vfs_find(0);
-  if( gCrash.pReal==0 ) return SQLITE_ERROR;
-  gCrashVfs.szOsFile = (int)sizeof(CrashFile) + gCrash.pReal->szOsFile;
-  gCrashVfs.mxPathname = gCrash.pReal->mxPathname;
-  return sqlite3_vfs_register(&gCrashVfs, 0);
-}
-
-/*--------------------------------------------------------------------------
-** Files.
-*/
-static void removeDbFiles(const char *zDb){
-  char z[1100];
-  unlink(zDb);
-  snprintf(z, sizeof(z), "%s-journal", zDb); unlink(z);
-  snprintf(z, sizeof(z), "%s-wal", zDb); unlink(z);
-  snprintf(z, sizeof(z), "%s-shm", zDb); unlink(z);
-}
-static void readFile(const char *zFile, Buf *p){
-  char a[8192];
-  ssize_t n;
-  int fd = open(zFile, O_RDONLY);
-  bufReset(p);
-  if( fd<0 ) fatal("cannot open %s: %s", zFile, strerror(errno));
-  while( (n = read(fd, a, sizeof(a)))>0 ) bufAppend(p, a, (size_t)n);
-  close(fd);
-}
-static void writeFile(const char *zFile, const Buf *p){
-  size_t i = 0;
-  int fd = open(zFile, O_WRONLY|O_CREAT|O_TRUNC, 0644);
-  if( fd<0 ) fatal("cannot create %s: %s", zFile, strerror(errno));
-  while( i<p->n ){
-    ssize_t n = write(fd, p->z+i, p->n-i);
-    if( n<=0 ) fatal("write %s: %s", zFile, strerror(errno));
-    i += (size_t)n;
-  }
-  close(fd);
-}
-static void installTemplate(const Buf *pImage){
-  removeDbFiles(g.zDb);
-  writeFile(g.zDb, pImage);
-}
-
-/*--------------------------------------------------------------------------
-** Running SQL.
-*/
-
-/* Append the value of column i of pStmt to pOut. */
-static void appendValue(Buf *pOut, sqlite3_stmt *pStmt, int i){
-  switch( sqlite3_column_type(pStmt, i) ){
-    case SQLITE_NULL: bufAppend(pOut, "NULL", 4); break;
-    case SQLITE_INTEGER:
-      bufPrintf(pOut, "%lld", (long long)sqlite3_column_int64(pStmt, i));
-      break;
-    case SQLITE_FLOAT:
-      bufPrintf(pOut, "%.17g", sqlite3_column_double(pStmt, i));
-      break;
-    case SQLITE_TEXT: {
-      const unsigned char *z = sqlite3_column_text(pStmt, i);
-      int n = sqlite3_column_bytes(pStmt, i);
-      bufAppend(pOut, "'", 1);
-      if( z ) bufAppend(pOut, (const char*)z, (size_t)n);
-      else bufAppend(pOut, "<NOMEM>", 7);
-      bufAppend(pOut, "'", 1);
-      break;
-    }
-    default: {
-      const unsigned char *a = sqlite3_column_blob(pStmt, i);
-      int n = sqlite3_column_bytes(pStmt, i), k;
-      bufAppend(pOut, "x'", 2);
-      for(k=0; a && k<n; k++) bufPrintf(pOut, "%02x", a[k]);
-      bufAppend(pOut, "'", 1);
-      break;
-    }
-  }
-}
-
-/*
-** Run one SQL statement. Rows are appended to pRes (if not NULL), one line
-** per row, values separated by '|'. Returns the (extended) result code:
-** SQLITE_OK on success. The error message, if any, goes to pErr.
-*/
-static int runSql(sqlite3 *db, const char *zSql, Buf *pRes, Buf *pErr){
-  sqlite3_stmt *pStmt = 0;
-  int rc, rc2;
-  rc = sqlite3_prepare_v2(db, zSql, -1, &pStmt, 0);
-  if( rc==SQLITE_OK && pStmt==0 ) return SQLITE_OK;
-  while( rc==SQLITE_OK ){
-    rc = sqlite3_step(pStmt);
-    if( rc==SQLITE_ROW ){
-      int i, n = sqlite3_column_count(pStmt);
-      for(i=0; i<n; i++){
-        if( i && pRes ) bufAppend(pRes, "|", 1);
-        if( pRes ) appendValue(pRes, pStmt, i);
-      }
-      if( pRes ) bufAppend(pRes, "\n", 1);
-      rc = SQLITE_OK;
-    }else if( rc==SQLITE_DONE ){
-      rc = SQLITE_OK;
-      break;
-    }
-  }
-  rc2 = sqlite3_finalize(pStmt);
-  if( rc==SQLITE_OK ) rc = rc2;
-  if( rc!=SQLITE_OK && pErr ){
-    bufReset(pErr);
-    bufPrintf(pErr, "%s", sqlite3_errmsg(db));
-  }
-  return rc;
-}
-
-/* Run SQL that must succeed (allocator healthy); abort the driver if not. */
-static void mustSql(sqlite3 *db, const char *zSql, Buf *pRes){
-  Buf err = {0, 0, 0};
-  int rc = runSql(db, zSql, pRes, &err);
-  if( rc!=SQLITE_OK ) fatal("%s: rc=%d %s", zSql, rc, bufText(&err));
-  bufFree(&err);
+  return shimRegister(&gCrashVfs, (int)sizeof(CrashFile), 0);
 }
 
 /* The database dump and the invariants, shared by the fault drivers. */
@@ -1042,7 +811,7 @@ static int runPoint(const Mode *pMode, const Ref *pRef, int iPoint,
   char aBuf[4096];
   ssize_t n;
 
-  installTemplate(&pRef->image);
+  installTemplate(g.zDb, &pRef->image);
   if( pipe(aPipe) ) fatal("pipe: %s", strerror(errno));
   fflush(stdout);
   fflush(stderr);
@@ -1104,7 +873,7 @@ static void usage(void){
 }
 
 int main(int argc, char **argv){
-  int i, rc, iMode;
+  int i, iMode;
   int nRunTotal = 0, nCorruptFull = 0, nLostFull = 0;
   time_t tStart = time(0);
 
@@ -1123,24 +892,7 @@ int main(int argc, char **argv){
   }
   if( g.nSeed<1 || g.nCycle<1 || g.nCycle>1000 ) usage();
 
-  rc = sqlite3_initialize();
-  if( rc!=SQLITE_OK ) fatal("sqlite3_initialize: rc=%d", rc);
-  rc = crashVfsRegister();
-  if( rc!=SQLITE_OK ) fatal("registering the VFS: rc=%d", rc);
-  rc = sqlite3_auto_extension((void(*)(void))sqlite3_quota_init);
-  if( rc!=SQLITE_OK ) fatal("sqlite3_auto_extension: rc=%d", rc);
-
-  if( g.zDir[0]==0 ){
-    const char *zTmp = getenv("TMPDIR");
-    char zTemplate[512];
-    if( zTmp==0 || zTmp[0]==0 ) zTmp = access("/dev/shm", W_OK)==0 ? "/dev/shm" : "/tmp";
-    snprintf(zTemplate, sizeof(zTemplate), "%s/crashtest.XXXXXX", zTmp);
-    if( mkdtemp(zTemplate)==0 ) fatal("mkdtemp %s: %s", zTemplate, strerror(errno));
-    snprintf(g.zDir, sizeof(g.zDir), "%s", zTemplate);
-  }else{
-    mkdir(g.zDir, 0755);
-  }
-  snprintf(g.zDb, sizeof(g.zDb), "%s/crash.db", g.zDir);
+  faultStart(crashVfsRegister, g.zDir, sizeof(g.zDir), g.zDb, sizeof(g.zDb), "crash.db");
   printf("crashtest: SQLite %s, %s mode, %d cycle(s) of %d calls, directory %s\n",
          sqlite3_libversion(), g.bLong ? "long" : "bounded", g.nCycle, N_CYCLE_OPS, g.zDir);
 

@@ -3,8 +3,8 @@
 ** compare and check after every fault: a dump of the whole database, the
 ** difference of two dumps, and the invariants of sqlite-quota.
 **
-** Included by each driver after it has defined Buf with bufAppend/bufPrintf/
-** bufReset/bufFree, fatal() and mustSql(); it holds static functions only.
+** Included by each driver after faultutil.h (Buf, fatal(), runSql(),
+** mustSql()); it holds static functions only.
 */
 #ifndef QUOTA_FAULTCHECK_H
 #define QUOTA_FAULTCHECK_H

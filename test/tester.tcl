@@ -42,6 +42,9 @@
 #     the extension without its suffix (<root>/quota; SQLite adds ".so").
 #     The environment variable QUOTA_EXT overrides $quota_ext, and
 #     QUOTA_BUILD overrides $build_dir (where the C drivers are).
+#     $driver_sqlite is the SQLite version those drivers must report: by
+#     default the version of the library this tclsh uses (the system
+#     libsqlite3 that build/ links); test/newest.test changes both.
 #   * Creates an empty scratch directory build/testdir/<file-rootname>/ and
 #     cd's into it, so that test files can run in parallel without sharing a
 #     test.db.  Paths in tests are relative to it.  It is kept after the run
@@ -72,6 +75,8 @@
 #   run_sqlite3_shell ?OPT? FILE SQL  run SQL through the sqlite3 CLI
 #   test_match EXPECTED GOT           the comparison used by do_test (1 = ok)
 #   finish_test                       print the summary and exit
+#   run_suite PREFIX FILE             run test file FILE as part of this one
+#   known_failure NAME REASON         test NAME is known to fail, for REASON
 #
 # Expected values.  EXPECTED is compared with the result as a string.  As in
 # SQLite, EXPECTED of the form /RE/ is a regular expression and *GLOB* a
@@ -82,7 +87,9 @@
 #
 # Test names.  After "set testprefix X", a name that begins with a digit
 # becomes X-NAME (1.0 -> X-1.0).  A name used twice in one file is counted
-# as a failure, so every failure report is unambiguous.
+# as a failure, so every failure report is unambiguous.  The tests of a
+# file that run_suite runs inside another get its PREFIX in front as well
+# (newest-faults-1.1).
 #
 # Output.  Passing tests print nothing (set TESTER_VERBOSE=1 in the
 # environment to list them).  A failing test prints
@@ -91,6 +98,8 @@
 # (or "! NAME error: MESSAGE" when SCRIPT raised an error).  finish_test
 # prints "Failures on these tests: ..." if any, then the line
 # "N errors out of M tests" that all.tcl parses, and exits 1 on errors.
+# A test marked with known_failure prints "KNOWN FAILURE NAME: REASON"
+# instead when it fails, and counts as an error only if it passes.
 #
 # Capabilities (ifcapable).  EXPR is a Tcl expression over:
 #   version OP X.Y[.Z]   the SQLite library version (sqlite_version()),
@@ -129,6 +138,17 @@ package require sqlite3
 # Locations and the scratch directory.
 #
 set testdir   [file dirname [file normalize [info script]]]
+
+# A test file sourced by run_suite (see there) sources this file again: the
+# harness is set up already; the suite only gets a fresh database, in the
+# scratch directory run_suite made for it.
+if {[info exists tester_suite_prefix] && $tester_suite_prefix ne ""} {
+  catch {db close}
+  forcedelete test.db test.db-journal test.db-wal test.db-shm
+  sqlite3 db test.db
+  if {$quota_autoload} { load_quota db }
+  return
+}
 set repo_root [file dirname $testdir]
 # QUOTA_BUILD names another directory of drivers (make asan builds its
 # sanitized drivers into build/asan); scratch files stay under build/.
@@ -143,6 +163,7 @@ if {[info exists ::env(QUOTA_EXT)] && $::env(QUOTA_EXT) ne ""} {
   set quota_ext [file join $repo_root quota]
 }
 if {![info exists quota_autoload]} { set quota_autoload 1 }
+if {![info exists driver_sqlite]} { set driver_sqlite [sqlite3 -version] }
 
 if {[info exists ::argv0] && [file extension $::argv0] eq ".test"} {
   set tester_name [file rootname [file tail $::argv0]]
@@ -173,6 +194,9 @@ proc fix_testname {varname} {
    && [string is digit -strict [string range $testname 0 0]]
   } {
     set testname "${::testprefix}-$testname"
+  }
+  if {$::tester_suite_prefix ne ""} {
+    set testname "${::tester_suite_prefix}-$testname"
   }
 }
 
@@ -206,17 +230,40 @@ proc do_test {name cmd expected} {
     return
   }
   set ::tester_names($name) 1
+  set ok 0
   if {[catch {uplevel 1 $cmd} result]} {
-    puts "! $name error: $result"
-    tester_fail $name
+    set why [list "! $name error: $result"]
   } elseif {![test_match $expected $result]} {
-    puts "! $name expected: \[$expected\]"
-    puts "! $name got:      \[$result\]"
+    set why [list "! $name expected: \[$expected\]" "! $name got:      \[$result\]"]
+  } else {
+    set ok 1
+  }
+  if {[info exists ::tester_known($name)]} {
+    # A known failure: failing is what it should do until it is fixed.
+    if {$ok} {
+      puts "! $name passed, but is marked as a known failure\
+            ($::tester_known($name)): remove the known_failure"
+      tester_fail $name
+    } else {
+      puts "KNOWN FAILURE $name: $::tester_known($name)"
+    }
+  } elseif {!$ok} {
+    foreach l $why { puts $l }
     tester_fail $name
   } elseif {$::tester_verbose} {
     puts "$name Ok"
   }
   flush stdout
+}
+
+# known_failure NAME REASON
+#   Test NAME (its full name, after the prefixes) is known to fail, for
+#   REASON (a bug that is not fixed yet): its failure then prints a line
+#   "KNOWN FAILURE NAME: REASON" (all.tcl shows such lines) and does not
+#   count; if it passes, that is a failure, so that the mark goes when the
+#   bug does.
+proc known_failure {name reason} {
+  set ::tester_known($name) $reason
 }
 
 # execsql SQL ?DB?
@@ -562,6 +609,10 @@ proc run_sqlite3_shell {args} {
 proc finish_test {} {
   foreach pid [array names ::tester_bg] { bg_kill $pid }
   catch {db close}
+  if {$::tester_suite_prefix ne ""} {
+    # The end of a suite that run_suite runs: its caller goes on.
+    return -code return
+  }
   if {$::tester_nErr > 0} {
     puts "Failures on these tests: $::tester_failList"
   }
@@ -570,5 +621,46 @@ proc finish_test {} {
   exit [expr {$::tester_nErr > 0}]
 }
 
+# run_suite PREFIX FILE
+#   Run the test file FILE inside this one, as a suite: it is sourced at
+#   global level with $argv0 set to FILE, in its own scratch directory
+#   (PREFIX-<name of FILE>, under this file's), with this file's $build_dir
+#   and $driver_sqlite; its tests count here, named PREFIX-NAME (NAME after
+#   the suite's own testprefix), and its finish_test ends the suite only. The
+#   suite's procs and other globals stay defined afterwards; $argv0,
+#   $testprefix and $quota_autoload are restored, db is reopened on this
+#   file's test.db. An error that escapes the suite counts as a failure.
+proc run_suite {prefix file} {
+  set file [file normalize $file]
+  set name $prefix-[file rootname [file tail $file]]
+  set saved [dict create]
+  foreach v {argv0 testprefix quota_autoload} {
+    if {[info exists ::$v]} { dict set saved $v [set ::$v] }
+  }
+  set cwd [pwd]
+  set dir [file join $::scratch_dir $name]
+  file delete -force -- $dir
+  file mkdir $dir
+  cd $dir
+  set ::argv0 $file
+  set ::tester_suite_prefix $prefix
+  set rc [catch {uplevel #0 [list source $file]} msg]
+  set ::tester_suite_prefix ""
+  foreach pid [array names ::tester_bg] { bg_kill $pid }
+  catch {db close}
+  cd $cwd
+  foreach v {argv0 testprefix quota_autoload} {
+    unset -nocomplain ::$v
+    if {[dict exists $saved $v]} { set ::$v [dict get $saved $v] }
+  }
+  if {$rc == 1} {
+    incr ::tester_nTest
+    puts "! $name error: $msg"
+    tester_fail $name
+  }
+  reset_db
+}
+
 # Start every file on a fresh database.
+set tester_suite_prefix ""
 reset_db

@@ -1,6 +1,6 @@
 /*
 ** test/txn_codes.c: result codes of sqlite-quota calls as the C API sees
-** them, for test/txn.test (the Tcl binding only shows primary codes).
+** them, for test/txn_codes.test (the Tcl binding only shows primary codes).
 **
 **   build/txn_codes DBFILE CASE [QUOTA_SO]
 **
@@ -43,6 +43,11 @@
 **   rowid          sqlite3_last_insert_rowid() around quota_consume,
 **                  quota_reserve, quota_settle and quota_record, in
 **                  autocommit and in BEGIN ... COMMIT.
+**   open-locked    A (rollback journal): BEGIN EXCLUSIVE and a write; B
+**                  opens with the auto extension: "open=RC msg={..}", then
+**                  (A committed) "consume=N" from B when the open worked.
+**                  The extension's init must not touch the database.
+**   version        "sqlite=VERSION": the SQLite it runs on (DBFILE unused).
 */
 #include <sqlite3.h>
 #include "quota.h"
@@ -234,6 +239,27 @@ static void caseReadonly(void){
   sqlite3_close(a);
 }
 
+/*
+** Open a connection, with the auto extension, while another connection holds
+** the write lock of the (rollback-journal) database: the extension's init
+** must not touch the database, so the open succeeds; then a call works.
+*/
+static void caseOpenLocked(void){
+  sqlite3 *a, *b = 0;
+  int rc;
+  setup();
+  a = openDb();
+  execOk(a, "PRAGMA journal_mode=delete; BEGIN EXCLUSIVE; INSERT INTO t VALUES('x')");
+  rc = sqlite3_open_v2(zFile, &b, SQLITE_OPEN_READWRITE, 0);
+  printf("open=%d msg={%s}\n", rc, b ? sqlite3_errmsg(b) : "?");
+  execOk(a, "COMMIT");
+  sqlite3_close(a);
+  if( rc==SQLITE_OK ){
+    printf("consume=%lld\n", oneInt(b, "SELECT quota_consume('k', 1)"));
+  }
+  sqlite3_close(b);
+}
+
 static void caseLoad(const char *zSo){
   sqlite3 *db;
   char *zErr = 0;
@@ -312,6 +338,10 @@ int main(int argc, char **argv){
   zFile = argv[1];
   zCase = argv[2];
   setvbuf(stdout, 0, _IONBF, 0);
+  if( strcmp(zCase, "version")==0 ){
+    printf("sqlite=%s\n", sqlite3_libversion());
+    return 0;
+  }
   if( strcmp(zCase, "load")==0 ){
     caseLoad(argc>3 ? argv[3] : "./quota");
     return 0;
@@ -325,6 +355,7 @@ int main(int argc, char **argv){
   else if( strcmp(zCase, "read")==0 )          caseRead();
   else if( strcmp(zCase, "readonly")==0 )      caseReadonly();
   else if( strcmp(zCase, "rowid")==0 )         caseRowid();
+  else if( strcmp(zCase, "open-locked")==0 )   caseOpenLocked();
   else { fprintf(stderr, "unknown case %s\n", zCase); return 2; }
   return 0;
 }
