@@ -125,22 +125,25 @@ int quotaParseTime(QuotaConn *pConn, sqlite3_value *pVal, sqlite3_int64 *pT){
 
 /*
 ** True when this connection already has our functions (a second load).
-** Preparing a statement that names no table reads no schema, so this takes
-** no lock: it must not fail while another connection writes, because
-** sqlite3_open() runs auto extensions and then reports the connection's
-** error code. For the same reason a failed probe is followed by a
-** successful prepare, which leaves that code at SQLITE_OK.
+** It must not take a lock nor leave an error behind: sqlite3_open() runs
+** auto extensions and then fails with the connection's error code, and a
+** writer may hold the database. Newer SQLite (3.54) reads the schema to
+** prepare even a table-less SELECT, so the probe is PRAGMA function_list,
+** which reads none; sqlite3_exec of nothing then resets the error code.
+** A build without introspection pragmas returns no rows: we register, as
+** on a first load.
 */
 static int quotaAlreadyLoaded(sqlite3 *db){
   sqlite3_stmt *pStmt = 0;
-  int bFound = sqlite3_prepare_v2(db, "SELECT quota_version()", -1, &pStmt, 0)
-               ==SQLITE_OK;
-  sqlite3_finalize(pStmt);
-  if( !bFound ){
-    pStmt = 0;
-    sqlite3_prepare_v2(db, "SELECT 1", -1, &pStmt, 0);
-    sqlite3_finalize(pStmt);
+  int bFound = 0;
+  if( sqlite3_prepare_v2(db, "PRAGMA function_list", -1, &pStmt, 0)==SQLITE_OK ){
+    while( !bFound && sqlite3_step(pStmt)==SQLITE_ROW ){
+      const char *zName = (const char*)sqlite3_column_text(pStmt, 0);
+      bFound = zName!=0 && strcmp(zName, "quota_version")==0;
+    }
   }
+  sqlite3_finalize(pStmt);
+  sqlite3_exec(db, "", 0, 0, 0);
   return bFound;
 }
 

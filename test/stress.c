@@ -5,7 +5,6 @@
 **                [--seed X] [--kill-ms M] [--no-parent] [--sync full|normal]
 **                [--hold-ttl SECONDS] [--observe-ms MS] [--busy-ms MS]
 **                [--schema-ms MS] [--quiet] [--check-only]
-**                [--allow-open-busy]
 **
 ** Defaults: wal, 4 procs, 10 s, kill every 250 ms, parents on, synchronous
 ** FULL, hold_ttl 30 s, a seed from the clock (printed first: --seed replays
@@ -63,8 +62,7 @@
 ** timeout (default 5000) to provoke SQLITE_BUSY and test the error paths.  A worker whose
 ** sqlite3_open_v2() fails with SQLITE_BUSY (the auto-extension's init touched
 ** the locked database) retries the open; each such failure is counted as
-** open_busy and fails the run (with --allow-open-busy it is only counted:
-** test/newest.test, for a known bug of the extension on newer SQLite).
+** open_busy and fails the run.
 **
 ** --schema-ms M: the observer also changes the schema every ~M ms (creates
 ** a table stress_schema_N, drops the one before), as another application
@@ -119,7 +117,6 @@ static struct {
   int check_only;
   int busy_ms;
   int schema_ms;
-  int allow_open_busy;
 } cfg;
 
 enum { P_LIFE = 0, P_MONTH = 1 };
@@ -1670,7 +1667,7 @@ static int final_check(const Stats *ps){
     fprintf(stderr, "stress: %lld calls returned with a transaction still open"
             " (X lines in the logs)\n", (long long)g_left_open);
   }
-  if( g_open_busy + obs_open_busy > 0 && !cfg.allow_open_busy ){
+  if( g_open_busy + obs_open_busy > 0 ){
     fails++;
     fprintf(stderr, "stress: sqlite3_open_v2() failed with SQLITE_BUSY %lld times: the extension's"
             " init touched the database while another process held a lock\n",
@@ -1728,7 +1725,7 @@ static void usage(void){
     "usage: stress DBFILE [--journal wal|delete] [--procs N] [--seconds S] [--seed X]\n"
     "              [--kill-ms M] [--no-parent] [--sync full|normal] [--hold-ttl S]\n"
     "              [--observe-ms MS] [--busy-ms MS] [--schema-ms MS] [--quiet]\n"
-    "              [--check-only] [--allow-open-busy]\n");
+    "              [--check-only]\n");
   exit(2);
 }
 
@@ -1758,7 +1755,6 @@ int main(int argc, char **argv){
     if( strcmp(a, "-no-parent")==0 ){ cfg.parents = 0; continue; }
     if( strcmp(a, "-quiet")==0 ){ cfg.quiet = 1; continue; }
     if( strcmp(a, "-check-only")==0 ){ cfg.check_only = 1; continue; }
-    if( strcmp(a, "-allow-open-busy")==0 ){ cfg.allow_open_busy = 1; continue; }
     if( !v ) usage();
     i++;
     if( strcmp(a, "-journal")==0 ){
