@@ -148,7 +148,7 @@ void quotaCalBounds(
       s = calShiftMonths(anchor, k*nStep);
     }else{
       sqlite3_int64 e = calShiftMonths(anchor, (k+1)*nStep);
-      if( e<=t ){
+      if( NEVER(e<=t) ){
         k++;
         s = e;
       }
@@ -174,7 +174,7 @@ static int calUnitSeconds(const char *z, int n, sqlite3_int64 *pMul){
     {"second", 1}, {"minute", 60}, {"hour", 3600}, {"day", 86400},
   };
   size_t i;
-  if( n>0 && (z[n-1]=='s' || z[n-1]=='S') ) n--;
+  if( ALWAYS(n>0) && (z[n-1]=='s' || z[n-1]=='S') ) n--;
   for(i=0; i<sizeof(aUnit)/sizeof(aUnit[0]); i++){
     if( (int)strlen(aUnit[i].zName)==n && sqlite3_strnicmp(z, aUnit[i].zName, n)==0 ){
       *pMul = aUnit[i].mul;

@@ -126,7 +126,7 @@ static QuotaTab *quotaFindTable(QuotaConn *pConn, int *pRc){
                                 -1, &pStmt, 0);
     sqlite3_finalize(pStmt);
     if( rc!=SQLITE_OK && rc!=SQLITE_ERROR ) *pRc = rc;   /* not "no such table" */
-    if( rc==SQLITE_ERROR && pConn->pTab==0
+    if( rc==SQLITE_ERROR && ALWAYS(pConn->pTab==0)
      && sqlite3_strglob("no such table:*", sqlite3_errmsg(pConn->db))!=0 ){
       *pRc = rc;                  /* e.g. the store refused by xConnect */
     }
@@ -260,7 +260,7 @@ static int callEnd(QuotaCall *pCall, int rc){
       int rcEnd;
       if( rc!=SQLITE_OK ) callExec(pCall, QS_ROLLBACK_TO);
       rcEnd = callExec(pCall, QS_RELEASE);
-      if( rcEnd!=SQLITE_OK && rc==SQLITE_OK ){
+      if( rcEnd!=SQLITE_OK && NEVER(rc==SQLITE_OK) ){
         /* The call's work cannot be released into the caller's transaction:
         ** undo it, so that an error never leaves a charge behind. */
         rc = rcEnd;
@@ -281,7 +281,7 @@ static int callEnd(QuotaCall *pCall, int rc){
   sqlite3_set_last_insert_rowid(pCall->db, pCall->iLastRowid);
   if( rc!=SQLITE_OK ){
     sqlite3_result_error(pCall->ctx, pCall->zErr ? pCall->zErr : "quota: error", -1);
-    sqlite3_result_error_code(pCall->ctx, pCall->rcErr ? pCall->rcErr : rc);
+    sqlite3_result_error_code(pCall->ctx, ALWAYS(pCall->rcErr) ? pCall->rcErr : rc);
   }
   sqlite3_free(pCall->zErr);
   pCall->zErr = 0;
@@ -818,7 +818,7 @@ static void statusFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
     sqlite3_str_appendchar(pStr, 1, '}');
     rc = sqlite3_str_errcode(pStr);
     zJson = sqlite3_str_finish(pStr);
-    if( rc==SQLITE_OK && zJson==0 ) rc = SQLITE_NOMEM;
+    if( rc==SQLITE_OK && NEVER(zJson==0) ) rc = SQLITE_NOMEM;
   }
   sqlite3_free(zLevel);
   if( callEnd(&call, rc) ){

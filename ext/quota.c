@@ -30,7 +30,7 @@ SQLITE_EXTENSION_INIT1
 
 void quotaConnUnref(void *pArg){
   QuotaConn *pConn = (QuotaConn*)pArg;
-  if( pConn && --pConn->nRef<=0 ) sqlite3_free(pConn);
+  if( ALWAYS(pConn) && --pConn->nRef<=0 ) sqlite3_free(pConn);
 }
 
 /*
@@ -42,7 +42,7 @@ sqlite3_int64 quotaNow(QuotaConn *pConn){
   sqlite3_int64 ms = 0;
   if( pConn->bPinned ) return pConn->iPinned;
   sqlite3_file_control(pConn->db, "main", SQLITE_FCNTL_VFS_POINTER, &pVfs);
-  if( pVfs==0 ) pVfs = sqlite3_vfs_find(0);
+  if( NEVER(pVfs==0) ) pVfs = sqlite3_vfs_find(0);
   if( pVfs->iVersion>=2 && pVfs->xCurrentTimeInt64 ){
     pVfs->xCurrentTimeInt64(pVfs, &ms);
   }else{
@@ -91,7 +91,8 @@ sqlite3_int64 quotaSubSat(sqlite3_int64 a, sqlite3_int64 b){
 
 /*
 ** Any value SQLite's datetime() takes, as whole seconds since 1970 (a
-** fraction is dropped). SQLITE_MISMATCH when datetime() gives NULL or a
+** fraction is dropped; a BLOB is read as its text, as datetime() reads
+** it). SQLITE_MISMATCH when datetime() gives NULL or a
 ** year outside 0000-9999. 'now' is the connection's clock (quota_clock),
 ** not SQLite's, so a pinned clock governs it too.
 */
@@ -103,7 +104,6 @@ int quotaParseTime(QuotaConn *pConn, sqlite3_value *pVal, sqlite3_int64 *pT){
     *pT = quotaNow(pConn);
     return SQLITE_OK;
   }
-  if( sqlite3_value_type(pVal)==SQLITE_BLOB ) return SQLITE_MISMATCH;
   rc = sqlite3_prepare_v2(pConn->db, "SELECT CAST(strftime('%s', ?1) AS INTEGER)",
                           -1, &pStmt, 0);
   if( rc==SQLITE_OK ){
@@ -115,7 +115,7 @@ int quotaParseTime(QuotaConn *pConn, sqlite3_value *pVal, sqlite3_int64 *pT){
         rc = SQLITE_MISMATCH;
       }else{
         *pT = sqlite3_column_int64(pStmt, 0);
-        if( *pT<QUOTA_TIME_MIN || *pT>QUOTA_TIME_MAX ) rc = SQLITE_MISMATCH;
+        if( *pT<QUOTA_TIME_MIN || NEVER(*pT>QUOTA_TIME_MAX) ) rc = SQLITE_MISMATCH;
       }
     }
   }

@@ -40,6 +40,26 @@ SQLITE_EXTENSION_INIT3
 #define REQ_CONSUME    2
 #define REQ_RECORD     3
 
+/*
+** Conditions the code itself guarantees, marked the way SQLite marks them:
+** ALWAYS(X) for one that is always true, NEVER(X) for one that is never
+** true. Coverage builds (QUOTA_COVERAGE_TEST) make them constants, so that
+** branch coverage counts only branches a test can take; QUOTA_DEBUG builds
+** (make asan) assert them; other builds keep the check as written, so a
+** broken guarantee still takes the safe path instead of stopping the host.
+*/
+#if defined(QUOTA_COVERAGE_TEST)
+# define ALWAYS(X) (1)
+# define NEVER(X)  (0)
+#elif defined(QUOTA_DEBUG)
+# include <assert.h>
+# define ALWAYS(X) ((X)?1:(assert(0),0))
+# define NEVER(X)  ((X)?(assert(0),1):0)
+#else
+# define ALWAYS(X) (X)
+# define NEVER(X)  (X)
+#endif
+
 /* Store schema version written into quota_meta (see store.c: SCHEMA
 ** VERSIONS); older stores are upgraded when their table is opened. */
 #define QUOTA_SCHEMA_VERSION 2
@@ -159,6 +179,7 @@ int quotaStoreUpgrade(QuotaTab *p, sqlite3_int64 iFrom, char **pzErr);
 extern const char *const quotaShadowSuffix[];
 int quotaStmtOpen(QuotaTab *p);
 void quotaStmtClose(QuotaTab *p);
+void quotaStmtFinalizeAll(QuotaTab *p);
 int quotaLoadKeyByName(QuotaTab *p, const char *zKey, QuotaKey *k, int *pFound);
 int quotaLoadKeyById(QuotaTab *p, sqlite3_int64 id, QuotaKey *k, int *pFound);
 int quotaLoadChain(QuotaTab *p, const QuotaKey *pLeaf, QuotaChain *c);

@@ -297,10 +297,18 @@ int quotaStmtOpen(QuotaTab *p){
   return SQLITE_OK;
 }
 
-void quotaStmtClose(QuotaTab *p){
+/* Finalize every statement; they are prepared again on next use. */
+void quotaStmtFinalizeAll(QuotaTab *p){
   int i;
   if( p->aStmt==0 ) return;
-  for(i=0; i<QS_COUNT; i++) sqlite3_finalize(p->aStmt[i]);
+  for(i=0; i<QS_COUNT; i++){
+    sqlite3_finalize(p->aStmt[i]);
+    p->aStmt[i] = 0;
+  }
+}
+
+void quotaStmtClose(QuotaTab *p){
+  quotaStmtFinalizeAll(p);
   sqlite3_free(p->aStmt);
   p->aStmt = 0;
 }
@@ -325,7 +333,7 @@ int quotaStmt(QuotaTab *p, int iStmt, sqlite3_stmt **ppStmt){
 /* Step a statement that returns no row, then reset it. */
 int quotaStepDone(sqlite3_stmt *pStmt){
   int rc = sqlite3_step(pStmt);
-  if( rc==SQLITE_DONE || rc==SQLITE_ROW ){
+  if( rc==SQLITE_DONE || NEVER(rc==SQLITE_ROW) ){
     rc = sqlite3_reset(pStmt);
   }else{
     sqlite3_reset(pStmt);
@@ -461,7 +469,7 @@ int quotaLoadKeyById(QuotaTab *p, sqlite3_int64 id, QuotaKey *k, int *pFound){
 /* Load the ancestors of the leaf already in c->a[0]. */
 int quotaLoadChain(QuotaTab *p, const QuotaKey *pLeaf, QuotaChain *c){
   c->n = 1;
-  if( pLeaf!=&c->a[0] ) c->a[0] = *pLeaf;
+  if( NEVER(pLeaf!=&c->a[0]) ) c->a[0] = *pLeaf;
   while( c->a[c->n-1].parentId!=0 ){
     int bFound = 0, rc, i;
     if( c->n>=QUOTA_MAX_DEPTH ) return SQLITE_CORRUPT_VTAB;
@@ -489,7 +497,7 @@ int quotaAdjustReservedChain(QuotaTab *p, sqlite3_int64 leafId,
     rc = quotaLoadKeyById(p, id, &k, &bFound);
     if( rc!=SQLITE_OK ) return rc;
     if( !bFound ) return depth==1 ? SQLITE_OK : SQLITE_CORRUPT_VTAB;
-    if( delta>0 && k.reserved>LARGEST_INT64-delta ) return SQLITE_CORRUPT_VTAB;
+    if( NEVER(delta>0) && k.reserved>LARGEST_INT64-delta ) return SQLITE_CORRUPT_VTAB;
     k.reserved += delta;
     if( k.reserved<0 ) return SQLITE_CORRUPT_VTAB;
     k.bDirty = 1;
@@ -742,12 +750,12 @@ int quotaSaveKey(QuotaTab *p, QuotaKey *k){
 ** that cannot complete fails before its first write.
 */
 int quotaCharge(QuotaTab *p, QuotaKey *k, sqlite3_int64 amount, sqlite3_int64 now){
-  if( k->used > LARGEST_INT64 - amount ) return SQLITE_TOOBIG;
+  if( NEVER(k->used > LARGEST_INT64 - amount) ) return SQLITE_TOOBIG;
   k->used += amount;
   k->bDirty = 1;
   if( k->eKind==QUOTA_ROLLING && amount>0 ){
     sqlite3_int64 aArg[4];
-    if( k->wtotal > LARGEST_INT64 - amount ) return SQLITE_TOOBIG;
+    if( NEVER(k->wtotal > LARGEST_INT64 - amount) ) return SQLITE_TOOBIG;
     k->wtotal += amount;
     aArg[0] = k->id;
     aArg[1] = now;
@@ -790,7 +798,7 @@ int quotaRetryAfter(QuotaTab *p, QuotaKey *k, sqlite3_int64 amount,
                     sqlite3_int64 now, sqlite3_int64 *pSecs){
   sqlite3_int64 secs = -1;
   int rc = SQLITE_OK;
-  if( !k->bCap || k->eKind==QUOTA_LIFETIME ){
+  if( NEVER(!k->bCap) || k->eKind==QUOTA_LIFETIME ){
     secs = -1;
   }else if( k->eKind!=QUOTA_ROLLING ){
     secs = k->pend - now;
@@ -832,7 +840,7 @@ int quotaRetryAfter(QuotaTab *p, QuotaKey *k, sqlite3_int64 amount,
       secs = first!=LARGEST_INT64 ? first + k->nLen - now : k->nLen;
     }
   }
-  if( secs!=-1 && secs<1 ) secs = 1;
+  if( secs!=-1 && NEVER(secs<1) ) secs = 1;
   *pSecs = secs;
   return rc;
 }
@@ -868,8 +876,8 @@ int quotaKeyName(QuotaTab *p, sqlite3_int64 id, char **pzKey){
   if( rc==SQLITE_ROW ){
     *pzKey = sqlite3_mprintf("%s", sqlite3_column_text(pStmt, 0));
     rc = sqlite3_reset(pStmt);
-    if( rc==SQLITE_OK && *pzKey==0 ) rc = SQLITE_NOMEM;
-  }else if( rc==SQLITE_DONE ){
+    if( ALWAYS(rc==SQLITE_OK) && *pzKey==0 ) rc = SQLITE_NOMEM;
+  }else if( NEVER(rc==SQLITE_DONE) ){
     sqlite3_reset(pStmt);
     rc = SQLITE_CORRUPT_VTAB;
   }else{
@@ -890,7 +898,7 @@ int quotaKeyRow(QuotaTab *p, sqlite3_int64 id, sqlite3_stmt **ppRow){
     return SQLITE_OK;
   }
   sqlite3_reset(pStmt);
-  return rc==SQLITE_DONE ? SQLITE_CORRUPT_VTAB : rc;
+  return NEVER(rc==SQLITE_DONE) ? SQLITE_CORRUPT_VTAB : rc;
 }
 
 int quotaMetaGet(QuotaTab *p, const char *zName, sqlite3_int64 *pVal){
@@ -1326,14 +1334,15 @@ int quotaStoreUpgrade(QuotaTab *p, sqlite3_int64 iFrom, char **pzErr){
 */
 int quotaIntegrity(QuotaTab *p, char **pzErr){
   static const char *azCheck[] = {
-    /* parent chains end within QUOTA_MAX_DEPTH levels (no cycle) */
+    /* parent chains end within QUOTA_MAX_DEPTH levels (no cycle); depth
+    ** counts links, one fewer than levels */
     "WITH RECURSIVE up(start, kid, depth) AS ("
     "  SELECT id, parent, 1 FROM {keys} WHERE parent IS NOT NULL"
     "  UNION ALL SELECT up.start, k.parent, up.depth+1 FROM up JOIN {keys} AS k"
-    "  ON k.id=up.kid WHERE k.parent IS NOT NULL AND up.depth<=64)"
+    "  ON k.id=up.kid WHERE k.parent IS NOT NULL AND up.depth<" QUOTA_STR(QUOTA_MAX_DEPTH) ")"
     " SELECT 'key ' || quote((SELECT key FROM {keys} WHERE id=start)) ||"
-    " ': parent chain longer than 64 levels or a cycle' FROM up"
-    " WHERE depth>64 LIMIT 1",
+    " ': parent chain longer than " QUOTA_STR(QUOTA_MAX_DEPTH) " levels or a cycle'"
+    " FROM up WHERE depth>=" QUOTA_STR(QUOTA_MAX_DEPTH) " LIMIT 1",
     /* reserved = the live holds of the key and of all its descendants */
     "WITH RECURSIVE up(amount, kid, depth) AS ("
     "  SELECT amount, key_id, 1 FROM {holds} WHERE state=0"

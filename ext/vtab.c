@@ -95,7 +95,7 @@ static int vtabOption(QuotaTab *p, const char *zArg, char **pzErr){
   static const char zClock[] = "clock";
   int nName, nVal, i, nUnit = 1;
   sqlite3_int64 v;
-  while( *zArg==' ' ) zArg++;
+  while( NEVER(*zArg==' ') ) zArg++;
   if( zEq==0 ){
     *pzErr = sqlite3_mprintf("%s: option must be name=value: %s", p->zName, zArg);
     return SQLITE_ERROR;
@@ -105,7 +105,7 @@ static int vtabOption(QuotaTab *p, const char *zArg, char **pzErr){
   zEq++;
   while( *zEq==' ' ) zEq++;
   nVal = (int)strlen(zEq);
-  while( nVal>0 && zEq[nVal-1]==' ' ) nVal--;
+  while( nVal>0 && NEVER(zEq[nVal-1]==' ') ) nVal--;
   if( nVal>=2 && (zEq[0]=='\'' || zEq[0]=='"') && zEq[nVal-1]==zEq[0] ){
     zEq++;
     nVal -= 2;
@@ -190,7 +190,7 @@ static int vtabInit(sqlite3 *db, void *pAux, int argc, const char *const *argv,
   }
   if( rc==SQLITE_OK && bCreate ){
     rc = quotaStoreCreate(db, p->zDb, p->zName);
-    if( rc!=SQLITE_OK && *pzErr==0 ){
+    if( rc!=SQLITE_OK && ALWAYS(*pzErr==0) ){
       *pzErr = sqlite3_mprintf("quota: %s", sqlite3_errmsg(db));
     }
   }else if( rc==SQLITE_OK ){
@@ -217,7 +217,7 @@ static int vtabInit(sqlite3 *db, void *pAux, int argc, const char *const *argv,
       }else{
         rc = quotaStoreUpgrade(p, iSchema, pzErr);
       }
-    }else if( rc!=SQLITE_OK && *pzErr==0 ){
+    }else if( rc!=SQLITE_OK && ALWAYS(*pzErr==0) ){
       *pzErr = sqlite3_mprintf("%s: cannot read the store: %s", p->zName,
           rc==SQLITE_CORRUPT_VTAB ? "quota_meta has no schema row"
                                   : sqlite3_errmsg(db));
@@ -271,7 +271,9 @@ static int vtabDisconnect(sqlite3_vtab *pVtab){
 static int vtabDestroy(sqlite3_vtab *pVtab){
   QuotaTab *p = (QuotaTab*)pVtab;
   int rc;
-  quotaStmtClose(p);      /* statements would keep the tables busy */
+  /* Statements would keep the tables busy. The array stays: when the
+  ** drop fails the table stays, and is used again. */
+  quotaStmtFinalizeAll(p);
   rc = quotaStoreDestroy(p->db, p->zDb, p->zName);
   if( rc!=SQLITE_OK ) return rc;
   return vtabDisconnect(pVtab);
@@ -281,9 +283,8 @@ static int vtabRename(sqlite3_vtab *pVtab, const char *zNew){
   QuotaTab *p = (QuotaTab*)pVtab;
   char *zName;
   int rc;
-  quotaStmtClose(p);
-  rc = quotaStmtOpen(p);
-  if( rc==SQLITE_OK ) rc = quotaStoreRename(p->db, p->zDb, p->zName, zNew);
+  quotaStmtFinalizeAll(p);
+  rc = quotaStoreRename(p->db, p->zDb, p->zName, zNew);
   if( rc!=SQLITE_OK ){
     char *zMsg = sqlite3_mprintf("%s", sqlite3_errmsg(p->db));
     vtabError(p, rc, "cannot rename to %s: %s", zNew, zMsg ? zMsg : "");
@@ -552,7 +553,7 @@ static int vtabValidateRetention(QuotaTab *p, sqlite3_value *v, KeyWrite *w){
   }else if( sqlite3_stricmp((const char*)sqlite3_value_text(v), "forever")==0 ){
     w->retention = -1;                      /* stored -1, reads 'forever' */
     return SQLITE_OK;
-  }else if( t==SQLITE_TEXT
+  }else if( ALWAYS(t==SQLITE_TEXT)
          && quotaParseDurationText((const char*)sqlite3_value_text(v),
                                    &w->retention, 0)==0 ){
     return SQLITE_OK;
@@ -628,8 +629,9 @@ static int vtabValidateParent(QuotaTab *p, sqlite3_value *v, const char *zKey,
   pPath = sqlite3_str_new(p->db);
   sqlite3_str_appendf(pPath, "%s -> %s", zKey, zParent);
   id = k.parentId;
-  while( rc==SQLITE_OK && !(k.id==selfId) && id!=0 && depth++<QUOTA_MAX_DEPTH ){
+  while( rc==SQLITE_OK && !(k.id==selfId) && id!=0 && ALWAYS(depth<QUOTA_MAX_DEPTH) ){
     char *zName = 0;
+    depth++;
     rc = quotaLoadKeyById(p, id, &k, &bFound);
     if( rc==SQLITE_OK && bFound ) rc = quotaKeyName(p, k.id, &zName);
     if( rc==SQLITE_OK && bFound ) sqlite3_str_appendf(pPath, " -> %s", zName);
@@ -751,7 +753,7 @@ static int vtabPeek(QuotaTab *p, sqlite3_int64 id, sqlite3_int64 now,
   int bFound = 0;
   int rc = quotaSweepState(p);
   if( rc==SQLITE_OK ) rc = quotaLoadKeyById(p, id, k, &bFound);
-  if( rc==SQLITE_OK && !bFound ) rc = SQLITE_CORRUPT_VTAB;
+  if( rc==SQLITE_OK && NEVER(!bFound) ) rc = SQLITE_CORRUPT_VTAB;
   if( rc==SQLITE_OK ) rc = quotaEffective(p, k, now);
   return rc;
 }
@@ -761,7 +763,7 @@ static int vtabLoadForWrite(QuotaTab *p, sqlite3_int64 id, sqlite3_int64 now,
   int bFound = 0;
   int rc = quotaSweep(p, now);
   if( rc==SQLITE_OK ) rc = quotaLoadKeyById(p, id, k, &bFound);
-  if( rc==SQLITE_OK && !bFound ) rc = SQLITE_CORRUPT_VTAB;
+  if( rc==SQLITE_OK && NEVER(!bFound) ) rc = SQLITE_CORRUPT_VTAB;
   if( rc==SQLITE_OK ) rc = quotaNormalize(p, k, now, 1);
   return rc;
 }
