@@ -70,7 +70,7 @@ DEBUGDEF  = -DQUOTA_COMMIT='"$(COMMIT)"' -DQUOTA_CFLAGS='"$(CFLAGS)"'
 # The loadable library is not linked against libsqlite3: the host supplies it.
 $(SO): $(EXT_SRC) $(EXT_HDR) | deps-build
 	$(CC) -std=c99 $(CFLAGS) $(WARN) $(DEBUGDEF) -fPIC -shared -fvisibility=hidden \
-	    -o $@ $(EXT_SRC)
+	    -o $@ $(EXT_SRC) -lm
 
 build:
 	@mkdir -p build
@@ -201,7 +201,7 @@ ASAN_ENV = ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 \
            LD_PRELOAD="$$($(CC) -print-file-name=libasan.so) $$($(CC) -print-file-name=libubsan.so)"
 asan: deps-test libsqlite_quota.a $(if $(DQLITE_PRESENT),$(DQLITE_NODE)) | build
 	@mkdir -p build/asan
-	$(CC) -std=c99 -O1 -g $(WARN) $(SAN_FLAGS) -DQUOTA_DEBUG -fPIC -shared -fvisibility=hidden -o build/asan/quota.so $(EXT_SRC)
+	$(CC) -std=c99 -O1 -g $(WARN) $(SAN_FLAGS) -DQUOTA_DEBUG -fPIC -shared -fvisibility=hidden -o build/asan/quota.so $(EXT_SRC) -lm
 	for f in $(wildcard test/*.c) $(filter-out tool/quota-dqlite-node.c,$(wildcard tool/*.c)); do \
 	  $(CC) -std=gnu99 -O1 -g $(WARN) $(SAN_FLAGS) -DQUOTA_DEBUG -DSQLITE_CORE -Iext \
 	      -o build/asan/$$(basename $$f .c) $$f $(EXT_SRC) -lsqlite3 -lm || exit 1; \
@@ -233,7 +233,7 @@ coverage: deps-test libsqlite_quota.a drivers $(if $(DQLITE_PRESENT),$(DQLITE_NO
 	  $(CC) -std=c99 $(COV_EXT_FLAGS) -fPIC -fvisibility=hidden -c $$f -o build/cov/so/$$b.o || exit 1; \
 	  $(CC) -std=gnu99 $(COV_EXT_FLAGS) -DSQLITE_CORE -c $$f -o build/cov/core/$$b.o || exit 1; \
 	done
-	$(CC) --coverage -shared -Wl,--exclude-libs,ALL -o build/cov/quota.so build/cov/so/*.o
+	$(CC) --coverage -shared -Wl,--exclude-libs,ALL -o build/cov/quota.so build/cov/so/*.o -lm
 	for f in $(COV_DRIVERS); do \
 	  $(CC) -std=gnu99 $(CFLAGS) $(WARN) -DSQLITE_CORE -Iext -o build/cov/$$(basename $$f .c) \
 	      $$f build/cov/core/*.o -lgcov -lsqlite3 -lm || exit 1; \

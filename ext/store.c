@@ -987,11 +987,11 @@ int quotaDeleteKeyRows(QuotaTab *p, sqlite3_int64 id){
   return rc;
 }
 
-/* Set the note of key `id`; a NULL note (or pNote NULL) removes it. */
+/* Set the note of key `id`; a NULL note removes it. */
 int quotaNoteSave(QuotaTab *p, sqlite3_int64 id, sqlite3_value *pNote){
   sqlite3_stmt *pStmt;
   int rc;
-  if( pNote==0 || sqlite3_value_type(pNote)==SQLITE_NULL ){
+  if( sqlite3_value_type(pNote)==SQLITE_NULL ){
     return storeRunInt(p, QS_NOTE_DELETE, 1, &id);
   }
   rc = quotaStmt(p, QS_NOTE_PUT, &pStmt);
