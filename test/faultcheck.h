@@ -10,11 +10,27 @@
 #define QUOTA_FAULTCHECK_H
 
 /*
-** Dump the whole database: schema, every ordinary table in rowid order, and
-** the quota virtual table itself. Two databases with equal dumps hold the
-** same state.
+** True if db has the quota module: not on a connection opened without the
+** extension (faultOpenPlain() in faultpaths.h), which must not open the
+** table of a store at schema 1 since that upgrades the store.
 */
-static void dumpDb(sqlite3 *db, Buf *pOut){
+static int hasQuotaModule(sqlite3 *db){
+  Buf res = {0, 0, 0};
+  int bHas;
+  mustSql(db, "SELECT count(*) FROM pragma_module_list WHERE name='quota'", &res);
+  bHas = strcmp(bufText(&res), "1\n")==0;
+  bufFree(&res);
+  return bHas;
+}
+
+/*
+** Dump the whole database: schema, every ordinary table in rowid order, and
+** with bTable the quota virtual table itself (not on a connection without
+** the extension). Two databases with equal dumps hold the same state.
+** Without bTable the dump reads no virtual table: it opens no quota table,
+** which would upgrade a store at schema 1.
+*/
+static void dumpStore(sqlite3 *db, Buf *pOut, int bTable){
   sqlite3_stmt *pList = 0;
   int rc;
   bufReset(pOut);
@@ -44,7 +60,7 @@ static void dumpDb(sqlite3 *db, Buf *pOut){
   if( rc!=SQLITE_DONE ) fatal("dump: %s", sqlite3_errmsg(db));
   rc = sqlite3_finalize(pList);
   if( rc!=SQLITE_OK ) fatal("dump: finalize rc=%d", rc);
-  {
+  if( bTable && hasQuotaModule(db) ){
     Buf res = {0, 0, 0};
     mustSql(db, "SELECT count(*) FROM sqlite_schema WHERE name='quota'", &res);
     if( strcmp(bufText(&res), "1\n")==0 ){
@@ -53,6 +69,10 @@ static void dumpDb(sqlite3 *db, Buf *pOut){
     }
     bufFree(&res);
   }
+}
+
+static void dumpDb(sqlite3 *db, Buf *pOut){
+  dumpStore(db, pOut, 1);
 }
 
 /* First differing line of two dumps, for messages. */
@@ -124,12 +144,15 @@ static const char *azInvariant[] = {
 /*
 ** Check integrity and, with bInvariants, the invariants; append problems to
 ** pErr; return 0 if none. (A state equal to a reference state, whose
-** invariants were checked once, needs only the integrity check.)
+** invariants were checked once, needs only the integrity check.) On a
+** connection without the extension (see hasQuotaModule) only PRAGMA
+** integrity_check runs.
 */
 static int checkDb(sqlite3 *db, Buf *pErr, int bInvariants){
   Buf res = {0, 0, 0};
   int i, nBad = 0;
   Buf err = {0, 0, 0};
+  int bExt = hasQuotaModule(db);
   if( runSql(db, "PRAGMA integrity_check", &res, &err)!=SQLITE_OK ){
     bufPrintf(pErr, "integrity_check failed: %s; ", bufText(&err));
     nBad++;
@@ -139,7 +162,9 @@ static int checkDb(sqlite3 *db, Buf *pErr, int bInvariants){
   }
   /* 6. the extension's own integrity check */
   bufReset(&res);
-  if( runSql(db, "SELECT quota_integrity()", &res, &err)!=SQLITE_OK ){
+  if( !bExt ){
+    /* a connection without the extension: nothing more to check */
+  }else if( runSql(db, "SELECT quota_integrity()", &res, &err)!=SQLITE_OK ){
     if( strstr(bufText(&err), "no quota table")==0 ){
       bufPrintf(pErr, "quota_integrity() failed: %s; ", bufText(&err));
       nBad++;
@@ -148,7 +173,7 @@ static int checkDb(sqlite3 *db, Buf *pErr, int bInvariants){
     bufPrintf(pErr, "quota_integrity(): %.300s; ", bufText(&res));
     nBad++;
   }
-  for(i=0; bInvariants && azInvariant[i]; i++){
+  for(i=0; bInvariants && bExt && azInvariant[i]; i++){
     bufReset(&res);
     if( runSql(db, azInvariant[i], &res, &err)!=SQLITE_OK ){
       /* The quota table may not exist yet (create path, before the call). */

@@ -111,10 +111,20 @@ static void faultWorkDir(char *zDir, size_t nDir){
 }
 
 /*
+** The extension's entry point as the drivers register it for every new
+** connection: while gFaultPlain is non-zero, a connection opened gets no
+** extension (a "plain" connection, see faultOpenPlain() in faultpaths.h).
+*/
+static int gFaultPlain;
+static int faultQuotaInit(sqlite3 *db, char **pzErr, const sqlite3_api_routines *pApi){
+  return gFaultPlain ? SQLITE_OK : sqlite3_quota_init(db, pzErr, pApi);
+}
+
+/*
 ** The common start of a driver, after its own sqlite3_config() calls:
 ** SQLite initialized, the VFS of xRegisterVfs (if not NULL) registered, the
-** extension registered for every new connection, the working directory
-** made (faultWorkDir) and zDb set to the file zFile in it.
+** extension registered for every new connection (faultQuotaInit), the
+** working directory made (faultWorkDir) and zDb set to the file zFile in it.
 */
 static void faultStart(int (*xRegisterVfs)(void), char *zDir, size_t nDir,
                        char *zDb, size_t nDb, const char *zFile){
@@ -124,7 +134,7 @@ static void faultStart(int (*xRegisterVfs)(void), char *zDir, size_t nDir,
     rc = xRegisterVfs();
     if( rc!=SQLITE_OK ) fatal("registering the VFS: rc=%d", rc);
   }
-  rc = sqlite3_auto_extension((void(*)(void))sqlite3_quota_init);
+  rc = sqlite3_auto_extension((void(*)(void))faultQuotaInit);
   if( rc!=SQLITE_OK ) fatal("sqlite3_auto_extension: rc=%d", rc);
   faultWorkDir(zDir, nDir);
   snprintf(zDb, nDb, "%s/%s", zDir, zFile);

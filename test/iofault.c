@@ -21,21 +21,29 @@
 **      inside the window) and the path's statements run: each must succeed
 **      or fail with an I/O-class code (SQLITE_IOERR_*, SQLITE_FULL,
 **      SQLITE_CANTOPEN); the connection must not be left in a transaction it
-**      did not start;
+**      did not start, and a transaction still open must hold what it held
+**      before the failed statement (read with the fault paused);
 **   3. the connection is closed, the VFS healed, the database reopened: it
 **      holds exactly the state before or after the call (compared with the
-**      reference run's dumps), the invariants hold, integrity_check is ok;
-**   4. a retry with the same request ids converges to the reference end state
-**      (exactly one charge).
+**      reference run's dumps), the invariants hold, integrity_check is ok
+**      (the upgrade paths of faultpaths.h, from a store at schema 1: read
+**      without the extension, it is exactly the schema-1 store or the
+**      upgraded one);
+**   4. a retry with the same request ids, on a new connection, converges to
+**      the reference end state (exactly one charge), quota_integrity() ok.
 **
 **   build/iofault                     bounded run (make test): every point of
 **                                     every kind once; persistently only sync,
 **                                     truncate and full (disk full)
 **   build/iofault --long              every kind, both persistences, all points
 **   build/iofault --journal wal --path consume --kind write --n 3 --persistent -v
+**   --schema1 FILE                    the SQL of the upgrade paths' schema-1
+**                                     store (default test/schema1.sql: run
+**                                     from the repository root)
 **
-** Summary lines (checked by test/faults.test):
-**   iofault: JOURNAL path NAME N points (read N write N ...)
+** Summary lines (checked by test/faults.test), and the errors seen per path:
+**   iofault: JOURNAL path NAME N points (read N write N ...), N violations
+**   iofault: JOURNAL path NAME errors: N x 'MESSAGE' (rc N); ...
 **   iofault: total N points, N violations
 */
 #include <stdio.h>
@@ -278,10 +286,10 @@ static int isIoClass(int rc){
 ** the last call of that kind).
 */
 static int runPoint(const Path *p, const Ref *pRef, int eKind, int iN, int bPersist){
-  sqlite3 *db = 0;
+  sqlite3 *db = 0, *dbRetry;
   int nFailed;
-  int i, nOk = 0, rc = SQLITE_OK, bDangling = 0, iMatch, bAway;
-  Buf res = {0, 0, 0}, err = {0, 0, 0}, dump = {0, 0, 0}, why = {0, 0, 0};
+  int i, nOk = 0, rc = SQLITE_OK, bDangling = 0;
+  Buf res = {0, 0, 0}, err = {0, 0, 0}, why = {0, 0, 0};
 
   installTemplate(g.zDb, &pRef->image);
   /* The fault window starts before sqlite3_open_v2(): the first read of the
@@ -310,7 +318,13 @@ static int runPoint(const Path *p, const Ref *pRef, int eKind, int iN, int bPers
   ** checkpoint on close, or the release of the locks, can fail too (and
   ** close reports nothing: the reopened database must still be right). */
   if( db && !sqlite3_get_autocommit(db) ){
-    bDangling = strcmp(p->zName, "txn")!=0;
+    bDangling = !pathBegins(p);       /* the path's own is rolled back */
+    gFault.bArmed = 0;                /* what the transaction holds, read healthy */
+    bufReset(&why);
+    if( checkTxnView(p, pRef, db, nOk, &why) ){
+      violation(p->zName, eKind, iN, bPersist, "%s", bufText(&why));
+    }
+    gFault.bArmed = 1;
     runSql(db, "ROLLBACK", 0, 0);   /* may fail under the fault */
   }
   i = sqlite3_close(db);
@@ -323,6 +337,7 @@ static int runPoint(const Path *p, const Ref *pRef, int eKind, int iN, int bPers
            g.zCurJournal, p->zName, azKind[eKind], iN, bPersist ? "persistent" : "transient",
            nOk, pRef->nStmt, rc, rc ? bufText(&err) : "-", nFailed);
   }
+  if( rc!=SQLITE_OK ) errSeen(rc, bufText(&err));
   if( rc!=SQLITE_OK && !isIoClass(rc) ){
     violation(p->zName, eKind, iN, bPersist,
               "statement %d failed with rc=%d (%s), not an I/O-class error",
@@ -338,57 +353,39 @@ static int runPoint(const Path *p, const Ref *pRef, int eKind, int iN, int bPers
   }
 
   /* Reopened with a healthy VFS: the committed state is a reference state. */
-  db = openDb();
-  {
-    Buf e2 = {0, 0, 0};
-    int rc2 = runSql(db, "SELECT count(*) FROM sqlite_schema", 0, &e2);
-    if( rc2!=SQLITE_OK ){
-      violation(p->zName, eKind, iN, bPersist, "database unreadable after reopening: rc=%d %s",
-                rc2, bufText(&e2));
-      bufFree(&e2);
-      closeDb(db);
-      goto done;
-    }
-    bufFree(&e2);
-  }
-  dumpDb(db, &dump);
-  iMatch = refMatch(pRef, &dump, nOk, &why);
-  if( iMatch<0 ){
-    violation(p->zName, eKind, iN, bPersist,
-              "state after the fault is neither before nor after the call (%s)", bufText(&why));
-    if( g.bVerbose ) printf("-- state after the fault:\n%s", bufText(&dump));
-  }
+  db = openCheckDb(p);
   bufReset(&why);
-  if( checkDb(db, &why, iMatch<0) ){
-    violation(p->zName, eKind, iN, bPersist, "after the fault: %s", bufText(&why));
+  i = checkState(p, pRef, db, 0, nOk, &why, g.bVerbose);
+  if( i ) violation(p->zName, eKind, iN, bPersist, "%s", bufText(&why));
+  if( i<0 ){
+    closeDb(db);
+    goto done;
   }
 
-  /* A retry converges to the reference end state. */
+  /* A retry converges to the reference end state. The check connection
+  ** retries, unless it has no extension: then a second one does. */
+  dbRetry = p->eBase>=BASE_SCHEMA1 ? openDb() : db;
   bufReset(&why);
-  if( runRetry(db, p, pRef, &why)!=SQLITE_OK ){
+  if( runRetry(dbRetry, p, pRef, &why)!=SQLITE_OK ){
     violation(p->zName, eKind, iN, bPersist, "%s", bufText(&why));
   }
-  dumpDb(db, &dump);
-  bAway = refNotAtEnd(pRef, &dump, &why);
-  if( bAway ){
-    violation(p->zName, eKind, iN, bPersist,
-              "retry did not converge to the reference state (%s)", bufText(&why));
-  }
+  if( dbRetry!=db ) closeDb(dbRetry);
   bufReset(&why);
-  if( checkDb(db, &why, bAway) ){
-    violation(p->zName, eKind, iN, bPersist, "after the retry: %s", bufText(&why));
+  if( checkState(p, pRef, db, 1, 0, &why, g.bVerbose) ){
+    violation(p->zName, eKind, iN, bPersist, "%s", bufText(&why));
   }
   closeDb(db);
 
 done:
-  bufFree(&res); bufFree(&err); bufFree(&dump); bufFree(&why);
+  bufFree(&res); bufFree(&err); bufFree(&why);
   return nFailed;
 }
 
 static void usage(void){
   fprintf(stderr,
     "usage: iofault [--long] [--journal delete|wal] [--path NAME] [--kind KIND]\n"
-    "               [--n N] [--transient|--persistent] [--keep-going] [--dir DIR] [-v]\n");
+    "               [--n N] [--transient|--persistent] [--keep-going] [--dir DIR]\n"
+    "               [--schema1 FILE] [-v]\n");
   exit(2);
 }
 
@@ -419,6 +416,7 @@ int main(int argc, char **argv){
     else if( strcmp(z, "--transient")==0 ) g.eMode = 0;
     else if( strcmp(z, "--persistent")==0 ) g.eMode = 1;
     else if( strcmp(z, "--dir")==0 && i+1<argc ) snprintf(g.zDir, sizeof(g.zDir), "%s", argv[++i]);
+    else if( strcmp(z, "--schema1")==0 && i+1<argc ) zSchema1Sql = argv[++i];
     else usage();
   }
 
@@ -432,7 +430,7 @@ int main(int argc, char **argv){
     for(iPath=0; iPath<N_PATH; iPath++){
       const Path *p = &aPath[iPath];
       Ref ref;
-      int eKind, aPoints[K_COUNT];
+      int eKind, aPoints[K_COUNT], nViolPath = g.nViolation;
       long long nPath = 0;
       Buf line = {0, 0, 0};
       if( g.zPath && strcmp(g.zPath, p->zName)!=0 ) continue;
@@ -474,8 +472,11 @@ int main(int argc, char **argv){
         aKindTotal[eKind] += aPoints[eKind];
         if( aPoints[eKind] ) bufPrintf(&line, " %s %d", azKind[eKind], aPoints[eKind]);
       }
-      printf("iofault: %s path %s %lld points (%s)\n", g.zCurJournal, p->zName,
-             nPath, line.z ? line.z+1 : "");
+      printf("iofault: %s path %s %lld points (%s), %d violations\n", g.zCurJournal,
+             p->zName, nPath, line.z ? line.z+1 : "", g.nViolation-nViolPath);
+      bufReset(&line);
+      bufPrintf(&line, "iofault: %s path %s", g.zCurJournal, p->zName);
+      errSeenReport(bufText(&line));
       fflush(stdout);
       nTotal += nPath;
       bufFree(&line);

@@ -12,20 +12,28 @@
 **                                      path, spread evenly over its allocations
 **   build/oomtest --long               every point of every path (the soak)
 **   build/oomtest --path consume --n 17 --persistent -v   replay one point
+**   --schema1 FILE                     the SQL of the upgrade paths' schema-1
+**                                      store (default test/schema1.sql: run
+**                                      from the repository root)
 **
 ** For every point:
 **   1. a fresh copy of the path's starting database is opened, the clock pinned;
 **   2. the allocator is armed and the path's statements run; each must succeed
 **      or fail with SQLITE_NOMEM (anything else is a violation);
 **   3. with the allocator healthy: the connection is not left inside a
-**      transaction it did not start; a second connection sees exactly the
-**      state before the call or the state after it (the reference run's
-**      dumps: schema, every shadow table, the quota table), the invariants
-**      hold and PRAGMA integrity_check says ok;
+**      transaction it did not start, and a transaction still open holds
+**      what it held before the failed statement; a second connection sees
+**      exactly the state before the call or the state after it (the
+**      reference run's dumps: schema, every shadow table, the quota table),
+**      the invariants hold and PRAGMA integrity_check says ok (upgrade
+**      paths: a connection without the extension, which cannot upgrade the
+**      store, sees exactly the schema-1 store or the upgraded one, and
+**      integrity_check is ok);
 **   4. the call is retried with the same request ids on the faulted
 **      connection; the database must converge to the reference end state
-**      (exactly one charge), and a retry of reserve, settle, consume and
-**      record returns the reference result;
+**      (exactly one charge) with quota_integrity() ok, and a retry of
+**      reserve, settle, consume, record and the upgrade returns the
+**      reference result;
 **   5. after every connection is closed, sqlite3_memory_used() and the count
 **      of live allocations are back at their baseline (no leak).
 ** Exit status 0 when no violation was seen, 1 otherwise (the path, N and mode
@@ -40,10 +48,16 @@
 ** release, consume, record (past the cap), update and delete of the table,
 ** txn (consume and release inside the caller's BEGIN ... COMMIT), insert-select
 ** (a call inside a writing statement), open (sqlite3_open_v2 and the
-** extension's registration under the fault, then a consume) and purge.
+** extension's registration under the fault, then a consume) and purge; and
+** from a store at schema 1 (test/schema1.sql), the in-place upgrade by the
+** first use of the table on a connection: upgrade (SELECT count(*) FROM
+** quota), upgrade-call (a quota_consume first), upgrade-txn (inside the
+** caller's BEGIN ... COMMIT), upgrade-insert (a call inside a writing
+** statement). See faultpaths.h.
 **
-** Summary lines (checked by test/faults.test):
-**   oomtest: path NAME transient N points persistent N points (N allocations)
+** Summary lines (checked by test/faults.test), and the errors seen per path:
+**   oomtest: path NAME transient N points persistent N points (N allocations), N violations
+**   oomtest: path NAME errors: N x 'MESSAGE' (rc N); ...
 **   oomtest: total N points, N violations
 */
 #include <stdio.h>
@@ -165,7 +179,7 @@ static sqlite3 *openDb(void){
   sqlite3_extended_result_codes(db, 1);
   rc = sqlite3_busy_timeout(db, 2000);
   if( rc!=SQLITE_OK ) fatal("busy_timeout: rc=%d", rc);
-  mustSql(db, CLOCK_SQL, 0);
+  if( !gFaultPlain ) mustSql(db, CLOCK_SQL, 0);
   return db;
 }
 static void closeDb(sqlite3 *db){
@@ -187,8 +201,8 @@ static sqlite3_int64 runPoint(const Path *p, const Ref *pRef, sqlite3_int64 iN, 
   sqlite3 *db, *db2;
   sqlite3_int64 nFailed, nBaseLive;
   sqlite3_int64 nBaseUsed;
-  int i, nOk = 0, rc = SQLITE_OK, rc2, nViol0 = g.nViolation, iMatch, bAway;
-  Buf res = {0, 0, 0}, err = {0, 0, 0}, dump = {0, 0, 0}, why = {0, 0, 0};
+  int i, nOk = 0, rc = SQLITE_OK, rc2, nViol0 = g.nViolation;
+  Buf res = {0, 0, 0}, err = {0, 0, 0}, why = {0, 0, 0};
 
   installTemplate(g.zDb, &pRef->image);
   nBaseUsed = sqlite3_memory_used();
@@ -246,6 +260,7 @@ static sqlite3_int64 runPoint(const Path *p, const Ref *pRef, sqlite3_int64 iN, 
            p->zName, (long long)iN, bPersist ? "persistent" : "transient",
            nOk, pRef->nStmt, rc, rc ? bufText(&err) : "-", (long long)nFailed);
   }
+  if( rc!=SQLITE_OK && iN>0 ) errSeen(rc, bufText(&err));
   if( rc!=SQLITE_OK && rc!=SQLITE_NOMEM && rc!=SQLITE_IOERR_NOMEM ){
     violation(p->zName, iN, bPersist, "statement %d failed with rc=%d (%s), not SQLITE_NOMEM",
               nOk+1, rc, bufText(&err));
@@ -255,28 +270,24 @@ static sqlite3_int64 runPoint(const Path *p, const Ref *pRef, sqlite3_int64 iN, 
               nOk+1, rc, bufText(&err));
   }
   if( !sqlite3_get_autocommit(db) ){
-    /* Only the txn path opens a transaction of its own, and the driver
-    ** rolls it back as an application would. Anything else left open is a
-    ** dangling transaction. */
-    if( strcmp(p->zName, "txn")!=0 ){
+    /* A path's own transaction is rolled back as an application would
+    ** (see pathBegins); anything else left open is a dangling one. */
+    if( !pathBegins(p) ){
       violation(p->zName, iN, bPersist, "connection left inside a transaction after rc=%d", rc);
+    }
+    bufReset(&why);
+    if( checkTxnView(p, pRef, db, nOk, &why) ){
+      violation(p->zName, iN, bPersist, "%s", bufText(&why));
     }
     mustSql(db, "ROLLBACK", 0);
   }
 
   /* The committed state is the state after the statements that succeeded,
   ** or after one more (a call may fail after its commit landed). */
-  db2 = openDb();
-  dumpDb(db2, &dump);
-  iMatch = refMatch(pRef, &dump, nOk, &why);
-  if( iMatch<0 ){
-    violation(p->zName, iN, bPersist,
-              "state after the fault is neither before nor after the call (%s)", bufText(&why));
-    if( g.bVerbose ) printf("-- state after the fault:\n%s", bufText(&dump));
-  }
+  db2 = openCheckDb(p);
   bufReset(&why);
-  if( checkDb(db2, &why, iMatch<0) ){
-    violation(p->zName, iN, bPersist, "after the fault: %s", bufText(&why));
+  if( checkState(p, pRef, db2, 0, nOk, &why, g.bVerbose) ){
+    violation(p->zName, iN, bPersist, "%s", bufText(&why));
   }
   closeDb(db2);
 
@@ -294,21 +305,14 @@ static sqlite3_int64 runPoint(const Path *p, const Ref *pRef, sqlite3_int64 iN, 
               (long long)nBaseLive, (long long)gMem.nLive);
   }
 
-  db = openDb();
-  dumpDb(db, &dump);
-  bAway = refNotAtEnd(pRef, &dump, &why);
-  if( bAway ){
-    violation(p->zName, iN, bPersist, "retry did not converge to the reference state (%s)",
-              bufText(&why));
-    if( g.bVerbose ) printf("-- state after the retry:\n%s", bufText(&dump));
-  }
+  db = openCheckDb(p);
   bufReset(&why);
-  if( checkDb(db, &why, bAway) ){
-    violation(p->zName, iN, bPersist, "after the retry: %s", bufText(&why));
+  if( checkState(p, pRef, db, 1, 0, &why, g.bVerbose) ){
+    violation(p->zName, iN, bPersist, "%s", bufText(&why));
   }
   closeDb(db);
 
-  bufFree(&res); bufFree(&err); bufFree(&dump); bufFree(&why);
+  bufFree(&res); bufFree(&err); bufFree(&why);
   if( g.nViolation>nViol0 ) g.nBadPoint++;
   return nFailed;
 }
@@ -316,7 +320,7 @@ static sqlite3_int64 runPoint(const Path *p, const Ref *pRef, sqlite3_int64 iN, 
 static void usage(void){
   fprintf(stderr,
     "usage: oomtest [--long] [--path NAME] [--n N] [--transient|--persistent]\n"
-    "               [--keep-going] [--dir DIR] [-v]\n");
+    "               [--keep-going] [--dir DIR] [--schema1 FILE] [-v]\n");
   exit(2);
 }
 
@@ -338,6 +342,7 @@ int main(int argc, char **argv){
     else if( strcmp(z, "--transient")==0 ) g.eMode = 0;
     else if( strcmp(z, "--persistent")==0 ) g.eMode = 1;
     else if( strcmp(z, "--dir")==0 && i+1<argc ) snprintf(g.zDir, sizeof(g.zDir), "%s", argv[++i]);
+    else if( strcmp(z, "--schema1")==0 && i+1<argc ) zSchema1Sql = argv[++i];
     else usage();
   }
 
@@ -367,7 +372,7 @@ int main(int argc, char **argv){
     Ref ref;
     sqlite3_int64 aPoints[2] = {0, 0};
     sqlite3_int64 nAlloc;
-    int bPersist;
+    int bPersist, nViolPath = g.nViolation;
     if( g.zPath && strcmp(g.zPath, p->zName)!=0 ) continue;
     buildRef(p, &ref, 0);
     if( g.bVerbose ){
@@ -404,8 +409,14 @@ int main(int argc, char **argv){
       }
     }
     printf("oomtest: path %s transient %lld points persistent %lld points"
-           " (%lld allocations)\n",
-           p->zName, (long long)aPoints[0], (long long)aPoints[1], (long long)nAlloc);
+           " (%lld allocations), %d violations\n",
+           p->zName, (long long)aPoints[0], (long long)aPoints[1], (long long)nAlloc,
+           g.nViolation-nViolPath);
+    {
+      char zPrefix[100];
+      snprintf(zPrefix, sizeof(zPrefix), "oomtest: path %s", p->zName);
+      errSeenReport(zPrefix);
+    }
     fflush(stdout);
     nTotal += aPoints[0]+aPoints[1];
     freeRef(&ref);
