@@ -1289,18 +1289,33 @@ static const char *const azUpgrade[QUOTA_SCHEMA_VERSION-1] = {
 */
 int quotaStoreUpgrade(QuotaTab *p, sqlite3_int64 iFrom, char **pzErr){
   enum { UPGRADE_BARE, UPGRADE_OWN, UPGRADE_SAVEPOINT };
+  /* Every statement that opens, ends or undoes the transaction is prepared
+  ** before it opens: after an allocation fails inside it, SQLite may refuse
+  ** to prepare anything more (inside a function call, until the outer
+  ** statement ends), and an upgrade we could not undo would stay open with
+  ** the write lock, or half done in the caller's transaction. The savepoint
+  ** is the one calls use (quota_call): a call opens its own only after the
+  ** table is connected, so the two never nest. */
+  static const int aTxn[] = {
+    QS_BEGIN, QS_COMMIT, QS_ROLLBACK, QS_SAVEPOINT, QS_RELEASE, QS_ROLLBACK_TO,
+    QS_LOCK, QS_META_GET, QS_META_SET
+  };
   sqlite3 *db = p->db;
   sqlite3_int64 iSchema = iFrom;
-  int eMode, rc = SQLITE_OK;
-  if( sqlite3_get_autocommit(db) ){
-    eMode = UPGRADE_BARE;
+  sqlite3_stmt *pUnused;
+  int eMode = UPGRADE_BARE, rc = SQLITE_OK;
+  size_t i;
+  for(i=0; rc==SQLITE_OK && i<sizeof(aTxn)/sizeof(aTxn[0]); i++){
+    rc = quotaStmt(p, aTxn[i], &pUnused);
+  }
+  if( rc==SQLITE_OK && sqlite3_get_autocommit(db) ){
     if( sqlite3_txn_state(db, p->zDb)!=SQLITE_TXN_WRITE ){
-      rc = sqlite3_exec(db, "BEGIN IMMEDIATE", 0, 0, 0);
+      rc = storeRunInt(p, QS_BEGIN, 0, 0);
       if( rc==SQLITE_OK ) eMode = UPGRADE_OWN;
     }
-  }else{
-    rc = sqlite3_exec(db, "SAVEPOINT quota_upgrade", 0, 0, 0);
-    eMode = rc==SQLITE_OK ? UPGRADE_SAVEPOINT : UPGRADE_BARE;
+  }else if( rc==SQLITE_OK ){
+    rc = storeRunInt(p, QS_SAVEPOINT, 0, 0);
+    if( rc==SQLITE_OK ) eMode = UPGRADE_SAVEPOINT;
     if( rc==SQLITE_BUSY ) rc = SQLITE_OK;    /* statements in progress */
     if( rc==SQLITE_OK ) rc = storeRunInt(p, QS_LOCK, 0, 0);  /* busy handler */
   }
@@ -1310,17 +1325,18 @@ int quotaStoreUpgrade(QuotaTab *p, sqlite3_int64 iFrom, char **pzErr){
     if( rc==SQLITE_OK ) rc = storeMetaSet(p, "schema", ++iSchema);
   }
   if( rc==SQLITE_OK && eMode==UPGRADE_OWN ){
-    rc = sqlite3_exec(db, "COMMIT", 0, 0, 0);
+    rc = storeRunInt(p, QS_COMMIT, 0, 0);
   }else if( rc==SQLITE_OK && eMode==UPGRADE_SAVEPOINT ){
-    rc = sqlite3_exec(db, "RELEASE quota_upgrade", 0, 0, 0);
+    rc = storeRunInt(p, QS_RELEASE, 0, 0);
   }
   if( rc!=SQLITE_OK ){
     *pzErr = sqlite3_mprintf("%s: cannot upgrade the store from schema %lld "
         "to %d: %s", p->zName, iFrom, QUOTA_SCHEMA_VERSION, sqlite3_errmsg(db));
     if( eMode==UPGRADE_OWN && !sqlite3_get_autocommit(db) ){
-      sqlite3_exec(db, "ROLLBACK", 0, 0, 0);
+      storeRunInt(p, QS_ROLLBACK, 0, 0);
     }else if( eMode==UPGRADE_SAVEPOINT ){
-      sqlite3_exec(db, "ROLLBACK TO quota_upgrade; RELEASE quota_upgrade", 0, 0, 0);
+      storeRunInt(p, QS_ROLLBACK_TO, 0, 0);
+      storeRunInt(p, QS_RELEASE, 0, 0);
     }
   }
   return rc;
