@@ -206,6 +206,10 @@ asan: deps-test libsqlite_quota.a $(if $(DQLITE_PRESENT),$(DQLITE_NODE)) | build
 	  $(CC) -std=gnu99 -O1 -g $(WARN) $(SAN_FLAGS) -DQUOTA_DEBUG -DSQLITE_CORE -Iext \
 	      -o build/asan/$$(basename $$f .c) $$f $(EXT_SRC) -lsqlite3 -lm || exit 1; \
 	done
+	for t in $(FUZZ_TARGETS); do \
+	  $(CC) -std=gnu99 -O1 -g $(WARN) $(SAN_FLAGS) -DQUOTA_DEBUG -DSQLITE_CORE -Iext -Itest/fuzz \
+	      -o build/asan/fuzz_replay_$$t test/fuzz/$$t.c test/fuzz/replay.c $(EXT_SRC) -lsqlite3 -lm || exit 1; \
+	done
 	env $(ASAN_ENV) QUOTA_EXT=$(CURDIR)/build/asan/quota QUOTA_BUILD=$(CURDIR)/build/asan \
 	    $(TCLSH) test/all.tcl
 
