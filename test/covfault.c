@@ -42,68 +42,9 @@
 #include <sqlite3ext.h>
 #include "quota.h"
 
-/*--------------------------------------------------------------------------
-** Text buffer (system malloc, never failed).
-*/
-typedef struct Buf Buf;
-struct Buf { char *z; size_t n, nAlloc; };
-
-static void bufAppend(Buf *p, const char *z, size_t n){
-  if( p->z==0 || p->n+n+1>p->nAlloc ){
-    size_t nNew = (p->nAlloc+n+1)*2;
-    char *zNew = realloc(p->z, nNew);
-    if( zNew==0 ){ fprintf(stderr, "covfault: out of system memory\n"); exit(2); }
-    p->z = zNew;
-    p->nAlloc = nNew;
-  }
-  if( n>0 ) memcpy(p->z+p->n, z, n);
-  p->n += n;
-  p->z[p->n] = 0;
-}
-static void bufPrintf(Buf *p, const char *zFmt, ...){
-  char zTmp[1024];
-  va_list ap;
-  int n;
-  va_start(ap, zFmt);
-  n = vsnprintf(zTmp, sizeof(zTmp), zFmt, ap);
-  va_end(ap);
-  if( n<0 ) return;
-  if( (size_t)n>=sizeof(zTmp) ) n = (int)sizeof(zTmp)-1;
-  bufAppend(p, zTmp, (size_t)n);
-}
-static void bufReset(Buf *p){ p->n = 0; if( p->z ) p->z[0] = 0; }
-static void bufFree(Buf *p){ free(p->z); memset(p, 0, sizeof(*p)); }
-static const char *bufText(const Buf *p){ return p->z ? p->z : ""; }
-
-/*--------------------------------------------------------------------------
-** The failing allocator (as in oomtest.c).
-*/
-static sqlite3_mem_methods gOrig;
-static struct {
-  int bArmed, nPause, bPersist;
-  sqlite3_int64 iFail, nCount, nFailed;
-} gMem;
-
-static int memShouldFail(void){
-  if( !gMem.bArmed || gMem.nPause>0 ) return 0;
-  if( ++gMem.nCount==gMem.iFail || (gMem.bPersist && gMem.nCount>gMem.iFail) ){
-    gMem.nFailed++;
-    return 1;
-  }
-  return 0;
-}
-static void *memMalloc(int n){ return memShouldFail() ? 0 : gOrig.xMalloc(n); }
-static void memFree(void *p){ gOrig.xFree(p); }
-static void *memRealloc(void *p, int n){ return memShouldFail() ? 0 : gOrig.xRealloc(p, n); }
-static int memSize(void *p){ return gOrig.xSize(p); }
-static int memRoundup(int n){ return gOrig.xRoundup(n); }
-static int memInit(void *pApp){ (void)pApp; return gOrig.xInit(gOrig.pAppData); }
-static void memShutdown(void *pApp){ (void)pApp; gOrig.xShutdown(gOrig.pAppData); }
-static void memArm(sqlite3_int64 iFail, int bPersist){
-  gMem.iFail = iFail; gMem.bPersist = bPersist;
-  gMem.nCount = 0; gMem.nFailed = 0; gMem.bArmed = 1;
-}
-static void memDisarm(void){ gMem.bArmed = 0; }
+#define FAULT_PROG "covfault"
+#include "faultbuf.h"
+#include "faultmem.h"
 
 static int bVerbose = 0;
 static int nViolation = 0;
@@ -635,7 +576,6 @@ static void runLoadable(const char *zExt){
 }
 
 int main(int argc, char **argv){
-  sqlite3_mem_methods m;
   const char *zExt = 0;
   int i, nTotal = 0;
   for(i=1; i<argc; i++){
@@ -643,18 +583,7 @@ int main(int argc, char **argv){
     else if( strcmp(argv[i], "--case")==0 && i+1<argc ) zOnlyCase = argv[++i];
     else zExt = argv[i];
   }
-  if( sqlite3_config(SQLITE_CONFIG_GETMALLOC, &gOrig) ) fatal("GETMALLOC");
-  m = gOrig;
-  m.xMalloc = memMalloc;
-  m.xFree = memFree;
-  m.xRealloc = memRealloc;
-  m.xSize = memSize;
-  m.xRoundup = memRoundup;
-  m.xInit = memInit;
-  m.xShutdown = memShutdown;
-  m.pAppData = 0;
-  if( sqlite3_config(SQLITE_CONFIG_MALLOC, &m) ) fatal("CONFIG_MALLOC");
-  if( sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 1) ) fatal("MEMSTATUS");
+  if( memInstall()!=SQLITE_OK ) fatal("installing the failing allocator");
   if( sqlite3_initialize() ) fatal("initialize");
 
   printf("covfault: SQLite %s\n", sqlite3_libversion());

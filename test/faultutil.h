@@ -39,43 +39,7 @@
 #define CLOCK_SQL "SELECT quota_clock('2026-03-15 12:00:00')"
 #define CLOCK_JD_MS ((sqlite3_int64)210866760000000LL + (sqlite3_int64)1773576000*1000)
 
-/*--------------------------------------------------------------------------
-** Small growable text buffer (system malloc: the driver's own memory is
-** never counted by, nor failed by, oomtest's SQLite allocator wrapper).
-*/
-typedef struct Buf Buf;
-struct Buf {
-  char *z;                        /* Text, always NUL-terminated when non-NULL */
-  size_t n;                       /* Bytes used, excluding the NUL */
-  size_t nAlloc;                  /* Bytes allocated */
-};
-
-static void bufAppend(Buf *p, const char *z, size_t n){
-  if( p->z==0 || p->n+n+1>p->nAlloc ){
-    size_t nNew = (p->nAlloc+n+1)*2;
-    char *zNew = realloc(p->z, nNew);
-    if( zNew==0 ){ fprintf(stderr, FAULT_PROG ": out of system memory\n"); exit(2); }
-    p->z = zNew;
-    p->nAlloc = nNew;
-  }
-  if( n>0 ) memcpy(p->z+p->n, z, n);
-  p->n += n;
-  p->z[p->n] = 0;
-}
-static void bufPrintf(Buf *p, const char *zFmt, ...){
-  char zTmp[512];
-  va_list ap;
-  int n;
-  va_start(ap, zFmt);
-  n = vsnprintf(zTmp, sizeof(zTmp), zFmt, ap);
-  va_end(ap);
-  if( n<0 ) return;
-  if( (size_t)n>=sizeof(zTmp) ) n = (int)sizeof(zTmp)-1;
-  bufAppend(p, zTmp, (size_t)n);
-}
-static void bufReset(Buf *p){ p->n = 0; if( p->z ) p->z[0] = 0; }
-static void bufFree(Buf *p){ free(p->z); memset(p, 0, sizeof(*p)); }
-static const char *bufText(const Buf *p){ return p->z ? p->z : ""; }
+#include "faultbuf.h"
 
 /* A setup failure (not a finding of the test): exit status 2. */
 static void fatal(const char *zFmt, ...){

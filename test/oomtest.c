@@ -67,57 +67,7 @@
 #include <unistd.h>
 #include <sqlite3.h>
 
-/*--------------------------------------------------------------------------
-** The failing allocator.
-*/
-static sqlite3_mem_methods gOrig;     /* SQLite's allocator */
-static struct {
-  int bArmed;                     /* Count (and maybe fail) allocations */
-  int nPause;                     /* >0: the driver itself is allocating */
-  int bPersist;                   /* Fail every allocation from iFail on */
-  sqlite3_int64 iFail;            /* Allocation number to fail */
-  sqlite3_int64 nCount;           /* Allocations seen while armed */
-  sqlite3_int64 nFailed;          /* Allocations failed */
-  sqlite3_int64 nLive;            /* Outstanding allocations */
-} gMem;
-
-static int memShouldFail(void){
-  if( !gMem.bArmed || gMem.nPause>0 ) return 0;
-  gMem.nCount++;
-  if( gMem.nCount==gMem.iFail || (gMem.bPersist && gMem.nCount>gMem.iFail) ){
-    gMem.nFailed++;
-    return 1;
-  }
-  return 0;
-}
-static void *memMalloc(int n){
-  void *p;
-  if( memShouldFail() ) return 0;
-  p = gOrig.xMalloc(n);
-  if( p ) gMem.nLive++;
-  return p;
-}
-static void memFree(void *p){
-  if( p ) gMem.nLive--;
-  gOrig.xFree(p);
-}
-static void *memRealloc(void *p, int n){
-  if( memShouldFail() ) return 0;
-  return gOrig.xRealloc(p, n);
-}
-static int memSize(void *p){ return gOrig.xSize(p); }
-static int memRoundup(int n){ return gOrig.xRoundup(n); }
-static int memInit(void *pApp){ (void)pApp; return gOrig.xInit(gOrig.pAppData); }
-static void memShutdown(void *pApp){ (void)pApp; gOrig.xShutdown(gOrig.pAppData); }
-
-static void memArm(sqlite3_int64 iFail, int bPersist){
-  gMem.iFail = iFail;
-  gMem.bPersist = bPersist;
-  gMem.nCount = 0;
-  gMem.nFailed = 0;
-  gMem.bArmed = 1;
-}
-static void memDisarm(void){ gMem.bArmed = 0; }
+#include "faultmem.h"
 
 /* The shared plumbing (faultutil.h): the driver's own work inside runSql()
 ** is neither counted nor failed by the allocator above. */
@@ -327,7 +277,6 @@ static void usage(void){
 int main(int argc, char **argv){
   int i, rc, iPath;
   sqlite3_int64 nTotal = 0;
-  sqlite3_mem_methods m;
   time_t tStart = time(0);
 
   faultTuneMalloc();
@@ -347,21 +296,8 @@ int main(int argc, char **argv){
   }
 
   /* The failing allocator goes in before anything initializes SQLite. */
-  rc = sqlite3_config(SQLITE_CONFIG_GETMALLOC, &gOrig);
-  if( rc!=SQLITE_OK ) fatal("SQLITE_CONFIG_GETMALLOC: rc=%d", rc);
-  m = gOrig;
-  m.xMalloc = memMalloc;
-  m.xFree = memFree;
-  m.xRealloc = memRealloc;
-  m.xSize = memSize;
-  m.xRoundup = memRoundup;
-  m.xInit = memInit;
-  m.xShutdown = memShutdown;
-  m.pAppData = 0;
-  rc = sqlite3_config(SQLITE_CONFIG_MALLOC, &m);
-  if( rc!=SQLITE_OK ) fatal("SQLITE_CONFIG_MALLOC: rc=%d", rc);
-  rc = sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 1);
-  if( rc!=SQLITE_OK ) fatal("SQLITE_CONFIG_MEMSTATUS: rc=%d", rc);
+  rc = memInstall();
+  if( rc!=SQLITE_OK ) fatal("installing the failing allocator: rc=%d", rc);
   faultStart(0, g.zDir, sizeof(g.zDir), g.zDb, sizeof(g.zDb), "oom.db");
 
   printf("oomtest: SQLite %s, %s mode, directory %s\n", sqlite3_libversion(),
