@@ -141,9 +141,18 @@ demo: $(SO) | deps-test build
 	@rm -f build/demo.db build/demo.db-wal build/demo.db-shm
 	$(SQLITE3) -bail build/demo.db < tool/demo.sql
 
+# test/sanitize.test runs a few suites against this ASan+UBSan build (and
+# one under valgrind): the bounded form of make asan and make valgrind. If
+# the compiler cannot build it, the test says so and skips.
+SAN_SO = build/san/quota.so
+$(SAN_SO): $(EXT_SRC) $(EXT_HDR) | build
+	@mkdir -p build/san
+	-$(CC) -std=c99 -O1 -g $(WARN) $(SAN_FLAGS) -DQUOTA_DEBUG -fPIC -shared -fvisibility=hidden \
+	    -o $@ $(EXT_SRC) -lm
+
 # The second SQLite is looked for after node-deps has run (it may have just
 # fetched it), so not with $(wildcard) when this Makefile is read.
-test: deps-test $(SO) libsqlite_quota.a drivers node-deps $(if $(DQLITE_PRESENT),$(DQLITE_NODE))
+test: deps-test $(SO) $(SAN_SO) libsqlite_quota.a drivers node-deps $(if $(DQLITE_PRESENT),$(DQLITE_NODE))
 	@if [ -f $(NEWEST_SQLITE)/sqlite3.c ]; then \
 	  $(MAKE) --no-print-directory newest || exit 1; \
 	else \

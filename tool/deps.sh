@@ -13,6 +13,7 @@ have_cmd make || need="$need make"
 if [ "${1:-build}" != build ]; then
   have_cmd sqlite3 || need="$need sqlite3"
   [ -x /usr/bin/python3 ] || need="$need python3"      # test/client_python.test
+  have_cmd valgrind || need="$need valgrind"           # test/sanitize.test
   have_cmd tclsh || need="$need tcl"
   if have_cmd tclsh; then
     echo 'if {[catch {package require sqlite3}]} {exit 1}' | tclsh >/dev/null 2>&1 \
