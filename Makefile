@@ -53,7 +53,7 @@ DQLITE_PRESENT = $(and $(wildcard /usr/include/dqlite.h),$(shell command -v dqli
 
 .PHONY: all demo test deps-build deps-test install clean drivers static \
         asan valgrind coverage bench bench-quick npm node-deps \
-        dqlite test-dqlite deps-dqlite fuzz fuzz-replay analyze newest
+        dqlite test-dqlite deps-dqlite fuzz fuzz-replay analyze newest newest-if-present
 
 all: $(SO)
 
@@ -152,14 +152,19 @@ $(SAN_SO): $(EXT_SRC) $(EXT_HDR) | build
 
 # The second SQLite is looked for after node-deps has run (it may have just
 # fetched it), so not with $(wildcard) when this Makefile is read.
-test: deps-test $(SO) $(SAN_SO) libsqlite_quota.a drivers node-deps $(if $(DQLITE_PRESENT),$(DQLITE_NODE))
+test: deps-test $(SO) $(SAN_SO) libsqlite_quota.a drivers node-deps newest-if-present \
+      $(if $(DQLITE_PRESENT),$(DQLITE_NODE))
+	NEWEST_SQLITE=$(NEWEST_SQLITE) $(TCLSH) test/all.tcl
+
+# make test, asan, valgrind and coverage all run test/newest.test: its
+# drivers must be as new as ext/ and test/.
+newest-if-present: node-deps
 	@if [ -f $(NEWEST_SQLITE)/sqlite3.c ]; then \
 	  $(MAKE) --no-print-directory newest || exit 1; \
 	else \
 	  echo "newest: SKIPPED: no SQLite amalgamation in $(NEWEST_SQLITE) (make node-deps);" \
 	       "the drivers run against the system SQLite only"; \
 	fi
-	NEWEST_SQLITE=$(NEWEST_SQLITE) $(TCLSH) test/all.tcl
 
 deps-dqlite:
 	@sh tool/deps.sh dqlite
@@ -208,7 +213,7 @@ install: $(SO) libsqlite_quota.a
 ASAN_ENV = ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 \
            UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
            LD_PRELOAD="$$($(CC) -print-file-name=libasan.so) $$($(CC) -print-file-name=libubsan.so)"
-asan: deps-test libsqlite_quota.a $(if $(DQLITE_PRESENT),$(DQLITE_NODE)) | build
+asan: deps-test libsqlite_quota.a newest-if-present $(if $(DQLITE_PRESENT),$(DQLITE_NODE)) | build
 	@mkdir -p build/asan
 	$(CC) -std=c99 -O1 -g $(WARN) $(SAN_FLAGS) -DQUOTA_DEBUG -fPIC -shared -fvisibility=hidden -o build/asan/quota.so $(EXT_SRC) -lm
 	for f in $(wildcard test/*.c) $(filter-out tool/quota-dqlite-node.c,$(wildcard tool/*.c)); do \
@@ -222,7 +227,7 @@ asan: deps-test libsqlite_quota.a $(if $(DQLITE_PRESENT),$(DQLITE_NODE)) | build
 	env $(ASAN_ENV) QUOTA_EXT=$(CURDIR)/build/asan/quota QUOTA_BUILD=$(CURDIR)/build/asan \
 	    $(TCLSH) test/all.tcl
 
-valgrind: deps-test $(SO) libsqlite_quota.a drivers $(if $(DQLITE_PRESENT),$(DQLITE_NODE))
+valgrind: deps-test $(SO) libsqlite_quota.a drivers newest-if-present $(if $(DQLITE_PRESENT),$(DQLITE_NODE))
 	TESTER_WRAP="valgrind -q --error-exitcode=99 --trace-children=no" \
 	    $(TCLSH) test/all.tcl
 
@@ -238,7 +243,7 @@ valgrind: deps-test $(SO) libsqlite_quota.a drivers $(if $(DQLITE_PRESENT),$(DQL
 # and compiled out here (QUOTA_COVERAGE_TEST).
 COV_EXT_FLAGS = -O0 -g --coverage -DQUOTA_COVERAGE_TEST $(WARN)
 COV_DRIVERS   = $(wildcard test/*.c) $(filter-out tool/quota-dqlite-node.c,$(wildcard tool/*.c))
-coverage: deps-test libsqlite_quota.a drivers $(if $(DQLITE_PRESENT),$(DQLITE_NODE)) | build
+coverage: deps-test libsqlite_quota.a drivers newest-if-present $(if $(DQLITE_PRESENT),$(DQLITE_NODE)) | build
 	rm -rf build/cov
 	@mkdir -p build/cov/so build/cov/core
 	for f in $(EXT_SRC); do \
