@@ -81,6 +81,13 @@ static void execOk(sqlite3 *db, const char *zSql){
   }
 }
 
+/* Print "LABEL=RC" and the error message if any, then free it. */
+static void showRc(const char *zLabel, int rc, char **pzErr){
+  printf("%s=%d%s%s\n", zLabel, rc, *pzErr ? " " : "", *pzErr ? *pzErr : "");
+  sqlite3_free(*pzErr);
+  *pzErr = 0;
+}
+
 static sqlite3_int64 oneInt(sqlite3 *db, const char *zSql){
   sqlite3_stmt *p = 0;
   sqlite3_int64 v = -1;
@@ -268,17 +275,13 @@ static void caseLoad(const char *zSo){
   db = openDb();
   sqlite3_enable_load_extension(db, 1);
   rc = sqlite3_load_extension(db, zSo, 0, &zErr);
-  printf("load1=%d%s%s\n", rc, zErr ? " " : "", zErr ? zErr : "");
-  sqlite3_free(zErr); zErr = 0;
+  showRc("load1", rc, &zErr);
   rc = sqlite3_load_extension(db, zSo, 0, &zErr);
-  printf("load2=%d%s%s\n", rc, zErr ? " " : "", zErr ? zErr : "");
-  sqlite3_free(zErr); zErr = 0;
+  showRc("load2", rc, &zErr);
   rc = sqlite3_load_extension(db, zSo, "sqlite3_quota_init", &zErr);
-  printf("load3=%d%s%s\n", rc, zErr ? " " : "", zErr ? zErr : "");
-  sqlite3_free(zErr); zErr = 0;
+  showRc("load3", rc, &zErr);
   rc = sqlite3_quota_init(db, &zErr, 0);
-  printf("init=%d%s%s\n", rc, zErr ? " " : "", zErr ? zErr : "");
-  sqlite3_free(zErr); zErr = 0;
+  showRc("init", rc, &zErr);
   printf("consume=%lld functions=%lld\n",
          oneInt(db, "SELECT quota_consume('k', 1)"),
          oneInt(db, "SELECT count(*) FROM pragma_function_list"
@@ -290,11 +293,9 @@ static void caseLoad(const char *zSo){
   db = openDb();
   sqlite3_enable_load_extension(db, 1);
   rc = sqlite3_load_extension(db, zSo, 0, &zErr);
-  printf("auto+load=%d%s%s\n", rc, zErr ? " " : "", zErr ? zErr : "");
-  sqlite3_free(zErr); zErr = 0;
+  showRc("auto+load", rc, &zErr);
   rc = sqlite3_quota_init(db, &zErr, 0);
-  printf("auto+init=%d%s%s\n", rc, zErr ? " " : "", zErr ? zErr : "");
-  sqlite3_free(zErr); zErr = 0;
+  showRc("auto+init", rc, &zErr);
   printf("consume=%lld functions=%lld\n",
          oneInt(db, "SELECT quota_consume('k', 1)"),
          oneInt(db, "SELECT count(*) FROM pragma_function_list"
