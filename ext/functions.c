@@ -228,6 +228,10 @@ static int callBegin(QuotaCall *pCall, sqlite3_context *ctx, const char *zFunc,
       }
     }
   }
+  if( bWrite ){
+    if( !pCall->p->bUseCache ) pCall->p->bKeyCached = 0;
+    pCall->p->bKeyCacheOn = rc==SQLITE_OK && pCall->eMode==CALL_OWN;
+  }
   if( rc!=SQLITE_OK ) callCapture(pCall, rc);
   return rc;
 }
@@ -286,6 +290,12 @@ static int callEnd(QuotaCall *pCall, int rc){
   sqlite3_free(pCall->zErr);
   pCall->zErr = 0;
   if( pCall->p ){
+    /* The key cache outlives only a call whose own transaction committed:
+    ** anything else may be rolled back without us. */
+    if( pCall->p->bKeyCacheOn && (rc!=SQLITE_OK || !pCall->p->bCache) ){
+      pCall->p->bKeyCached = 0;
+    }
+    pCall->p->bKeyCacheOn = 0;
     pCall->p->bUseCache = 0;
     quotaTabUnref(pCall->p);
     pCall->p = 0;
@@ -473,7 +483,7 @@ static void reserveFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
           ttl==call.p->nHoldTtl, zReq, &holdId);
       for(i=0; rc==SQLITE_OK && i<c.n; i++){
         c.a[i].reserved += amount;
-        c.a[i].bDirty = 1;
+        c.a[i].bDirty |= QUOTA_DIRTY_COUNTS;
       }
       if( rc==SQLITE_OK && zReq ){
         rc = quotaRequestPut(call.p, c.a[0].id, zReq, REQ_RESERVE, amount,
@@ -542,7 +552,7 @@ static void settleFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
         break;
       case HOLD_LIVE:
       case HOLD_EXPIRED:
-        if( h.pKey==0 ) break;                  /* key deleted: NULL */
+        if( h.zKey==0 ) break;                  /* key deleted: NULL */
         rc = chainNormalize(&call, &c, 1);
         if( rc==SQLITE_OK ) rc = chainChargeFits(&c, amount);
         for(i=0; rc==SQLITE_OK && i<c.n; i++){
@@ -556,7 +566,7 @@ static void settleFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
         if( rc==SQLITE_OK ) rc = chainSave(&call, &c);
         if( rc==SQLITE_OK ) rc = quotaHoldEnd(call.p, holdId, HOLD_SETTLED, call.now, amount);
         if( rc==SQLITE_OK ){
-          rc = quotaInsertLedger(call.p, (const char*)sqlite3_value_text(h.pKey),
+          rc = quotaInsertLedger(call.p, h.zKey,
                                  amount, call.now,
                                  h.pReq ? (const char*)sqlite3_value_text(h.pReq) : 0,
                                  holdId,

@@ -38,11 +38,16 @@ void quotaConnUnref(void *pArg){
 ** connection's VFS (so a test VFS can drive it), in whole seconds.
 */
 sqlite3_int64 quotaNow(QuotaConn *pConn){
-  sqlite3_vfs *pVfs = 0;
+  sqlite3_vfs *pVfs = pConn->pVfs;
   sqlite3_int64 ms = 0;
   if( pConn->bPinned ) return pConn->iPinned;
-  sqlite3_file_control(pConn->db, "main", SQLITE_FCNTL_VFS_POINTER, &pVfs);
-  if( NEVER(pVfs==0) ) pVfs = sqlite3_vfs_find(0);
+  if( pVfs==0 ){
+    /* main's VFS is fixed for the life of the connection: ask once (each
+    ** file control takes the connection's mutex) */
+    sqlite3_file_control(pConn->db, "main", SQLITE_FCNTL_VFS_POINTER, &pVfs);
+    if( NEVER(pVfs==0) ) pVfs = sqlite3_vfs_find(0);
+    pConn->pVfs = pVfs;
+  }
   if( pVfs->iVersion>=2 && pVfs->xCurrentTimeInt64 ){
     pVfs->xCurrentTimeInt64(pVfs, &ms);
   }else{

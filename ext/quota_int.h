@@ -115,6 +115,7 @@ struct QuotaConn {
   int bPinned;              /* true when quota_clock() pinned the clock */
   sqlite3_int64 iPinned;    /* the pinned time, when bPinned */
   QuotaTab *pTab;           /* the connected table main.quota, or NULL */
+  sqlite3_vfs *pVfs;        /* main's VFS, the clock; found on first use */
 };
 
 void quotaConnUnref(void *p);
@@ -138,14 +139,22 @@ struct QuotaKey {
   sqlite3_int64 wtotal;     /* rolling: running total through the newest bucket */
   int bPeriod;              /* computed: true for calendar periods */
   sqlite3_int64 pend;       /* computed: end of the current period */
-  int bDirty;               /* must be written back */
+  int bDirty;               /* QUOTA_DIRTY_*: what must be written back */
 };
+
+/* QuotaKey.bDirty: most calls change only the counters, and an UPDATE that
+** sets two columns binds and checks less than one that sets five. */
+#define QUOTA_DIRTY_COUNTS  0x01  /* used, reserved */
+#define QUOTA_DIRTY_PERIOD  0x02  /* pstart, oldest, wtotal */
 
 /* A key and its ancestors, leaf first. */
 struct QuotaChain {
   int n;
   QuotaKey a[QUOTA_MAX_DEPTH];
 };
+
+/* Longest key name (bytes, with its terminator) the key cache holds. */
+#define QUOTA_KEY_CACHE_NAME 64
 
 /* The virtual table; it owns the prepared statements of its store. */
 struct QuotaTab {
@@ -167,6 +176,13 @@ struct QuotaTab {
   unsigned int uCacheVersion;  /* ... this SQLITE_FCNTL_DATA_VERSION */
   int bUseCache;            /* the running call trusts them (no re-read) */
   int bStateRead;           /* the running call read all three from disk */
+  /* The last key a writing call loaded by name, as stored. Trusted on the
+  ** same terms as the sweep state (bUseCache): then no connection has
+  ** written since our last commit, so the row on disk is this one. */
+  int bKeyCacheOn;          /* the running call may fill keyCache */
+  int bKeyCached;           /* keyCache holds the row of key zKeyCache */
+  QuotaKey keyCache;
+  char zKeyCache[QUOTA_KEY_CACHE_NAME];
   sqlite3_stmt **aStmt;     /* prepared on first use, see store.c */
 };
 
@@ -220,7 +236,9 @@ struct QuotaHold {
   int state;                /* HOLD_* */
   sqlite3_int64 charged;    /* what settle charged, when settled */
   sqlite3_value *pReq;      /* its request id, or NULL (sqlite3_value_dup) */
-  sqlite3_value *pKey;      /* its key's name, NULL if the key is gone */
+  const char *zKey;         /* its key's name, NULL if the key is gone */
+  char *zKeyOwned;          /* zKey when it is too long for zKeyBuf */
+  char zKeyBuf[QUOTA_KEY_CACHE_NAME];
 };
 int quotaHoldGet(QuotaTab *p, sqlite3_int64 id, QuotaHold *h, QuotaKey *k,
                  int *pFound);
@@ -249,7 +267,8 @@ int quotaIntegrity(QuotaTab *p, char **pzErr);
 
 /* Statements of store.c, by number. */
 enum {
-  QS_KEY_BY_NAME, QS_KEY_BY_NAME_CACHED, QS_KEY_BY_ID, QS_KEY_SAVE, QS_KEY_INSERT,
+  QS_KEY_BY_NAME, QS_KEY_BY_NAME_CACHED, QS_KEY_BY_ID, QS_KEY_SAVE,
+  QS_KEY_SAVE_COUNTS, QS_KEY_INSERT,
   QS_KEY_UPDATE_ALL, QS_KEY_ROW, QS_KEY_DELETE, QS_NOTE_PUT, QS_NOTE_DELETE,
   QS_KEY_CHILD, QS_KEY_NAME,
   QS_META_GET, QS_META_SET,

@@ -79,6 +79,8 @@ static const char *const azStmtSql[QS_COUNT] = {
   /* QS_KEY_SAVE */
   "UPDATE {keys} SET used=?2, reserved=?3, pstart=?4, oldest=?5, wtotal=?6"
   " WHERE id=?1",
+  /* QS_KEY_SAVE_COUNTS: the same when only the counters changed */
+  "UPDATE {keys} SET used=?2, reserved=?3 WHERE id=?1",
   /* QS_KEY_INSERT */
   "INSERT INTO {keys}(key, cap, period, kind, len, anchor, parent, retention,"
   " used, reserved, pstart, oldest, wtotal)"
@@ -132,11 +134,14 @@ static const char *const azStmtSql[QS_COUNT] = {
   " (SELECT value FROM {meta} WHERE name='swept'),"
   " (SELECT value FROM {meta} WHERE name='sweepid')"
   " FROM {holds} AS h LEFT JOIN {keys} AS k ON k.id=h.key_id WHERE h.id=?1",
-  /* QS_HOLD_GET_CACHED */
+  /* QS_HOLD_GET_CACHED: the same without the sweep state; and when the
+  ** hold's key is ?2, the key in the key cache, its row is not read (the
+  ** NULL makes the join's rowid seek a no-op) */
   "SELECT k.id, k.cap, k.kind, k.len, k.anchor, k.parent, k.used, k.reserved,"
   " k.pstart, k.oldest, k.wtotal, h.key_id, h.amount, h.expires, h.state,"
   " h.charged, h.request_id, k.key"
-  " FROM {holds} AS h LEFT JOIN {keys} AS k ON k.id=h.key_id WHERE h.id=?1",
+  " FROM {holds} AS h LEFT JOIN {keys} AS k"
+  " ON k.id=CASE h.key_id WHEN ?2 THEN NULL ELSE h.key_id END WHERE h.id=?1",
   /* QS_HOLDS_OF_KEY */
   "SELECT id, amount FROM {holds} WHERE key_id=?1 AND state=0",
   /* QS_LEDGER_INSERT */
@@ -445,17 +450,50 @@ static int storeLoadKey(QuotaTab *p, int bSweep, sqlite3_stmt *pStmt,
   return rc;
 }
 
-/* Load a key by name, with the sweep state unless the call's cache of it
-** is valid (p->bUseCache, see callBegin). */
+/*
+** Load a key by name, with the sweep state unless the call's cache of it
+** is valid (p->bUseCache, see callBegin). When it is, the key cache is as
+** good as the row: a connection that is the only writer and charges the
+** same key again skips reading it (one statement of the four or five a
+** reserve or consume runs).
+*/
 int quotaLoadKeyByName(QuotaTab *p, const char *zKey, QuotaKey *k, int *pFound){
   sqlite3_stmt *pStmt;
-  int iStmt = p->bUseCache ? QS_KEY_BY_NAME_CACHED : QS_KEY_BY_NAME;
-  int rc = quotaStmt(p, iStmt, &pStmt);
+  int iStmt, rc;
+  if( p->bUseCache && p->bKeyCached && strcmp(zKey, p->zKeyCache)==0 ){
+    *k = p->keyCache;
+    *pFound = 1;
+    return SQLITE_OK;
+  }
+  iStmt = p->bUseCache ? QS_KEY_BY_NAME_CACHED : QS_KEY_BY_NAME;
+  rc = quotaStmt(p, iStmt, &pStmt);
   if( rc!=SQLITE_OK ) return rc;
   sqlite3_bind_text(pStmt, 1, zKey, -1, SQLITE_STATIC);
   rc = storeLoadKey(p, !p->bUseCache, pStmt, k, pFound);
   sqlite3_bind_null(pStmt, 1);
+  if( rc==SQLITE_OK && *pFound && p->bKeyCacheOn ){
+    size_t n = strlen(zKey);
+    p->bKeyCached = n<sizeof(p->zKeyCache);
+    if( p->bKeyCached ){
+      memcpy(p->zKeyCache, zKey, n+1);
+      p->keyCache = *k;
+    }
+  }
   return rc;
+}
+
+/* Keep the key cache equal to the row just written (or drop it when the
+** write is not a writing call's, which may yet be rolled back alone). */
+static void storeKeyCacheSaved(QuotaTab *p, const QuotaKey *k){
+  if( !p->bKeyCached || p->keyCache.id!=k->id ) return;
+  if( !p->bKeyCacheOn ){
+    p->bKeyCached = 0;
+    return;
+  }
+  p->keyCache = *k;
+  p->keyCache.bPeriod = 0;          /* as quotaReadKeyRow leaves them */
+  p->keyCache.pend = 0;
+  p->keyCache.bDirty = 0;
 }
 
 int quotaLoadKeyById(QuotaTab *p, sqlite3_int64 id, QuotaKey *k, int *pFound){
@@ -500,7 +538,7 @@ int quotaAdjustReservedChain(QuotaTab *p, sqlite3_int64 leafId,
     if( NEVER(delta>0) && k.reserved>LARGEST_INT64-delta ) return SQLITE_CORRUPT_VTAB;
     k.reserved += delta;
     if( k.reserved<0 ) return SQLITE_CORRUPT_VTAB;
-    k.bDirty = 1;
+    k.bDirty = QUOTA_DIRTY_COUNTS;
     rc = quotaSaveKey(p, &k);
     if( rc!=SQLITE_OK ) return rc;
     id = k.parentId;
@@ -673,7 +711,7 @@ int quotaNormalize(QuotaTab *p, QuotaKey *k, sqlite3_int64 now, int bWrite){
         k->bOldest = k->oldest!=LARGEST_INT64;
       }
       if( rc!=SQLITE_OK ) return rc;
-      k->bDirty = 1;
+      k->bDirty |= QUOTA_DIRTY_COUNTS|QUOTA_DIRTY_PERIOD;
     }else{
       k->bOldest = 0;      /* no longer meaningful in memory */
     }
@@ -685,7 +723,7 @@ int quotaNormalize(QuotaTab *p, QuotaKey *k, sqlite3_int64 now, int bWrite){
     if( s>k->pstart ){
       k->used = 0;
       k->pstart = s;
-      k->bDirty = 1;
+      k->bDirty |= QUOTA_DIRTY_COUNTS|QUOTA_DIRTY_PERIOD;
     }else if( s<k->pstart ){
       /* The clock is behind the stored period (a pinned clock moved back):
       ** keep the stored period rather than resurrect an old one. */
@@ -731,16 +769,20 @@ int quotaSaveKey(QuotaTab *p, QuotaKey *k){
   sqlite3_stmt *pStmt;
   int rc;
   if( !k->bDirty ) return SQLITE_OK;
-  rc = quotaStmt(p, QS_KEY_SAVE, &pStmt);
+  rc = quotaStmt(p, (k->bDirty & QUOTA_DIRTY_PERIOD) ? QS_KEY_SAVE
+                                                     : QS_KEY_SAVE_COUNTS, &pStmt);
   if( rc!=SQLITE_OK ) return rc;
   sqlite3_bind_int64(pStmt, 1, k->id);
   sqlite3_bind_int64(pStmt, 2, k->used);
   sqlite3_bind_int64(pStmt, 3, k->reserved);
-  sqlite3_bind_int64(pStmt, 4, k->pstart);
-  if( k->bOldest ) sqlite3_bind_int64(pStmt, 5, k->oldest);
-  else sqlite3_bind_null(pStmt, 5);
-  sqlite3_bind_int64(pStmt, 6, k->wtotal);
+  if( k->bDirty & QUOTA_DIRTY_PERIOD ){
+    sqlite3_bind_int64(pStmt, 4, k->pstart);
+    if( k->bOldest ) sqlite3_bind_int64(pStmt, 5, k->oldest);
+    else sqlite3_bind_null(pStmt, 5);
+    sqlite3_bind_int64(pStmt, 6, k->wtotal);
+  }
   k->bDirty = 0;
+  storeKeyCacheSaved(p, k);
   return quotaStepDone(pStmt);
 }
 
@@ -752,11 +794,12 @@ int quotaSaveKey(QuotaTab *p, QuotaKey *k){
 int quotaCharge(QuotaTab *p, QuotaKey *k, sqlite3_int64 amount, sqlite3_int64 now){
   if( NEVER(k->used > LARGEST_INT64 - amount) ) return SQLITE_TOOBIG;
   k->used += amount;
-  k->bDirty = 1;
+  k->bDirty |= QUOTA_DIRTY_COUNTS;
   if( k->eKind==QUOTA_ROLLING && amount>0 ){
     sqlite3_int64 aArg[4];
     if( NEVER(k->wtotal > LARGEST_INT64 - amount) ) return SQLITE_TOOBIG;
     k->wtotal += amount;
+    k->bDirty |= QUOTA_DIRTY_PERIOD;
     aArg[0] = k->id;
     aArg[1] = now;
     aArg[2] = amount;
@@ -781,7 +824,7 @@ int quotaSetUsed(QuotaTab *p, QuotaKey *k, sqlite3_int64 used, sqlite3_int64 now
   k->used = 0;
   k->bOldest = 0;
   k->wtotal = 0;            /* an empty window: running totals start over */
-  k->bDirty = 1;
+  k->bDirty |= QUOTA_DIRTY_COUNTS|QUOTA_DIRTY_PERIOD;
   if( k->eKind==QUOTA_ROLLING ) return quotaCharge(p, k, used, now);
   k->used = used;
   return SQLITE_OK;
@@ -1005,18 +1048,33 @@ int quotaNoteSave(QuotaTab *p, sqlite3_int64 id, sqlite3_value *pNote){
 
 /* ----------------------------------------------------------------- holds */
 
+/* Make h->zKey a copy of the n bytes at z. */
+static int storeHoldKeyName(QuotaHold *h, const char *z, size_t n){
+  char *zCopy = h->zKeyBuf;
+  if( n>=sizeof(h->zKeyBuf) ){
+    zCopy = h->zKeyOwned = sqlite3_malloc64(n+1);
+    if( zCopy==0 ) return SQLITE_NOMEM;
+  }
+  memcpy(zCopy, z, n);
+  zCopy[n] = 0;
+  h->zKey = zCopy;
+  return SQLITE_OK;
+}
+
 /*
-** Load hold `id`, and its key into *k when the key still exists (h->pKey
+** Load hold `id`, and its key into *k when the key still exists (h->zKey
 ** is then its name; NULL when the key was deleted).
 */
 int quotaHoldGet(QuotaTab *p, sqlite3_int64 id, QuotaHold *h, QuotaKey *k,
                  int *pFound){
   sqlite3_stmt *pStmt;
+  const int bKeyCache = p->bUseCache && p->bKeyCached;
   int rc = quotaStmt(p, p->bUseCache ? QS_HOLD_GET_CACHED : QS_HOLD_GET, &pStmt);
   quotaHoldClear(h);
   *pFound = 0;
   if( rc!=SQLITE_OK ) return rc;
   sqlite3_bind_int64(pStmt, 1, id);
+  if( p->bUseCache ) sqlite3_bind_int64(pStmt, 2, bKeyCache ? p->keyCache.id : 0);
   rc = sqlite3_step(pStmt);
   if( rc==SQLITE_ROW ){
     *pFound = 1;
@@ -1036,9 +1094,16 @@ int quotaHoldGet(QuotaTab *p, sqlite3_int64 id, QuotaHold *h, QuotaKey *k,
       if( h->pReq==0 ) rc = SQLITE_NOMEM;
     }
     if( sqlite3_column_type(pStmt, i+6)!=SQLITE_NULL ){
-      h->pKey = sqlite3_value_dup(sqlite3_column_value(pStmt, i+6));
-      if( h->pKey==0 ) rc = SQLITE_NOMEM;
-      else if( quotaReadKeyRow(p, pStmt, 0, k)!=SQLITE_OK ) rc = SQLITE_CORRUPT_VTAB;
+      const char *zKey = (const char*)sqlite3_column_text(pStmt, i+6);
+      if( zKey==0
+       || storeHoldKeyName(h, zKey, (size_t)sqlite3_column_bytes(pStmt, i+6)) ){
+        rc = SQLITE_NOMEM;
+      }else if( quotaReadKeyRow(p, pStmt, 0, k)!=SQLITE_OK ){
+        rc = SQLITE_CORRUPT_VTAB;
+      }
+    }else if( bKeyCache && h->keyId==p->keyCache.id ){
+      *k = p->keyCache;
+      storeHoldKeyName(h, p->zKeyCache, strlen(p->zKeyCache));
     }
     if( h->amount<0 || h->state<HOLD_LIVE || h->state>HOLD_ORPHANED ){
       rc = SQLITE_CORRUPT_VTAB;
@@ -1054,7 +1119,7 @@ int quotaHoldGet(QuotaTab *p, sqlite3_int64 id, QuotaHold *h, QuotaKey *k,
 
 void quotaHoldClear(QuotaHold *h){
   sqlite3_value_free(h->pReq);
-  sqlite3_value_free(h->pKey);
+  sqlite3_free(h->zKeyOwned);
   memset(h, 0, sizeof(*h));
 }
 
