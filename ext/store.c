@@ -162,6 +162,11 @@ static const char *const azStmtSql[QS_COUNT] = {
   " ?2)), ?3, ?4)"
   " ON CONFLICT(key_id, sec) DO UPDATE SET amount=amount+excluded.amount,"
   " total=total+excluded.amount",
+  /* QS_WIN_JOIN: add to the newest bucket when it is at or after second ?2.
+  ** Running totals only grow, so the newest bucket is the one whose total
+  ** is the key's (?4): one seek, where QS_WIN_ADD also finds max(sec). */
+  "UPDATE {window} SET amount=amount+?3, total=total+?3"
+  " WHERE key_id=?1 AND sec>=?2 AND total=?4",
   /* QS_WIN_TOTAL_AT: the running total of the key's charges up to second ?2 */
   "SELECT total FROM {window} WHERE key_id=?1 AND sec<=?2"
   " ORDER BY sec DESC LIMIT 1",
@@ -798,16 +803,24 @@ int quotaCharge(QuotaTab *p, QuotaKey *k, sqlite3_int64 amount, sqlite3_int64 no
   if( k->eKind==QUOTA_ROLLING && amount>0 ){
     sqlite3_int64 aArg[4];
     if( NEVER(k->wtotal > LARGEST_INT64 - amount) ) return SQLITE_TOOBIG;
-    k->wtotal += amount;
-    k->bDirty |= QUOTA_DIRTY_PERIOD;
     aArg[0] = k->id;
     aArg[1] = now;
     aArg[2] = amount;
     aArg[3] = k->wtotal;
+    k->wtotal += amount;
+    k->bDirty |= QUOTA_DIRTY_PERIOD;
     if( !k->bOldest ){
       k->oldest = now;
       k->bOldest = 1;
     }
+    /* A busy key is charged many times a second: join that second's bucket
+    ** when it is the newest; otherwise a new bucket (or the newest, when the
+    ** clock is behind it). */
+    if( aArg[3]>0 ){
+      int rc = storeRunInt(p, QS_WIN_JOIN, 4, aArg);
+      if( rc!=SQLITE_OK || sqlite3_changes(p->db)==1 ) return rc;
+    }
+    aArg[3] = k->wtotal;
     return storeRunInt(p, QS_WIN_ADD, 4, aArg);
   }
   return SQLITE_OK;

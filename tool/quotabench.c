@@ -20,6 +20,9 @@
 **                             base2 base3 read
 **                     scale:  keys ledger rolling chain
 **   --keys N        the large key count of the scale cases (1000000)
+**   --main-keys N   the main cases charge one of N keys at random (1): with
+**                   one key, a connection that is the only writer finds it
+**                   in its key cache (store.c); with more, it mostly does not
 **   --ledger N      ledger rows of the ledger scale case (10000000, quick 1000000)
 **   --mem-calls N   calls after the first 100,000 in the memory case
 **                   (10000000, quick 1000000)
@@ -140,6 +143,7 @@ static struct Options {
   int bMem, bWal;             /* database kinds to run */
   const char *zDir;           /* scratch directory */
   long long nBigKeys;         /* large key count of the scale cases */
+  long long nMainKeys;        /* keys of the main cases, one at random */
   long long nLedger;          /* ledger rows of the ledger case */
   long long nMemCalls;        /* calls after the first 100,000 (memory) */
   long long nFixedOps;        /* --ops: ops per case per round instead of a time box */
@@ -1150,7 +1154,7 @@ static void phase_main(void){
       char zFile[64];
       if( !main_selected(i) ) continue;
       memset(&s, 0, sizeof(s));
-      s.nKey = 1; s.zPeriod = "month"; s.nChain = 1;
+      s.nKey = g.nMainKeys; s.zPeriod = "month"; s.nChain = 1;
       a[n].zId = aMain[i].zId;
       a[n].zLabel = aMain[i].zLabel;
       snprintf(zFile, sizeof(zFile), "main-%s.db", aMain[i].zId);
@@ -1161,7 +1165,8 @@ static void phase_main(void){
   if( n==0 ) return;
   run_rounds(a, n, "main");
 
-  out("\n## Operations, one key\n\n");
+  if( g.nMainKeys==1 ) out("\n## Operations, one key\n\n");
+  else out("\n## Operations, %s keys, one at random\n\n", fmt_int((double)g.nMainKeys));
   out("ops/s: median over %d rounds of %.2f s [min-max]. WAL frames: frames appended to the"
       " -wal file per op. SQL statements: statements run per op, counted with"
       " SQLITE_TRACE_STMT over 1,000 untimed ops (for an extension call: its outer SELECT and"
@@ -1891,7 +1896,7 @@ static void usage(void){
   fprintf(stderr,
     "usage: quotabench [--quick] [--full] [--rounds N] [--seconds S] [--db mem|wal]\n"
     "                  [--case LIST] [--keys N] [--ledger N] [--mem-calls N] [--ops N]\n"
-    "                  [--dir DIR]\n"
+    "                  [--main-keys N] [--dir DIR]\n"
     "cases: main scale memory procs | consume reserve check status base0 base1 base2\n"
     "       base3 read | keys ledger rolling chain\n");
   exit(2);
@@ -1927,6 +1932,7 @@ int main(int argc, char **argv){
   g.bMem = g.bWal = 1;
   g.zDir = "build/quotabench.tmp";
   g.nBigKeys = 1000000;
+  g.nMainKeys = 1;
   g.nLedger = 10000000;
   g.nMemCalls = 10000000;
   for(i=0; i<argc && nCmd<sizeof(g.zCmd)-1; i++){
@@ -1967,6 +1973,9 @@ int main(int argc, char **argv){
     }else if( strcmp(z, "-keys")==0 && i+1<argc ){
       g.nBigKeys = parse_count(argv[++i], "--keys");
       if( g.nBigKeys<2 || g.nBigKeys>9999999 ) die("--keys wants 2 to 9,999,999");
+    }else if( strcmp(z, "-main-keys")==0 && i+1<argc ){
+      g.nMainKeys = parse_count(argv[++i], "--main-keys");
+      if( g.nMainKeys<1 || g.nMainKeys>9999999 ) die("--main-keys wants 1 to 9,999,999");
     }else if( strcmp(z, "-ledger")==0 && i+1<argc ){
       g.nLedger = parse_count(argv[++i], "--ledger");
       bLedger = 1;
