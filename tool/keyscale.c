@@ -12,10 +12,12 @@
 **
 ** on a rowid table with a UNIQUE key (two B-tree descents per lookup) and a
 ** WITHOUT ROWID table keyed by key (one), in memory and on a WAL file
-** (synchronous=NORMAL; with SQLite's default page cache and with --cache
-** KiB). It prints ops/s and the ratio 1,000,000 keys / 1 key for each.
+** (synchronous=NORMAL, SQLite's default page cache). The eight stores stay
+** open; rounds run every case once, in a rotating order, and the figure is
+** the median of the per-round ratios 1,000,000 keys / 1 key, as quotabench
+** does (single runs on this 2-core machine differ by 30%).
 **
-**   build/keyscale [--ops N] [--cache KIB] [--dir DIR]
+**   build/keyscale [--ops N] [--rounds N] [--dir DIR]
 **
 ** Not part of make bench: a one-off question with its answer in
 ** doc/performance.md.
@@ -29,6 +31,7 @@
 #include <time.h>
 
 #define BIG_KEYS 1000000
+#define MAX_ROUNDS 25
 
 static void die(sqlite3 *db, const char *zWhat){
   fprintf(stderr, "keyscale: %s: %s\n", zWhat, db ? sqlite3_errmsg(db) : "?");
@@ -62,108 +65,149 @@ static uint64_t rnd(uint64_t *s){
   return *s;
 }
 
-/* ops/s of the charge above on a store of nKey keys. */
-static double charge_rate(const char *zPath, int bWithoutRowid, long nKey,
-                          long nOps, long nCacheKib){
-  sqlite3 *db = 0;
-  sqlite3_stmt *pFill, *pBegin, *pUpdate, *pLedger, *pCommit;
-  char zSql[256], zKey[32];
-  uint64_t seed = 0x9e3779b97f4a7c15ULL;
-  double t0;
-  long i;
-  if( strcmp(zPath, ":memory:")!=0 ) remove(zPath);
-  if( sqlite3_open(zPath, &db)!=SQLITE_OK ) die(db, zPath);
-  if( strcmp(zPath, ":memory:")!=0 ){
-    exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL");
-  }
-  if( nCacheKib>0 ){
-    snprintf(zSql, sizeof(zSql), "PRAGMA cache_size=-%ld", nCacheKib);
-    exec(db, zSql);
-  }
+/* One store, open for the whole run. */
+typedef struct Case Case;
+struct Case {
+  sqlite3 *db;
+  sqlite3_stmt *pBegin, *pUpdate, *pLedger, *pCommit;
+  long nKey;
+  uint64_t seed;
+  double aRate[MAX_ROUNDS];  /* ops/s of each round */
+};
+
+static void case_open(Case *c, const char *zPath, int bWithoutRowid, long nKey){
+  sqlite3_stmt *pFill;
+  char zSql[256];
+  memset(c, 0, sizeof(*c));
+  c->nKey = nKey;
+  c->seed = 0x9e3779b97f4a7c15ULL;
+  if( zPath ) remove(zPath);
+  if( sqlite3_open(zPath ? zPath : ":memory:", &c->db)!=SQLITE_OK ) die(c->db, "open");
+  if( zPath ) exec(c->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL");
   snprintf(zSql, sizeof(zSql),
       "CREATE TABLE q(key TEXT PRIMARY KEY, lim INTEGER NOT NULL,"
       " used INTEGER NOT NULL DEFAULT 0)%s;"
       "CREATE TABLE ledger(id INTEGER PRIMARY KEY, key TEXT NOT NULL,"
       " amount INTEGER NOT NULL, at INTEGER NOT NULL);",
       bWithoutRowid ? " WITHOUT ROWID" : "");
-  exec(db, zSql);
-  exec(db, "BEGIN");
-  pFill = prep(db,
+  exec(c->db, zSql);
+  exec(c->db, "BEGIN");
+  pFill = prep(c->db,
       "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i+1 FROM n WHERE i+1<?1)"
       " INSERT INTO q(key, lim) SELECT printf('k%07d', i), 1000000000000 FROM n");
-  if( sqlite3_bind_int64(pFill, 1, nKey)!=SQLITE_OK ) die(db, "bind");
-  step_done(db, pFill);
+  if( sqlite3_bind_int64(pFill, 1, nKey)!=SQLITE_OK ) die(c->db, "bind");
+  step_done(c->db, pFill);
   sqlite3_finalize(pFill);
-  exec(db, "COMMIT");
-  if( strcmp(zPath, ":memory:")!=0 ) exec(db, "PRAGMA wal_checkpoint(TRUNCATE)");
-  pBegin = prep(db, "BEGIN IMMEDIATE");
-  pUpdate = prep(db, "UPDATE q SET used=used+1 WHERE key=?1 AND used+1<=lim");
-  pLedger = prep(db, "INSERT INTO ledger(key, amount, at) VALUES(?1, 1, 0)");
-  pCommit = prep(db, "COMMIT");
-  t0 = now_sec();
+  exec(c->db, "COMMIT");
+  if( zPath ) exec(c->db, "PRAGMA wal_checkpoint(TRUNCATE)");
+  c->pBegin = prep(c->db, "BEGIN IMMEDIATE");
+  c->pUpdate = prep(c->db, "UPDATE q SET used=used+1 WHERE key=?1 AND used+1<=lim");
+  c->pLedger = prep(c->db, "INSERT INTO ledger(key, amount, at) VALUES(?1, 1, 0)");
+  c->pCommit = prep(c->db, "COMMIT");
+}
+
+/* nOps charges to keys at random; ops/s. */
+static double case_run(Case *c, long nOps){
+  char zKey[32];
+  double t0 = now_sec();
+  long i;
   for(i=0; i<nOps; i++){
-    long k = nKey<=1 ? 0 : (long)(rnd(&seed) % (uint64_t)nKey);
+    long k = c->nKey<=1 ? 0 : (long)(rnd(&c->seed) % (uint64_t)c->nKey);
     snprintf(zKey, sizeof(zKey), "k%07ld", k);
-    step_done(db, pBegin);
-    if( sqlite3_bind_text(pUpdate, 1, zKey, -1, SQLITE_STATIC)!=SQLITE_OK ) die(db, "bind");
-    step_done(db, pUpdate);
-    if( sqlite3_changes(db)!=1 ) die(db, "the guarded UPDATE changed no row");
-    if( sqlite3_bind_text(pLedger, 1, zKey, -1, SQLITE_STATIC)!=SQLITE_OK ) die(db, "bind");
-    step_done(db, pLedger);
-    step_done(db, pCommit);
+    step_done(c->db, c->pBegin);
+    if( sqlite3_bind_text(c->pUpdate, 1, zKey, -1, SQLITE_STATIC)!=SQLITE_OK ) die(c->db, "bind");
+    step_done(c->db, c->pUpdate);
+    if( sqlite3_changes(c->db)!=1 ) die(c->db, "the guarded UPDATE changed no row");
+    if( sqlite3_bind_text(c->pLedger, 1, zKey, -1, SQLITE_STATIC)!=SQLITE_OK ) die(c->db, "bind");
+    step_done(c->db, c->pLedger);
+    step_done(c->db, c->pCommit);
   }
-  t0 = now_sec() - t0;
-  sqlite3_finalize(pBegin);
-  sqlite3_finalize(pUpdate);
-  sqlite3_finalize(pLedger);
-  sqlite3_finalize(pCommit);
-  if( sqlite3_close(db)!=SQLITE_OK ) die(db, "close");
-  if( strcmp(zPath, ":memory:")!=0 ){
-    char z[600];
-    snprintf(z, sizeof(z), "%s-wal", zPath); remove(z);
-    snprintf(z, sizeof(z), "%s-shm", zPath); remove(z);
-    remove(zPath);
-  }
-  return (double)nOps / t0;
+  return (double)nOps / (now_sec() - t0);
+}
+
+static void case_close(Case *c){
+  sqlite3_finalize(c->pBegin);
+  sqlite3_finalize(c->pUpdate);
+  sqlite3_finalize(c->pLedger);
+  sqlite3_finalize(c->pCommit);
+  if( sqlite3_close(c->db)!=SQLITE_OK ) die(c->db, "close");
+}
+
+static int cmp_double(const void *a, const void *b){
+  double x = *(const double*)a, y = *(const double*)b;
+  return x<y ? -1 : x>y;
+}
+
+static double median(double *a, int n){
+  qsort(a, (size_t)n, sizeof(double), cmp_double);
+  return n%2 ? a[n/2] : (a[n/2-1] + a[n/2])/2;
 }
 
 int main(int argc, char **argv){
-  long nOps = 200000, nCacheKib = 262144;
+  /* cases: [memory|WAL][rowid|WITHOUT ROWID][1 key|BIG_KEYS] */
+  static const char *azDb[] = { "memory", "WAL NORMAL" };
+  static const char *azTable[] = { "rowid, UNIQUE key", "WITHOUT ROWID" };
+  Case aCase[8];
+  long nOps = 20000;
+  int nRound = 7;
   const char *zDir = "build";
-  char zPath[512];
-  int i, iDb, iCache, bWr;
+  int i, r;
   for(i=1; i<argc; i++){
     if( strcmp(argv[i], "--ops")==0 && i+1<argc ) nOps = atol(argv[++i]);
-    else if( strcmp(argv[i], "--cache")==0 && i+1<argc ) nCacheKib = atol(argv[++i]);
+    else if( strcmp(argv[i], "--rounds")==0 && i+1<argc ) nRound = atoi(argv[++i]);
     else if( strcmp(argv[i], "--dir")==0 && i+1<argc ) zDir = argv[++i];
     else{
-      fprintf(stderr, "usage: keyscale [--ops N] [--cache KIB] [--dir DIR]\n");
+      fprintf(stderr, "usage: keyscale [--ops N] [--rounds N] [--dir DIR]\n");
       return 2;
     }
   }
-  if( nOps<=0 || nCacheKib<=0 ){
-    fprintf(stderr, "keyscale: --ops and --cache must be positive\n");
+  if( nOps<=0 || nRound<1 || nRound>MAX_ROUNDS ){
+    fprintf(stderr, "keyscale: --ops must be positive, --rounds 1 to %d\n", MAX_ROUNDS);
     return 2;
   }
-  snprintf(zPath, sizeof(zPath), "%s/keyscale.db", zDir);
-  printf("SQLite %s; %ld charges per case; ratio = ops/s on %d keys / ops/s on 1 key\n\n",
-         sqlite3_libversion(), nOps, BIG_KEYS);
-  printf("| database | page cache | table | 1 key ops/s | %d keys ops/s | ratio |\n", BIG_KEYS);
-  printf("|---|---|---|---:|---:|---:|\n");
-  for(iDb=0; iDb<2; iDb++){
-    for(iCache=0; iCache<1+iDb; iCache++){   /* :memory: is all cache */
-      for(bWr=0; bWr<2; bWr++){
-        const char *z = iDb ? zPath : ":memory:";
-        long nKib = iCache ? nCacheKib : 0;
-        double r1 = charge_rate(z, bWr, 1, nOps, nKib);
-        double rN = charge_rate(z, bWr, BIG_KEYS, nOps, nKib);
-        char zCache[32];
-        if( nKib ) snprintf(zCache, sizeof(zCache), "%ld KiB", nKib);
-        else snprintf(zCache, sizeof(zCache), "default");
-        printf("| %s | %s | %s | %.0f | %.0f | %.2fx |\n",
-               iDb ? "WAL NORMAL" : "memory", zCache,
-               bWr ? "WITHOUT ROWID" : "rowid, UNIQUE key", r1, rN, rN/r1);
-        fflush(stdout);
+  for(i=0; i<8; i++){
+    char zPath[512];
+    snprintf(zPath, sizeof(zPath), "%s/keyscale-%d.db", zDir, i);
+    case_open(&aCase[i], (i & 4) ? zPath : 0, (i & 2)!=0, (i & 1) ? BIG_KEYS : 1);
+    fprintf(stderr, "keyscale: store %d of 8 built\n", i+1);
+  }
+  /* Interleaved: every case runs once per round, a round's 1-key and
+  ** many-key runs seconds apart, so the machine's noise hits both. */
+  for(i=0; i<8; i++) case_run(&aCase[i], nOps/4);          /* warm-up */
+  for(r=0; r<nRound; r++){
+    for(i=0; i<8; i++){
+      int j = (i + r) % 8;
+      aCase[j].aRate[r] = case_run(&aCase[j], nOps);
+    }
+  }
+  printf("SQLite %s; %d interleaved rounds of %ld charges per case; ratio = ops/s on"
+         " %d keys / ops/s on 1 key in the same round, median of the rounds\n\n",
+         sqlite3_libversion(), nRound, nOps, BIG_KEYS);
+  printf("| database | table | 1 key ops/s | %d keys ops/s | median ratio | per-round ratios |\n",
+         BIG_KEYS);
+  printf("|---|---|---:|---:|---:|---|\n");
+  for(i=0; i<8; i+=2){
+    double aRatio[MAX_ROUNDS], aOne[MAX_ROUNDS], aBig[MAX_ROUNDS];
+    char zRounds[MAX_ROUNDS*8] = "";
+    for(r=0; r<nRound; r++){
+      size_t n = strlen(zRounds);
+      aRatio[r] = aCase[i+1].aRate[r] / aCase[i].aRate[r];
+      aOne[r] = aCase[i].aRate[r];
+      aBig[r] = aCase[i+1].aRate[r];
+      snprintf(zRounds+n, sizeof(zRounds)-n, "%s%.2f", r ? " " : "", aRatio[r]);
+    }
+    printf("| %s | %s | %.0f | %.0f | %.2fx | %s |\n", azDb[i>>2], azTable[(i>>1)&1],
+           median(aOne, nRound), median(aBig, nRound), median(aRatio, nRound), zRounds);
+  }
+  for(i=0; i<8; i++){
+    case_close(&aCase[i]);
+    if( i & 4 ){
+      char z[600];
+      static const char *azSuffix[] = { "", "-wal", "-shm" };
+      int k;
+      for(k=0; k<3; k++){
+        snprintf(z, sizeof(z), "%s/keyscale-%d.db%s", zDir, i, azSuffix[k]);
+        remove(z);
       }
     }
   }
