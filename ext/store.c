@@ -2,16 +2,16 @@
 ** store.c: the shadow tables of a quota table and every change made to them.
 **
 ** A table created with `CREATE VIRTUAL TABLE quota USING quota` keeps its
-** data in six ordinary tables in the same schema:
+** data in eight ordinary tables in the same schema:
 **
 **   quota_keys      one row per key: its settings and its counters
 **                   (used, reserved, the period `used` belongs to)
 **   quota_notes     the note of each key that has one: a note can be long,
 **                   and the key row is rewritten by every call
-**   quota_holds     one row per reservation, live or ended; the UNIQUE
-**                   (expires, id) constraint is the index that finds holds
-**                   whose ttl has run out, without touching an index page
-**                   when a hold ends
+**   quota_holds     one row per reservation, live or ended; no index: holds
+**                   of the default ttl form an ordered lane by id, the others
+**                   are listed in quota_expiry (see quotaSweep)
+**   quota_expiry    (expires, hold id) of the holds outside the ordered lane
 **   quota_ledger    the audit log, one row per charge; readable by users
 **   quota_requests  request ids, for idempotent retries
 **   quota_window    per-second buckets of the charges inside a rolling
@@ -50,6 +50,17 @@
 **   second, however busy. Readers (the table, quota_check, quota_status)
 **   cannot write: they subtract the holds in (swept, now] on the fly
 **   (quotaEffective).
+**
+**   The key cache. callBegin (functions.c) trusts the sweep state it kept
+**   from this connection's last commit when SQLITE_FCNTL_DATA_VERSION shows
+**   nothing was committed since; then the whole store is as that call left
+**   it, so the last key loaded by name, as it was read or last written, is
+**   the row on disk (quotaLoadKeyByName, storeKeyCacheSaved). A reserve or
+**   consume on that key skips reading it; a settle of a hold on it reads
+**   only the hold (QS_HOLD_GET_CACHED). Filled only by a call that opened
+**   its own transaction (bKeyCacheOn), dropped when that call fails or does
+**   not leave the sweep state trusted, and whenever the key is written
+**   outside such a call.
 **
 **   Key, hold and ledger ids are never reused: purge never removes the row
 **   with the largest id of quota_holds or quota_ledger, so SQLite's rowid
@@ -1116,7 +1127,8 @@ int quotaHoldGet(QuotaTab *p, sqlite3_int64 id, QuotaHold *h, QuotaKey *k,
       }
     }else if( bKeyCache && h->keyId==p->keyCache.id ){
       *k = p->keyCache;
-      storeHoldKeyName(h, p->zKeyCache, strlen(p->zKeyCache));
+      /* cannot fail: a cached name fits zKeyBuf (both QUOTA_KEY_CACHE_NAME) */
+      (void)storeHoldKeyName(h, p->zKeyCache, strlen(p->zKeyCache));
     }
     if( h->amount<0 || h->state<HOLD_LIVE || h->state>HOLD_ORPHANED ){
       rc = SQLITE_CORRUPT_VTAB;
