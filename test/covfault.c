@@ -198,6 +198,10 @@ static const Case aCase[] = {
              "SELECT quota_clock('2026-03-15 14:00:00')",
     "SELECT quota_purge()", 0, 0 },
   { "settle", "", "SELECT quota_settle(1, 20)", 0, 0 },
+  /* a key name too long for the hold's buffer is copied to the heap */
+  { "settle-long-key", "INSERT INTO quota(key, cap) VALUES (printf('%.70c', 'x'), 100);"
+                       "SELECT quota_reserve(printf('%.70c', 'x'), 7)",
+    "SELECT quota_settle(3, 5)", 0, 0 },
   /* the table's writes (vtab.c) */
   { "update", "", "UPDATE quota SET cap=cap+1 WHERE key='k1'", 0, 0 },
   { "reparent", "", "UPDATE quota SET parent='org' WHERE key='k2'", 0, 0 },
