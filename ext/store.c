@@ -829,7 +829,7 @@ int quotaCharge(QuotaTab *p, QuotaKey *k, sqlite3_int64 amount, sqlite3_int64 no
     ** clock is behind it). */
     if( aArg[3]>0 ){
       int rc = storeRunInt(p, QS_WIN_JOIN, 4, aArg);
-      if( rc!=SQLITE_OK || sqlite3_changes(p->db)==1 ) return rc;
+      if( rc!=SQLITE_OK || sqlite3_changes(p->db)>0 ) return rc;
     }
     aArg[3] = k->wtotal;
     return storeRunInt(p, QS_WIN_ADD, 4, aArg);
