@@ -229,6 +229,9 @@ static int callBegin(QuotaCall *pCall, sqlite3_context *ctx, const char *zFunc,
     }
   }
   if( bWrite ){
+    /* The key cache is as good as the sweep state: a call that failed, or
+    ** ran in the caller's transaction, left that untrusted (bCache), and so
+    ** the key it may have cached goes here too. */
     if( !pCall->p->bUseCache ) pCall->p->bKeyCached = 0;
     pCall->p->bKeyCacheOn = rc==SQLITE_OK && pCall->eMode==CALL_OWN;
   }
@@ -290,11 +293,6 @@ static int callEnd(QuotaCall *pCall, int rc){
   sqlite3_free(pCall->zErr);
   pCall->zErr = 0;
   if( pCall->p ){
-    /* The key cache outlives only a call whose own transaction committed:
-    ** anything else may be rolled back without us. */
-    if( pCall->p->bKeyCacheOn && (rc!=SQLITE_OK || !pCall->p->bCache) ){
-      pCall->p->bKeyCached = 0;
-    }
     pCall->p->bKeyCacheOn = 0;
     pCall->p->bUseCache = 0;
     quotaTabUnref(pCall->p);

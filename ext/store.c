@@ -58,9 +58,10 @@
 **   the row on disk (quotaLoadKeyByName, storeKeyCacheSaved). A reserve or
 **   consume on that key skips reading it; a settle of a hold on it reads
 **   only the hold (QS_HOLD_GET_CACHED). Filled only by a call that opened
-**   its own transaction (bKeyCacheOn), dropped when that call fails or does
-**   not leave the sweep state trusted, and whenever the key is written
-**   outside such a call.
+**   its own transaction (bKeyCacheOn); dropped by the next writing call
+**   that does not trust the sweep state (a failed call, a call in the
+**   caller's transaction and a vtab write all leave it untrusted), and
+**   whenever the key is written outside a call that may fill it.
 **
 **   Key, hold and ledger ids are never reused: purge never removes the row
 **   with the largest id of quota_holds or quota_ledger, so SQLite's rowid
@@ -509,7 +510,6 @@ static void storeKeyCacheSaved(QuotaTab *p, const QuotaKey *k){
   p->keyCache = *k;
   p->keyCache.bPeriod = 0;          /* as quotaReadKeyRow leaves them */
   p->keyCache.pend = 0;
-  p->keyCache.bDirty = 0;
 }
 
 int quotaLoadKeyById(QuotaTab *p, sqlite3_int64 id, QuotaKey *k, int *pFound){
