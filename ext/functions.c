@@ -1,6 +1,6 @@
 /*
-** functions.c: the SQL functions of sqlite-quota and the transaction that
-** wraps each call.
+** functions.c: the SQL functions of sqlite-quota, and the frame of every
+** call: the guard, the transaction, the checks of who called.
 **
 **   quota_reserve(key, amount [, request_id [, ttl]])   hold id, or NULL
 **   quota_settle(hold_id, amount [, meta])              units charged
@@ -11,6 +11,7 @@
 **   quota_status(key [, amount])                        JSON text
 **   quota_purge()                                       rows removed
 **   quota_integrity()                                   'ok' or a problem
+**   quota_configure(option [, value])                   the option's value
 **   quota_clock([time])                                 the clock, pinned or not
 **   quota_version()                                     version text
 **   quota_debug()                                       build details
@@ -18,52 +19,44 @@
 **
 ** Every function but quota_version and first_of_next_month is registered
 ** SQLITE_DIRECTONLY: they write (or read the clock), so a view or trigger in
-** a hostile schema must not be able to call them, and none is DETERMINISTIC:
-** SQLite would call a deterministic function once for many rows.
+** a database's schema must not be able to call them, and none is
+** DETERMINISTIC: SQLite would call a deterministic function once for many
+** rows.
 **
-** HOW A CALL IS MADE ATOMIC (see doc/transactions.md)
-**   A call runs several statements; they must land together or not at all.
-**   What the call may do depends on where it is called from:
-**   - autocommit, no transaction open (`SELECT quota_consume('k', 1);`):
-**     BEGIN IMMEDIATE ... COMMIT of its own. Taking the write lock first
-**     means busy_timeout applies, and there is no read-to-write upgrade
-**     that could fail with SQLITE_BUSY_SNAPSHOT.
-**   - autocommit with a write transaction open (the call is inside an
-**     INSERT ... SELECT, or a trigger): the statements run bare; an error is
-**     returned to the outer statement, which rolls everything back.
-**   - inside the caller's BEGIN ... COMMIT: SAVEPOINT ... RELEASE, ROLLBACK TO
-**     on failure, so a failed call leaves the caller's transaction as it
-**     was. If the caller's transaction has not touched the database yet, a
-**     no-op write statement takes the write lock first (busy_timeout applies).
-**     When SQLite refuses the savepoint (a writing statement is running),
-**     the statements run bare, as above.
-**   - a read transaction open in autocommit (`SELECT quota_consume(k, 1)
-**     FROM t`): the write would be an upgrade that busy_timeout cannot help
-**     and whose rows would commit one by one. The call fails at once with
-**     SQLITE_BUSY and says to call it in a statement of its own.
+** HOW A CALL IS FRAMED (callBegin, callEnd)
+**   1. The guard (conn.c): no quota call runs inside another.
+**   2. The table main.quota, from the connection's list.
+**   3. The transaction (store.c, quotaStoreTxnBegin): its own, a savepoint
+**      in the caller's, or the caller's writing statement; refused from a
+**      statement that is reading. Then the clock is read: a call that
+**      waited for the write lock stamps the time it ran, not the time it
+**      asked.
+**   4. What the store remembers is made the truth (quotaStoreRefresh):
+**      the sweep state, the options, the schema checks.
+**   5. Who called: when some statement of the caller is running, a CHECK
+**      constraint of a database's schema could be the caller; the call is
+**      refused if any schema calls quota functions (schema.c). A writing
+**      call is refused if a trigger sits on a shadow table.
 **   The error code and message are captured before any cleanup statement
 **   runs, so the caller sees the real cause, extended code included.
 */
-#include "quota_int.h"
+#include "account.h"
+#include "functions.h"
+#include "integrity.h"
+#include "schema.h"
 #include <stdarg.h>
 #include <string.h>
-
-/* How a call joined the transaction state it found. */
-#define CALL_OWN       1      /* BEGIN IMMEDIATE ... COMMIT */
-#define CALL_SAVEPOINT 2      /* SAVEPOINT ... RELEASE */
-#define CALL_BARE      3      /* inside the caller's writing statement */
-#define CALL_READ_OWN  4      /* BEGIN ... COMMIT around a read */
-#define CALL_READ_BARE 5      /* a read inside whatever is open */
 
 typedef struct QuotaCall QuotaCall;
 struct QuotaCall {
   sqlite3_context *ctx;
   const char *zFunc;          /* the function's name, for messages */
   QuotaConn *pConn;
-  QuotaTab *p;                /* the table main.quota */
+  QuotaStore *p;              /* the table main.quota (one reference) */
   sqlite3 *db;
-  sqlite3_int64 now;          /* the call's clock, read once */
-  int eMode;                  /* CALL_* */
+  sqlite3_int64 now;          /* the call's clock, read under the lock */
+  QuotaTxn txn;               /* how the call joined the transaction */
+  int bEntered;               /* the guard is ours to leave */
   sqlite3_int64 iLastRowid;   /* the caller's last_insert_rowid, restored */
   char *zErr;                 /* the error message, when one was set */
   int rcErr;                  /* its result code */
@@ -96,194 +89,133 @@ static void callCapture(QuotaCall *pCall, int rc){
     ** and then the code's own text is the honest message. */
     int rcDb = sqlite3_extended_errcode(pCall->db);
     if( (rcDb & 0xff)==(rc & 0xff) ){
+      /* A message of ours keeps one prefix: the table's ("quota: ...",
+      ** opening it) gives way to the function's; an inner call's refusal
+      ** ("quota_consume: ...") is shown as it is. */
+      const char *zMsg = sqlite3_errmsg(pCall->db);
       pCall->rcErr = rcDb;
-      pCall->zErr = sqlite3_mprintf("%s: %s", pCall->zFunc, sqlite3_errmsg(pCall->db));
+      if( strncmp(zMsg, "quota: ", 7)==0 ){
+        pCall->zErr = sqlite3_mprintf("%s: %s", pCall->zFunc, zMsg+7);
+      }else if( strncmp(zMsg, "quota_", 6)==0 && strstr(zMsg, ": ")
+             && strcspn(zMsg, " :")==(size_t)(strstr(zMsg, ": ")-zMsg) ){
+        pCall->zErr = sqlite3_mprintf("%s", zMsg);
+      }else{
+        pCall->zErr = sqlite3_mprintf("%s: %s", pCall->zFunc, zMsg);
+      }
     }else{
       pCall->zErr = sqlite3_mprintf("%s: %s", pCall->zFunc, sqlite3_errstr(rc));
     }
   }
 }
 
-static int callExec(QuotaCall *pCall, int iStmt){
-  sqlite3_stmt *pStmt;
-  int rc = quotaStmt(pCall->p, iStmt, &pStmt);
-  if( rc==SQLITE_OK ) rc = quotaStepDone(pStmt);
+/* The refusal of a call made inside another (the guard, conn.c). */
+static int callNested(QuotaCall *pCall){
+  return callError(pCall, SQLITE_ERROR, "%s: quota calls cannot nest: %s is "
+      "running (a trigger or CHECK constraint on a quota shadow table?)",
+      pCall->zFunc, pCall->pConn->zActive);
+}
+
+/*
+** When some statement of the caller runs, refuse the call if a database
+** schema calls quota functions: a CHECK constraint may be the caller
+** (schema.c says why only then). pScanned: a store whose schema
+** quotaStoreRefresh has just checked, or NULL.
+*/
+static int callCheckCaller(QuotaCall *pCall, QuotaStore *pScanned){
+  char *zWhere = 0;
+  int rc = quotaConnCheckCaller(pCall->pConn, pScanned, &zWhere);
+  if( rc==SQLITE_OK && zWhere ){
+    rc = callError(pCall, SQLITE_ERROR, "%s: refused: %s calls quota "
+        "functions, and sqlite-quota does not run from a database schema; "
+        "call it in a statement of its own, or remove that object",
+        pCall->zFunc, zWhere);
+  }
+  sqlite3_free(zWhere);
   return rc;
 }
 
-/*
-** The connected table main.quota, connecting it if needed; NULL with *pRc
-** set to the reason when the schema could not be read (a lock, say), NULL
-** with *pRc SQLITE_OK when there is no such table.
-*/
-static QuotaTab *quotaFindTable(QuotaConn *pConn, int *pRc){
-  *pRc = SQLITE_OK;
-  if( pConn->pTab==0 ){
-    /* Preparing a statement that names the table makes SQLite call
-    ** xConnect, which registers the table with pConn (vtab.c). */
-    sqlite3_stmt *pStmt = 0;
-    int rc = sqlite3_prepare_v2(pConn->db, "SELECT 1 FROM main.quota WHERE 0",
-                                -1, &pStmt, 0);
-    sqlite3_finalize(pStmt);
-    if( rc!=SQLITE_OK && rc!=SQLITE_ERROR ) *pRc = rc;   /* not "no such table" */
-    if( rc==SQLITE_ERROR && ALWAYS(pConn->pTab==0)
-     && sqlite3_strglob("no such table:*", sqlite3_errmsg(pConn->db))!=0 ){
-      *pRc = rc;                  /* e.g. the store refused by xConnect */
-    }
-  }
-  return pConn->pTab;
-}
+/* What a call does, for callBegin. */
+#define CALL_READ     0       /* reads the store */
+#define CALL_WRITE    1       /* writes it */
+#define CALL_INSPECT  2       /* reads the rows as they are (quota_integrity):
+                              ** nothing is taken on trust, not even the
+                              ** sweep state or the options */
 
 /*
-** Start a call: find the table, read the clock, and join or open the right
-** transaction (see the header comment). bWrite is false for readers.
+** Start a call (see "HOW A CALL IS FRAMED" above). eCall is CALL_READ,
+** CALL_WRITE or CALL_INSPECT. Returns SQLITE_OK, or an error the caller
+** passes to callEnd.
 */
 static int callBegin(QuotaCall *pCall, sqlite3_context *ctx, const char *zFunc,
-                     int bWrite){
-  int rc = SQLITE_OK;
-  int bCacheWas = 0;
+                     int eCall){
+  const int bWrite = eCall==CALL_WRITE;
+  QuotaStore *pStore = 0;
+  char *zErr = 0;
+  int rc;
   memset(pCall, 0, sizeof(*pCall));
   pCall->ctx = ctx;
   pCall->zFunc = zFunc;
   pCall->pConn = (QuotaConn*)sqlite3_user_data(ctx);
   pCall->db = pCall->pConn->db;
   pCall->iLastRowid = sqlite3_last_insert_rowid(pCall->db);
-  pCall->p = quotaFindTable(pCall->pConn, &rc);
-  if( pCall->p==0 ){
-    if( rc!=SQLITE_OK ){
-      callCapture(pCall, rc);
-      return rc;
-    }
+  if( quotaConnEnter(pCall->pConn, zFunc) ) return callNested(pCall);
+  pCall->bEntered = 1;
+  rc = quotaConnFindTable(pCall->pConn, "main", "quota", &pStore);
+  if( rc!=SQLITE_OK ){
+    callCapture(pCall, rc);
+    return rc;
+  }
+  if( pStore==0 ){
     return callError(pCall, SQLITE_ERROR,
         "%s: no quota table (CREATE VIRTUAL TABLE quota USING quota)", zFunc);
   }
-  pCall->p->nRef++;               /* released by callEnd */
+  pCall->p = pStore;
+  pStore->nRef++;                 /* released by callEnd */
+  rc = quotaStoreTxnBegin(pCall->p, bWrite, &pCall->txn);
+  if( pCall->txn.bReading ){
+    return callError(pCall, SQLITE_BUSY, "%s: cannot write from a statement "
+        "that is reading the database; call %s in a statement of its own",
+        zFunc, zFunc);
+  }
   pCall->now = quotaNow(pCall->pConn);
-  if( bWrite && pCall->p->bClockPinned && !pCall->pConn->bPinned ){
-    return callError(pCall, SQLITE_ERROR, "%s: the quota table requires a "
+  if( rc==SQLITE_OK && eCall!=CALL_INSPECT ){
+    rc = quotaStoreRefresh(pCall->p);
+    if( rc==SQLITE_ERROR && quotaConnTableGone(pCall->pConn, "main", "quota") ){
+      return callError(pCall, SQLITE_ERROR, "%s: no quota table (CREATE "
+          "VIRTUAL TABLE quota USING quota): it was dropped or renamed", zFunc);
+    }
+  }
+  if( rc==SQLITE_OK && !pCall->txn.bClean ){
+    rc = callCheckCaller(pCall, eCall==CALL_INSPECT ? 0 : pCall->p);
+  }
+  if( rc==SQLITE_OK && bWrite ){
+    rc = quotaStoreCheckWrite(pCall->p, &zErr);
+    if( zErr ){
+      callError(pCall, rc, "%s: %s", zFunc, zErr);
+      sqlite3_free(zErr);
+    }
+  }
+  if( rc==SQLITE_OK && bWrite && pCall->p->opt.bClockPinned && !pCall->pConn->bPinned ){
+    rc = callError(pCall, SQLITE_ERROR, "%s: the quota table requires a "
         "pinned clock (clock=pinned): call quota_clock(time) first", zFunc);
-  }
-  if( bWrite ){
-    /* Until this call commits, the in-memory sweep state may run ahead of
-    ** (or be rolled back from) what is stored. */
-    bCacheWas = pCall->p->bCache;
-    pCall->p->bCache = 0;
-    pCall->p->bStateRead = 0;
-  }
-  /* Every statement that ends a transaction is prepared before one is
-  ** opened: after an allocation fails inside the call, SQLite refuses to
-  ** prepare anything until the outer statement ends, and a transaction we
-  ** could not close would hold its write lock and lose its work later. */
-  {
-    static const int aEnd[] = { QS_COMMIT, QS_ROLLBACK, QS_RELEASE, QS_ROLLBACK_TO };
-    sqlite3_stmt *pUnused;
-    int i;
-    for(i=0; rc==SQLITE_OK && i<(int)(sizeof(aEnd)/sizeof(aEnd[0])); i++){
-      rc = quotaStmt(pCall->p, aEnd[i], &pUnused);
-    }
-    if( rc!=SQLITE_OK ){
-      callCapture(pCall, rc);
-      return rc;
-    }
-  }
-  if( sqlite3_get_autocommit(pCall->db) ){
-    int eTxn = sqlite3_txn_state(pCall->db, "main");
-    if( eTxn==SQLITE_TXN_NONE ){
-      pCall->eMode = bWrite ? CALL_OWN : CALL_READ_OWN;
-      rc = callExec(pCall, bWrite ? QS_BEGIN : QS_BEGIN_READ);
-      if( rc!=SQLITE_OK ){
-        pCall->eMode = 0;
-      }else if( bWrite ){
-        /* The sweep state kept from our last commit is still the truth if
-        ** no connection has written since: then skip re-reading it. */
-        unsigned int v = 0;
-        sqlite3_file_control(pCall->db, "main", SQLITE_FCNTL_DATA_VERSION, &v);
-        pCall->p->bUseCache = bCacheWas && v==pCall->p->uCacheVersion;
-      }
-    }else if( !bWrite ){
-      pCall->eMode = CALL_READ_BARE;
-    }else if( eTxn==SQLITE_TXN_WRITE ){
-      pCall->eMode = CALL_BARE;
-    }else{
-      rc = callError(pCall, SQLITE_BUSY, "%s: cannot write from a statement "
-          "that is reading the database; call %s in a statement of its own",
-          zFunc, zFunc);
-    }
-  }else if( !bWrite ){
-    pCall->eMode = CALL_READ_BARE;
-  }else{
-    if( sqlite3_txn_state(pCall->db, "main")==SQLITE_TXN_NONE ){
-      rc = callExec(pCall, QS_LOCK);
-    }
-    if( rc==SQLITE_OK ){
-      rc = callExec(pCall, QS_SAVEPOINT);
-      if( rc==SQLITE_OK ){
-        pCall->eMode = CALL_SAVEPOINT;
-      }else if( rc==SQLITE_BUSY ){
-        /* "cannot open savepoint - SQL statements in progress" (SQLite
-        ** says SQLITE_BUSY): a writing statement of the caller runs; its
-        ** failure takes our writes with it, see doc/transactions.md. */
-        pCall->eMode = CALL_BARE;
-        rc = SQLITE_OK;
-      }
-    }
-  }
-  if( bWrite ){
-    /* The key cache is as good as the sweep state: a call that failed, or
-    ** ran in the caller's transaction, left that untrusted (bCache), and so
-    ** the key it may have cached goes here too. */
-    if( !pCall->p->bUseCache ) pCall->p->bKeyCached = 0;
-    pCall->p->bKeyCacheOn = rc==SQLITE_OK && pCall->eMode==CALL_OWN;
   }
   if( rc!=SQLITE_OK ) callCapture(pCall, rc);
   return rc;
 }
 
 /*
-** End a call: commit or roll back what callBegin opened, and on failure
-** report the captured error. Returns true when the call succeeded and the
-** caller should set its result.
+** End a call: commit or undo what callBegin opened, and on failure report
+** the captured error. Returns true when the call succeeded and the caller
+** should set its result.
 */
 static int callEnd(QuotaCall *pCall, int rc){
   if( rc!=SQLITE_OK ) callCapture(pCall, rc);
-  switch( pCall->eMode ){
-    case CALL_OWN:
-      if( rc==SQLITE_OK ){
-        rc = callExec(pCall, QS_COMMIT);
-        if( rc!=SQLITE_OK ) callCapture(pCall, rc);
-      }
-      if( rc==SQLITE_OK && (pCall->p->bUseCache || pCall->p->bStateRead) ){
-        sqlite3_file_control(pCall->db, "main", SQLITE_FCNTL_DATA_VERSION,
-                             &pCall->p->uCacheVersion);
-        pCall->p->bCache = 1;
-      }
-      /* Whatever went wrong, leave no transaction of ours open. SQLite may
-      ** have rolled it back already (an I/O error, OOM): autocommit says. */
-      if( rc!=SQLITE_OK && !sqlite3_get_autocommit(pCall->db) ){
-        callExec(pCall, QS_ROLLBACK);
-      }
-      break;
-    case CALL_SAVEPOINT: {
-      int rcEnd;
-      if( rc!=SQLITE_OK ) callExec(pCall, QS_ROLLBACK_TO);
-      rcEnd = callExec(pCall, QS_RELEASE);
-      if( rcEnd!=SQLITE_OK && NEVER(rc==SQLITE_OK) ){
-        /* The call's work cannot be released into the caller's transaction:
-        ** undo it, so that an error never leaves a charge behind. */
-        rc = rcEnd;
-        callCapture(pCall, rc);
-        callExec(pCall, QS_ROLLBACK_TO);
-        callExec(pCall, QS_RELEASE);
-      }
-      break;
+  if( pCall->p && pCall->txn.eMode ){
+    if( rc==SQLITE_OK ){
+      rc = quotaStoreTxnFinish(pCall->p, &pCall->txn);
+      if( rc!=SQLITE_OK ) callCapture(pCall, rc);
     }
-    case CALL_READ_OWN:
-      if( !sqlite3_get_autocommit(pCall->db) ){
-        callExec(pCall, QS_COMMIT);
-      }
-      break;
-    default:
-      break;
+    if( rc!=SQLITE_OK ) quotaStoreTxnAbort(pCall->p, &pCall->txn);
   }
   sqlite3_set_last_insert_rowid(pCall->db, pCall->iLastRowid);
   if( rc!=SQLITE_OK ){
@@ -292,115 +224,94 @@ static int callEnd(QuotaCall *pCall, int rc){
   }
   sqlite3_free(pCall->zErr);
   pCall->zErr = 0;
-  if( pCall->p ){
-    pCall->p->bKeyCacheOn = 0;
-    pCall->p->bUseCache = 0;
-    quotaTabUnref(pCall->p);
-    pCall->p = 0;
-  }
+  quotaStoreUnref(pCall->p);
+  pCall->p = 0;
+  if( pCall->bEntered ) quotaConnLeave(pCall->pConn);
   return rc==SQLITE_OK;
 }
 
 /* ---------------------------------------------------------------- arguments */
 
-/* A non-negative 64-bit integer (quotaValueInt's rule). */
-static int argAmount(sqlite3_value *v, sqlite3_int64 *pAmount){
-  return quotaValueInt(v, pAmount) || *pAmount<0;
-}
-
-/*
-** Key and request-id texts: TEXT, or a number that quotaValueInt accepts
-** taken as its decimal text (zBuf, 24 bytes, holds it). Clients that bind
-** every number as a double (Node) pass 42.0 for 42.
-*/
-static const char *argText(sqlite3_value *v, char *zBuf){
-  int t = sqlite3_value_type(v);
-  const char *z;
-  sqlite3_int64 i;
-  if( t==SQLITE_FLOAT && quotaValueInt(v, &i)==0 ){
-    sqlite3_snprintf(24, zBuf, "%lld", i);
-    return zBuf;
+/* Set the result to an error of code rc, before any transaction was
+** opened (an error out of memory when the message cannot be made). */
+static void resultError(sqlite3_context *ctx, int rc, const char *zFmt, ...){
+  va_list ap;
+  char *z;
+  va_start(ap, zFmt);
+  z = sqlite3_vmprintf(zFmt, ap);
+  va_end(ap);
+  if( z==0 ){
+    sqlite3_result_error_nomem(ctx);
+    return;
   }
-  if( t!=SQLITE_TEXT && t!=SQLITE_INTEGER ) return 0;
-  z = (const char*)sqlite3_value_text(v);
-  return (z && z[0]) ? z : 0;
-}
-
-static int argDuration(sqlite3_value *v, sqlite3_int64 *pSecs){
-  if( sqlite3_value_type(v)==SQLITE_TEXT ){
-    return quotaParseDurationText((const char*)sqlite3_value_text(v), pSecs, 0);
-  }
-  return quotaValueInt(v, pSecs);
+  sqlite3_result_error(ctx, z, -1);
+  sqlite3_result_error_code(ctx, rc);
+  sqlite3_free(z);
 }
 
 /* Report an argument error before any transaction was opened. */
 static void argError(sqlite3_context *ctx, const char *zFmt, const char *zFunc){
-  char *z = sqlite3_mprintf(zFmt, zFunc);
-  sqlite3_result_error(ctx, z ? z : "quota: out of memory", -1);
-  sqlite3_result_error_code(ctx, z ? SQLITE_MISMATCH : SQLITE_NOMEM);
-  sqlite3_free(z);
+  resultError(ctx, SQLITE_MISMATCH, zFmt, zFunc);
 }
 
-/* ---------------------------------------------------------------- helpers */
-
-/* Units that still fit at one level; LARGEST_INT64 when it has no cap. */
-static sqlite3_int64 levelRoom(const QuotaKey *k){
-  sqlite3_int64 r;
-  if( !k->bCap ) return LARGEST_INT64;
-  if( k->used>=k->cap ) return 0;
-  r = k->cap - k->used;
-  return k->reserved>=r ? 0 : r - k->reserved;
+/* A non-negative 64-bit integer (util.c's integer rule). */
+static int argAmount(sqlite3_value *v, sqlite3_int64 *pAmount){
+  return quotaValueInt(v, pAmount) || *pAmount<0;
 }
 
-/*
-** Load the key named zKey for a writing call, sweeping expired holds first
-** when the clock has moved past the watermark. *pFound is 0 for no such key.
-*/
-static int loadForWrite(QuotaCall *pCall, const char *zKey, QuotaChain *c,
-                        int *pFound){
-  QuotaTab *p = pCall->p;
-  int rc = quotaLoadKeyByName(p, zKey, &c->a[0], pFound);
-  if( rc==SQLITE_OK && pCall->now!=p->iSwept ){
-    rc = quotaSweep(p, pCall->now);
-    if( rc==SQLITE_OK && *pFound ) rc = quotaLoadKeyByName(p, zKey, &c->a[0], pFound);
+static int argHoldId(sqlite3_value *v, sqlite3_int64 *pId){
+  return quotaValueInt(v, pId) || *pId<=0;
+}
+
+/* The key (argument 0); 0 after reporting the error. */
+static const char *argKey(sqlite3_context *ctx, sqlite3_value *v,
+                          const char *zFunc, char *zBuf){
+  int bNul;
+  const char *z = quotaValueText(v, zBuf, &bNul);
+  if( bNul ){
+    argError(ctx, "%s: key must not contain a NUL byte", zFunc);
+  }else if( z==0 ){
+    argError(ctx, "%s: key must be a non-empty text", zFunc);
   }
-  return rc;
+  return z;
 }
 
-/* Load the ancestors of c->a[0] and bring every level to the call's time. */
-static int chainNormalize(QuotaCall *pCall, QuotaChain *c, int bWrite){
-  int i, rc = quotaLoadChain(pCall->p, &c->a[0], c);
-  for(i=0; rc==SQLITE_OK && i<c->n; i++){
-    rc = bWrite ? quotaNormalize(pCall->p, &c->a[i], pCall->now, 1)
-                : quotaEffective(pCall->p, &c->a[i], pCall->now);
+/* An optional request id; *pbBad after reporting the error. */
+static const char *argRequest(sqlite3_context *ctx, int argc, sqlite3_value **argv,
+                              int i, const char *zFunc, char *zBuf, int *pbBad){
+  const char *z;
+  int bNul;
+  *pbBad = 0;
+  if( argc<=i || sqlite3_value_type(argv[i])==SQLITE_NULL ) return 0;
+  z = quotaValueText(argv[i], zBuf, &bNul);
+  if( z==0 ){
+    argError(ctx, bNul ? "%s: request_id must not contain a NUL byte"
+                       : "%s: request_id must be text", zFunc);
+    *pbBad = 1;
   }
-  return rc;
+  return z;
 }
 
-static int chainSave(QuotaCall *pCall, QuotaChain *c){
-  int i, rc = SQLITE_OK;
-  for(i=0; rc==SQLITE_OK && i<c->n; i++) rc = quotaSaveKey(pCall->p, &c->a[i]);
-  return rc;
-}
-
-/* SQLITE_TOOBIG when charging `amount` would overflow some level's `used`:
-** checked before the first write, so a failing call writes nothing. */
-static int chainChargeFits(const QuotaChain *c, sqlite3_int64 amount){
-  int i;
-  for(i=0; i<c->n; i++){
-    if( c->a[i].used > LARGEST_INT64 - amount ) return SQLITE_TOOBIG;
-    if( c->a[i].wtotal > LARGEST_INT64 - amount ) return SQLITE_TOOBIG;
+/* An optional meta text; *pbBad after reporting the error. */
+static sqlite3_value *argMeta(sqlite3_context *ctx, int argc, sqlite3_value **argv,
+                              int i, const char *zFunc, int *pbBad){
+  sqlite3_value *v;
+  const char *z;
+  *pbBad = 0;
+  if( argc<=i || sqlite3_value_type(argv[i])==SQLITE_NULL ) return 0;
+  v = argv[i];
+  if( sqlite3_value_type(v)!=SQLITE_TEXT ){
+    argError(ctx, "%s: meta must be text", zFunc);
+    *pbBad = 1;
+    return 0;
   }
-  return SQLITE_OK;
-}
-
-/* Index of the first level that cannot fit `amount`, or -1. */
-static int chainDenies(const QuotaChain *c, sqlite3_int64 amount){
-  int i;
-  for(i=0; i<c->n; i++){
-    if( levelRoom(&c->a[i])<amount ) return i;
+  z = (const char*)sqlite3_value_text(v);
+  if( z && (int)strlen(z)!=sqlite3_value_bytes(v) ){
+    argError(ctx, "%s: meta must not contain a NUL byte", zFunc);
+    *pbBad = 1;
+    return 0;
   }
-  return -1;
+  return v;
 }
 
 /*
@@ -413,7 +324,7 @@ static int requestReplay(QuotaCall *pCall, sqlite3_int64 keyId, const char *zReq
                          sqlite3_int64 *pResult, int *pbNull){
   static const char *azOp[] = {"", "quota_reserve", "quota_consume", "quota_record"};
   QuotaRequest r;
-  int rc = quotaRequestGet(pCall->p, keyId, zReq, pCall->now, &r);
+  int rc = quotaStoreRequestGet(pCall->p, keyId, zReq, pCall->now, &r);
   *pbReplay = 0;
   if( rc!=SQLITE_OK || !r.bFound ) return rc;
   if( r.op!=op ){
@@ -433,32 +344,35 @@ static int requestReplay(QuotaCall *pCall, sqlite3_int64 keyId, const char *zReq
 
 /* --------------------------------------------------------------- reserve */
 
+/*
+** quota_reserve(key, amount [, request_id [, ttl]]): hold `amount` at the
+** key and every ancestor if all have room; the hold id, or NULL when some
+** level has none. The hold counts in `reserved` until it is settled,
+** released, or its ttl runs out.
+*/
 static void reserveFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   static const char zFunc[] = "quota_reserve";
-  char zKeyBuf[24], zReqBuf[24];
-  const char *zKey = argText(argv[0], zKeyBuf);
-  const char *zReq = 0;
+  char zKeyBuf[QUOTA_NUMBER_TEXT], zReqBuf[QUOTA_NUMBER_TEXT];
+  const char *zKey, *zReq;
   sqlite3_int64 amount, ttl = 0, holdId = 0;
-  int bTtl = 0, bFound = 0, bReplay = 0, bNull = 0, rc, i;
+  int bTtl = 0, bFound = 0, bReplay = 0, bNull = 0, bBad, rc;
   QuotaCall call;
   QuotaChain c;
 
-  if( zKey==0 ){ argError(ctx, "%s: key must be a non-empty text", zFunc); return; }
+  if( (zKey = argKey(ctx, argv[0], zFunc, zKeyBuf))==0 ) return;
   if( argAmount(argv[1], &amount) ){
     argError(ctx, "%s: amount must be a non-negative integer", zFunc); return;
   }
-  if( argc>2 && sqlite3_value_type(argv[2])!=SQLITE_NULL ){
-    zReq = argText(argv[2], zReqBuf);
-    if( zReq==0 ){ argError(ctx, "%s: request_id must be text", zFunc); return; }
-  }
+  zReq = argRequest(ctx, argc, argv, 2, zFunc, zReqBuf, &bBad);
+  if( bBad ) return;
   if( argc>3 && sqlite3_value_type(argv[3])!=SQLITE_NULL ){
-    if( argDuration(argv[3], &ttl) || ttl<=0 ){
+    if( quotaValueDuration(argv[3], &ttl) || ttl<=0 ){
       argError(ctx, "%s: ttl must be a positive duration", zFunc); return;
     }
     bTtl = 1;
   }
-  if( callBegin(&call, ctx, zFunc, 1) ){ callEnd(&call, call.rcErr); return; }
-  rc = loadForWrite(&call, zKey, &c, &bFound);
+  if( callBegin(&call, ctx, zFunc, CALL_WRITE) ){ callEnd(&call, call.rcErr); return; }
+  rc = quotaKeyForWrite(call.p, zKey, call.now, &c.a[0], &bFound);
   if( rc==SQLITE_OK && !bFound ){
     rc = callError(&call, SQLITE_ERROR, "%s: no such quota key: '%s'", zFunc, zKey);
   }
@@ -467,28 +381,21 @@ static void reserveFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
                        &holdId, &bNull);
   }
   if( rc==SQLITE_OK && !bReplay ){
-    rc = chainNormalize(&call, &c, 1);
-    /* A grant must not overflow any level (checked before any write). */
-    if( rc==SQLITE_OK && chainDenies(&c, amount)<0 ){
-      for(i=0; rc==SQLITE_OK && i<c.n; i++){
-        if( c.a[i].reserved > LARGEST_INT64 - amount ) rc = SQLITE_TOOBIG;
-      }
-    }
-    if( rc==SQLITE_OK && chainDenies(&c, amount)<0 ){
-      if( !bTtl ) ttl = call.p->nHoldTtl;
-      rc = quotaHoldInsert(call.p, c.a[0].id, amount,
-          quotaAddSat(call.now, ttl),
-          ttl==call.p->nHoldTtl, zReq, &holdId);
-      for(i=0; rc==SQLITE_OK && i<c.n; i++){
-        c.a[i].reserved += amount;
-        c.a[i].bDirty |= QUOTA_DIRTY_COUNTS;
+    rc = quotaChainLoad(call.p, &c, call.now, 1);
+    if( rc==SQLITE_OK && quotaChainDenies(&c, amount)<0 ){
+      /* a hold must not overflow any level (checked before any write) */
+      rc = quotaChainReserve(&c, amount);
+      if( !bTtl ) ttl = call.p->opt.nHoldTtl;
+      if( rc==SQLITE_OK ){
+        rc = quotaStoreHoldInsert(call.p, c.a[0].id, amount,
+            quotaAddSat(call.now, ttl), ttl==call.p->opt.nHoldTtl, zReq, &holdId);
       }
       if( rc==SQLITE_OK && zReq ){
-        rc = quotaRequestPut(call.p, c.a[0].id, zReq, REQ_RESERVE, amount,
-                             holdId, call.now);
+        rc = quotaStoreRequestPut(call.p, c.a[0].id, zReq, REQ_RESERVE, amount,
+                                  holdId, call.now);
       }
     }
-    if( rc==SQLITE_OK ) rc = chainSave(&call, &c);
+    if( rc==SQLITE_OK ) rc = quotaChainSave(call.p, &c);   /* also a rollover */
   }
   if( callEnd(&call, rc) ){
     if( holdId ) sqlite3_result_int64(ctx, holdId); else sqlite3_result_null(ctx);
@@ -497,33 +404,32 @@ static void reserveFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
 
 /* --------------------------------------------------------- settle, release */
 
-/* Load a hold for a writing call, sweeping first when needed. */
+/* The hold `holdId` for a writing call; an error when there is none. */
 static int loadHold(QuotaCall *pCall, sqlite3_int64 holdId, QuotaHold *h,
                     QuotaKey *k){
   int bFound = 0;
-  int rc = quotaHoldGet(pCall->p, holdId, h, k, &bFound);
-  if( rc==SQLITE_OK && pCall->now!=pCall->p->iSwept ){
-    rc = quotaSweep(pCall->p, pCall->now);
-    if( rc==SQLITE_OK ) rc = quotaHoldGet(pCall->p, holdId, h, k, &bFound);
-  }
+  int rc = quotaHoldForWrite(pCall->p, holdId, pCall->now, h, k, &bFound);
   if( rc==SQLITE_OK && !bFound ){
     rc = callError(pCall, SQLITE_ERROR, "%s: no such hold: %lld", pCall->zFunc, holdId);
   }
   return rc;
 }
 
-static int argHoldId(sqlite3_value *v, sqlite3_int64 *pId){
-  return quotaValueInt(v, pId) || *pId<=0;
-}
-
+/*
+** quota_settle(hold_id, amount [, meta]): charge the actual `amount` (less
+** or more than was held) at every level and end the hold; the units
+** charged. A hold that expired is still charged (the ledger row is marked
+** late); a settled hold returns its first charge; a released one is an
+** error; one whose key was deleted gives NULL.
+*/
 static void settleFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   static const char zFunc[] = "quota_settle";
   sqlite3_int64 holdId, amount, ledgerId = 0, charged = -1;
-  sqlite3_value *pMeta = 0;
+  sqlite3_value *pMeta;
   QuotaCall call;
   QuotaChain c;
   QuotaHold h;
-  int rc, i, bOver = 0;
+  int rc, bBad, bOver = 0;
   memset(&h, 0, sizeof(h));
 
   if( argHoldId(argv[0], &holdId) ){
@@ -532,12 +438,9 @@ static void settleFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   if( argAmount(argv[1], &amount) ){
     argError(ctx, "%s: amount must be a non-negative integer", zFunc); return;
   }
-  if( argc>2 && sqlite3_value_type(argv[2])!=SQLITE_NULL
-   && sqlite3_value_type(argv[2])!=SQLITE_TEXT ){
-    argError(ctx, "%s: meta must be text", zFunc); return;
-  }
-  if( argc>2 ) pMeta = sqlite3_value_type(argv[2])==SQLITE_NULL ? 0 : argv[2];
-  if( callBegin(&call, ctx, zFunc, 1) ){ callEnd(&call, call.rcErr); return; }
+  pMeta = argMeta(ctx, argc, argv, 2, zFunc, &bBad);
+  if( bBad ) return;
+  if( callBegin(&call, ctx, zFunc, CALL_WRITE) ){ callEnd(&call, call.rcErr); return; }
   rc = loadHold(&call, holdId, &h, &c.a[0]);
   if( rc==SQLITE_OK ){
     switch( h.state ){
@@ -551,24 +454,20 @@ static void settleFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
       case HOLD_LIVE:
       case HOLD_EXPIRED:
         if( h.zKey==0 ) break;                  /* key deleted: NULL */
-        rc = chainNormalize(&call, &c, 1);
-        if( rc==SQLITE_OK ) rc = chainChargeFits(&c, amount);
-        for(i=0; rc==SQLITE_OK && i<c.n; i++){
-          if( h.state==HOLD_LIVE ){
-            if( c.a[i].reserved<h.amount ){ rc = SQLITE_CORRUPT_VTAB; break; }
-            c.a[i].reserved -= h.amount;
-          }
-          rc = quotaCharge(call.p, &c.a[i], amount, call.now);
-          if( amount>0 && c.a[i].bCap && c.a[i].used>c.a[i].cap ) bOver = 1;
+        rc = quotaChainLoad(call.p, &c, call.now, 1);
+        if( rc==SQLITE_OK ) rc = quotaChainChargeFits(&c, amount);
+        if( rc==SQLITE_OK && h.state==HOLD_LIVE ){
+          rc = quotaChainReserve(&c, -h.amount);
         }
-        if( rc==SQLITE_OK ) rc = chainSave(&call, &c);
-        if( rc==SQLITE_OK ) rc = quotaHoldEnd(call.p, holdId, HOLD_SETTLED, call.now, amount);
+        if( rc==SQLITE_OK ) rc = quotaChainCharge(call.p, &c, amount, call.now, &bOver);
+        if( rc==SQLITE_OK ) rc = quotaChainSave(call.p, &c);
         if( rc==SQLITE_OK ){
-          rc = quotaInsertLedger(call.p, h.zKey,
-                                 amount, call.now,
-                                 h.pReq ? (const char*)sqlite3_value_text(h.pReq) : 0,
-                                 holdId,
-                                 pMeta, bOver, h.state==HOLD_EXPIRED, &ledgerId);
+          rc = quotaStoreHoldEnd(call.p, holdId, HOLD_SETTLED, call.now, amount);
+        }
+        if( rc==SQLITE_OK ){
+          rc = quotaStoreLedgerInsert(call.p, h.zKey, amount, call.now,
+              h.pReq ? (const char*)sqlite3_value_text(h.pReq) : 0, holdId,
+              pMeta, bOver, h.state==HOLD_EXPIRED, &ledgerId);
         }
         if( rc==SQLITE_OK ) charged = amount;
         break;
@@ -576,12 +475,14 @@ static void settleFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
         break;
     }
   }
-  quotaHoldClear(&h);
+  quotaStoreHoldClear(&h);
   if( callEnd(&call, rc) ){
     if( charged>=0 ) sqlite3_result_int64(ctx, charged); else sqlite3_result_null(ctx);
   }
 }
 
+/* quota_release(hold_id): end a live hold without charge; the units it
+** held (0 for a hold that already ended or expired). */
 static void releaseFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   static const char zFunc[] = "quota_release";
   sqlite3_int64 holdId, released = 0;
@@ -594,14 +495,14 @@ static void releaseFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   if( argHoldId(argv[0], &holdId) ){
     argError(ctx, "%s: hold_id must be a positive integer", zFunc); return;
   }
-  if( callBegin(&call, ctx, zFunc, 1) ){ callEnd(&call, call.rcErr); return; }
+  if( callBegin(&call, ctx, zFunc, CALL_WRITE) ){ callEnd(&call, call.rcErr); return; }
   rc = loadHold(&call, holdId, &h, &k);
   if( rc==SQLITE_OK && h.state==HOLD_LIVE ){
-    rc = quotaAdjustReservedChain(call.p, h.keyId, -h.amount);
-    if( rc==SQLITE_OK ) rc = quotaHoldEnd(call.p, holdId, HOLD_RELEASED, call.now, -1);
+    rc = quotaAdjustReserved(call.p, h.keyId, -h.amount);
+    if( rc==SQLITE_OK ) rc = quotaStoreHoldEnd(call.p, holdId, HOLD_RELEASED, call.now, -1);
     if( rc==SQLITE_OK ) released = h.amount;
   }
-  quotaHoldClear(&h);
+  quotaStoreHoldClear(&h);
   if( callEnd(&call, rc) ) sqlite3_result_int64(ctx, released);
 }
 
@@ -614,31 +515,24 @@ static void releaseFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
 */
 static void chargeNow(sqlite3_context *ctx, int argc, sqlite3_value **argv,
                       const char *zFunc, int op){
-  char zKeyBuf[24], zReqBuf[24];
-  const char *zKey = argText(argv[0], zKeyBuf);
-  const char *zReq = 0;
-  sqlite3_value *pMeta = 0;
+  char zKeyBuf[QUOTA_NUMBER_TEXT], zReqBuf[QUOTA_NUMBER_TEXT];
+  const char *zKey, *zReq;
+  sqlite3_value *pMeta;
   sqlite3_int64 amount, ledgerId = 0;
-  int bFound = 0, bReplay = 0, bNull = 0, bOver = 0, rc, i;
+  int bFound = 0, bReplay = 0, bNull = 0, bOver = 0, bBad, rc;
   QuotaCall call;
   QuotaChain c;
 
-  if( zKey==0 ){ argError(ctx, "%s: key must be a non-empty text", zFunc); return; }
+  if( (zKey = argKey(ctx, argv[0], zFunc, zKeyBuf))==0 ) return;
   if( argAmount(argv[1], &amount) ){
     argError(ctx, "%s: amount must be a non-negative integer", zFunc); return;
   }
-  if( argc>2 && sqlite3_value_type(argv[2])!=SQLITE_NULL ){
-    zReq = argText(argv[2], zReqBuf);
-    if( zReq==0 ){ argError(ctx, "%s: request_id must be text", zFunc); return; }
-  }
-  if( argc>3 && sqlite3_value_type(argv[3])!=SQLITE_NULL ){
-    if( sqlite3_value_type(argv[3])!=SQLITE_TEXT ){
-      argError(ctx, "%s: meta must be text", zFunc); return;
-    }
-    pMeta = argv[3];
-  }
-  if( callBegin(&call, ctx, zFunc, 1) ){ callEnd(&call, call.rcErr); return; }
-  rc = loadForWrite(&call, zKey, &c, &bFound);
+  zReq = argRequest(ctx, argc, argv, 2, zFunc, zReqBuf, &bBad);
+  if( bBad ) return;
+  pMeta = argMeta(ctx, argc, argv, 3, zFunc, &bBad);
+  if( bBad ) return;
+  if( callBegin(&call, ctx, zFunc, CALL_WRITE) ){ callEnd(&call, call.rcErr); return; }
+  rc = quotaKeyForWrite(call.p, zKey, call.now, &c.a[0], &bFound);
   if( rc==SQLITE_OK && !bFound && op==REQ_CONSUME ){
     rc = callError(&call, SQLITE_ERROR, "%s: no such quota key: '%s'", zFunc, zKey);
   }
@@ -648,25 +542,22 @@ static void chargeNow(sqlite3_context *ctx, int argc, sqlite3_value **argv,
   }
   if( rc==SQLITE_OK && bFound && !bReplay ){
     int bCharge;
-    rc = chainNormalize(&call, &c, 1);
-    bCharge = op==REQ_RECORD || chainDenies(&c, amount)<0;
-    if( rc==SQLITE_OK && bCharge ) rc = chainChargeFits(&c, amount);
+    rc = quotaChainLoad(call.p, &c, call.now, 1);
+    bCharge = op==REQ_RECORD || quotaChainDenies(&c, amount)<0;
+    if( rc==SQLITE_OK && bCharge ) rc = quotaChainChargeFits(&c, amount);
     if( rc==SQLITE_OK && bCharge ){
-      for(i=0; rc==SQLITE_OK && i<c.n; i++){
-        rc = quotaCharge(call.p, &c.a[i], amount, call.now);
-        if( amount>0 && c.a[i].bCap && c.a[i].used>c.a[i].cap ) bOver = 1;
-      }
-      if( rc==SQLITE_OK ) rc = chainSave(&call, &c);
+      rc = quotaChainCharge(call.p, &c, amount, call.now, &bOver);
+      if( rc==SQLITE_OK ) rc = quotaChainSave(call.p, &c);
       if( rc==SQLITE_OK ){
-        rc = quotaInsertLedger(call.p, zKey, amount, call.now, zReq, 0, pMeta,
-                               bOver, 0, &ledgerId);
+        rc = quotaStoreLedgerInsert(call.p, zKey, amount, call.now, zReq, 0,
+                                    pMeta, bOver, 0, &ledgerId);
       }
       if( rc==SQLITE_OK && zReq ){
-        rc = quotaRequestPut(call.p, c.a[0].id, zReq, op, amount, ledgerId,
-                             call.now);
+        rc = quotaStoreRequestPut(call.p, c.a[0].id, zReq, op, amount, ledgerId,
+                                  call.now);
       }
     }else if( rc==SQLITE_OK ){
-      rc = chainSave(&call, &c);     /* keep a rollover the check made */
+      rc = quotaChainSave(call.p, &c);     /* keep a rollover the check made */
     }
   }
   if( callEnd(&call, rc) ){
@@ -687,39 +578,41 @@ static void recordFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
 /* Load key zKey and its chain as readers see them now. */
 static int loadForRead(QuotaCall *pCall, const char *zKey, QuotaChain *c){
   int bFound = 0;
-  int rc = quotaLoadKeyByName(pCall->p, zKey, &c->a[0], &bFound);
+  int rc = quotaKeyByName(pCall->p, zKey, &c->a[0], &bFound);
   if( rc==SQLITE_OK && !bFound ){
     rc = callError(pCall, SQLITE_ERROR, "%s: no such quota key: '%s'",
                    pCall->zFunc, zKey);
   }
-  if( rc==SQLITE_OK ) rc = chainNormalize(pCall, c, 0);
+  if( rc==SQLITE_OK ) rc = quotaChainLoad(pCall->p, c, pCall->now, 0);
   return rc;
 }
 
+/* The arguments of quota_check and quota_status: key [, amount]. */
 static int argCheck(sqlite3_context *ctx, int argc, sqlite3_value **argv,
                     const char *zFunc, char *zKeyBuf, const char **pzKey,
                     sqlite3_int64 *pAmount){
-  *pzKey = argText(argv[0], zKeyBuf);
   *pAmount = 1;
-  if( *pzKey==0 ){ argError(ctx, "%s: key must be a non-empty text", zFunc); return 1; }
+  if( (*pzKey = argKey(ctx, argv[0], zFunc, zKeyBuf))==0 ) return 1;
   if( argc>1 && argAmount(argv[1], pAmount) ){
     argError(ctx, "%s: amount must be a non-negative integer", zFunc); return 1;
   }
   return 0;
 }
 
+/* quota_check(key [, amount]): 1 when `amount` (default 1) would be
+** granted now at every level, else 0. Changes nothing. */
 static void checkFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   static const char zFunc[] = "quota_check";
-  char zKeyBuf[24];
+  char zKeyBuf[QUOTA_NUMBER_TEXT];
   const char *zKey;
   sqlite3_int64 amount;
   QuotaCall call;
   QuotaChain c;
   int rc;
   if( argCheck(ctx, argc, argv, zFunc, zKeyBuf, &zKey, &amount) ) return;
-  if( callBegin(&call, ctx, zFunc, 0) ){ callEnd(&call, call.rcErr); return; }
+  if( callBegin(&call, ctx, zFunc, CALL_READ) ){ callEnd(&call, call.rcErr); return; }
   rc = loadForRead(&call, zKey, &c);
-  if( callEnd(&call, rc) ) sqlite3_result_int(ctx, chainDenies(&c, amount)<0);
+  if( callEnd(&call, rc) ) sqlite3_result_int(ctx, quotaChainDenies(&c, amount)<0);
 }
 
 static void jsonString(sqlite3_str *pStr, const char *z){
@@ -755,7 +648,7 @@ static int statusLevel(QuotaCall *pCall, QuotaChain *c, sqlite3_int64 amount,
   sqlite3_int64 best = 0;
   for(i=0; i<c->n; i++){
     sqlite3_int64 secs;
-    if( levelRoom(&c->a[i])>=amount ) continue;
+    if( quotaRoom(&c->a[i])>=amount ) continue;
     rc = quotaRetryAfter(pCall->p, &c->a[i], amount, pCall->now, &secs);
     if( rc!=SQLITE_OK ) return rc;
     if( iBest<0 || (best!=-1 && (secs==-1 || secs>best)) ){
@@ -766,7 +659,7 @@ static int statusLevel(QuotaCall *pCall, QuotaChain *c, sqlite3_int64 amount,
   *pRetry = best;
   if( iBest<0 ){
     for(i=0; i<c->n; i++){
-      if( c->a[i].bCap && (iBest<0 || levelRoom(&c->a[i])<levelRoom(&c->a[iBest])) ){
+      if( c->a[i].bCap && (iBest<0 || quotaRoom(&c->a[i])<quotaRoom(&c->a[iBest])) ){
         iBest = i;
       }
     }
@@ -777,9 +670,10 @@ static int statusLevel(QuotaCall *pCall, QuotaChain *c, sqlite3_int64 amount,
   return rc;
 }
 
+/* quota_status(key [, amount]): the JSON an HTTP 429 response needs. */
 static void statusFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   static const char zFunc[] = "quota_status";
-  char zKeyBuf[24];
+  char zKeyBuf[QUOTA_NUMBER_TEXT];
   const char *zKey;
   sqlite3_int64 amount, retry = -1;
   QuotaCall call;
@@ -789,29 +683,28 @@ static void statusFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   char *zLevel = 0;
   char *zJson = 0;
   if( argCheck(ctx, argc, argv, zFunc, zKeyBuf, &zKey, &amount) ) return;
-  if( callBegin(&call, ctx, zFunc, 0) ){ callEnd(&call, call.rcErr); return; }
+  if( callBegin(&call, ctx, zFunc, CALL_READ) ){ callEnd(&call, call.rcErr); return; }
   rc = loadForRead(&call, zKey, &c);
   if( rc==SQLITE_OK ) rc = statusLevel(&call, &c, amount, &iLevel, &retry);
-  if( rc==SQLITE_OK ) rc = quotaKeyName(call.p, c.a[iLevel].id, &zLevel);
+  if( rc==SQLITE_OK ) rc = quotaStoreKeyName(call.p, c.a[iLevel].id, &zLevel);
   if( rc==SQLITE_OK ){
     sqlite3_str *pStr = sqlite3_str_new(call.db);
     char zTime[QUOTA_TIME_TEXT];
     k = &c.a[iLevel];
-    bAllowed = chainDenies(&c, amount)<0;
+    bAllowed = quotaChainDenies(&c, amount)<0;
     sqlite3_str_appendall(pStr, "{\"key\":");
     jsonString(pStr, zKey);
     sqlite3_str_appendf(pStr, ",\"allowed\":%s,\"code\":", bAllowed ? "true" : "false");
     if( bAllowed ){
       sqlite3_str_appendall(pStr, "null");
     }else{
-      jsonString(pStr, k->eKind==QUOTA_LIFETIME ? "insufficient_quota"
-                                                : "rate_limit_exceeded");
+      jsonString(pStr, quotaKind(k->eKind)->zDenyCode);
     }
     sqlite3_str_appendall(pStr, ",\"cap\":");
     jsonIntOrNull(pStr, !k->bCap, k->cap);
     sqlite3_str_appendf(pStr, ",\"used\":%lld,\"reserved\":%lld,\"remaining\":",
                         k->used, k->reserved);
-    jsonIntOrNull(pStr, !k->bCap, levelRoom(k));
+    jsonIntOrNull(pStr, !k->bCap, quotaRoom(k));
     sqlite3_str_appendall(pStr, ",\"resets_at\":");
     if( k->bPeriod ){
       quotaCalFormat(k->pend, zTime);
@@ -836,31 +729,34 @@ static void statusFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   }
 }
 
-/* ----------------------------------------------------------------- purge */
+/* ----------------------------------------------------- upkeep, options */
 
+/* quota_purge(): one bounded step of cleaning (store.c, quotaStorePurge). */
 static void purgeFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   QuotaCall call;
   sqlite3_int64 nRemoved = 0;
   int rc;
   (void)argc; (void)argv;
-  if( callBegin(&call, ctx, "quota_purge", 1) ){ callEnd(&call, call.rcErr); return; }
-  rc = quotaSweepState(call.p);
-  if( rc==SQLITE_OK ) rc = quotaSweep(call.p, call.now);
-  if( rc==SQLITE_OK ) rc = quotaPurge(call.p, call.now, &nRemoved);
+  if( callBegin(&call, ctx, "quota_purge", CALL_WRITE) ){ callEnd(&call, call.rcErr); return; }
+  rc = quotaSweep(call.p, call.now);
+  if( rc==SQLITE_OK ) rc = quotaStorePurge(call.p, call.now, &nRemoved);
   if( callEnd(&call, rc) ) sqlite3_result_int64(ctx, nRemoved);
 }
 
 /*
 ** quota_integrity(): 'ok', or the first disagreement between the counters
-** and the rows they summarise (xIntegrity does the same for PRAGMA
-** integrity_check on SQLite 3.44 and later).
+** and the rows they summarise (integrity.c; xIntegrity does the same for
+** PRAGMA integrity_check on SQLite 3.44 and later).
 */
 static void integrityFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   QuotaCall call;
   char *zProblem = 0;
   int rc;
   (void)argc; (void)argv;
-  if( callBegin(&call, ctx, "quota_integrity", 0) ){ callEnd(&call, call.rcErr); return; }
+  if( callBegin(&call, ctx, "quota_integrity", CALL_INSPECT) ){
+    callEnd(&call, call.rcErr);
+    return;
+  }
   rc = quotaIntegrity(call.p, &zProblem);
   if( callEnd(&call, rc) ){
     if( zProblem ){
@@ -873,7 +769,85 @@ static void integrityFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   sqlite3_free(zProblem);
 }
 
+/* Set the result to option iOpt's value as quota_configure shows it. */
+static void resultOption(sqlite3_context *ctx, int iOpt, sqlite3_int64 v){
+  if( iOpt==QUOTA_OPT_CLOCK ){
+    sqlite3_result_text(ctx, v ? "pinned" : "system", -1, SQLITE_STATIC);
+  }else if( iOpt==QUOTA_OPT_RETENTION && v<0 ){
+    sqlite3_result_text(ctx, "forever", -1, SQLITE_STATIC);
+  }else{
+    sqlite3_result_int64(ctx, v);
+  }
+}
+
+/*
+** quota_configure(option [, value]): read or change an option of the table
+** in place (keys, holds, ledger and every id sequence stay as they are).
+** Every connection sees a change at its next call.
+*/
+static void configureFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
+  static const char zFunc[] = "quota_configure";
+  const char *zOpt = (const char*)sqlite3_value_text(argv[0]);
+  sqlite3_int64 v = 0;
+  QuotaCall call;
+  int i, rc;
+  for(i=0; zOpt && sqlite3_value_type(argv[0])==SQLITE_TEXT && i<QUOTA_OPT_COUNT; i++){
+    if( sqlite3_stricmp(zOpt, quotaOptionName[i])==0 ) break;
+  }
+  if( zOpt==0 || sqlite3_value_type(argv[0])!=SQLITE_TEXT || i>=QUOTA_OPT_COUNT ){
+    resultError(ctx, SQLITE_ERROR, "%s: unknown option %Q (hold_ttl, idempotency, "
+        "retention, purge_limit, clock)", zFunc, zOpt);
+    return;
+  }
+  if( argc>1 && quotaOptionParse(i, argv[1], 0, &v) ){
+    resultError(ctx, SQLITE_MISMATCH, "%s: option %s must be %s: %Q", zFunc,
+        quotaOptionName[i], quotaOptionExpect(i), sqlite3_value_text(argv[1]));
+    return;
+  }
+  if( callBegin(&call, ctx, zFunc, argc>1 ? CALL_WRITE : CALL_READ) ){ callEnd(&call, call.rcErr); return; }
+  rc = argc>1 ? quotaStoreConfigure(call.p, i, v) : SQLITE_OK;
+  if( rc==SQLITE_OK ) v = *quotaOptionSlot(&call.p->opt, i);
+  if( callEnd(&call, rc) ) resultOption(ctx, i, v);
+}
+
 /* ------------------------------------------------------------- time, misc */
+
+/*
+** The frame of a function that reads or sets only the connection's own
+** state (quota_clock, quota_debug): the guard, and, when some statement of
+** the caller runs, the check of who called. Returns 0 to go on (then
+** simpleEnd), 1 after reporting the error.
+*/
+static int simpleBegin(QuotaCall *pCall, sqlite3_context *ctx, const char *zFunc){
+  sqlite3 *db;
+  int rc = SQLITE_OK;
+  memset(pCall, 0, sizeof(*pCall));
+  pCall->ctx = ctx;
+  pCall->zFunc = zFunc;
+  pCall->pConn = (QuotaConn*)sqlite3_user_data(ctx);
+  db = pCall->db = pCall->pConn->db;
+  if( quotaConnEnter(pCall->pConn, zFunc) ){
+    rc = callNested(pCall);
+  }else{
+    pCall->bEntered = 1;
+    if( !sqlite3_get_autocommit(db) || sqlite3_txn_state(db, 0)!=SQLITE_TXN_NONE ){
+      rc = callCheckCaller(pCall, 0);
+    }
+  }
+  if( rc!=SQLITE_OK ){
+    callCapture(pCall, rc);
+    sqlite3_result_error(ctx, pCall->zErr ? pCall->zErr : "quota: error", -1);
+    sqlite3_result_error_code(ctx, pCall->rcErr);
+    sqlite3_free(pCall->zErr);
+    if( pCall->bEntered ) quotaConnLeave(pCall->pConn);
+    return 1;
+  }
+  return 0;
+}
+
+static void simpleEnd(QuotaCall *pCall){
+  quotaConnLeave(pCall->pConn);
+}
 
 static void resultTime(sqlite3_context *ctx, sqlite3_int64 t){
   char zTime[QUOTA_TIME_TEXT];
@@ -881,22 +855,27 @@ static void resultTime(sqlite3_context *ctx, sqlite3_int64 t){
   sqlite3_result_text(ctx, zTime, -1, SQLITE_TRANSIENT);
 }
 
+/* quota_clock([time]): pin this connection's clock to `time`, unpin it
+** (NULL), or read it; returns the time the functions use now. */
 static void clockFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
-  QuotaConn *pConn = (QuotaConn*)sqlite3_user_data(ctx);
+  QuotaCall call;
+  QuotaConn *pConn;
+  if( simpleBegin(&call, ctx, "quota_clock") ) return;
+  pConn = call.pConn;
   if( argc==1 ){
     if( sqlite3_value_type(argv[0])==SQLITE_NULL ){
       pConn->bPinned = 0;
     }else{
       sqlite3_int64 t;
-      int rc = quotaParseTime(pConn, argv[0], &t);
+      int rc = quotaParseTime(pConn->db, quotaNow(pConn), argv[0], &t);
       if( rc==SQLITE_MISMATCH ){
-        char *z = sqlite3_mprintf("quota_clock: not a time: '%s'",
-                                  (const char*)sqlite3_value_text(argv[0]));
-        sqlite3_result_error(ctx, z ? z : "quota_clock: not a time", -1);
-        sqlite3_free(z);
+        resultError(ctx, SQLITE_ERROR, "quota_clock: not a time: '%s'",
+                    (const char*)sqlite3_value_text(argv[0]));
+        simpleEnd(&call);
         return;
       }else if( rc!=SQLITE_OK ){
         sqlite3_result_error_code(ctx, rc);
+        simpleEnd(&call);
         return;
       }
       pConn->bPinned = 1;
@@ -904,6 +883,7 @@ static void clockFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
     }
   }
   resultTime(ctx, quotaNow(pConn));
+  simpleEnd(&call);
 }
 
 static void versionFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
@@ -924,8 +904,10 @@ static void versionFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
 ** DETERMINISTIC: the host SQLite can differ from one load to the next.
 */
 static void debugFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
+  QuotaCall call;
   char *z;
   (void)argc; (void)argv;
+  if( simpleBegin(&call, ctx, "quota_debug") ) return;
   z = sqlite3_mprintf(
       "Version: %s\n"
       "Schema: %d\n"
@@ -942,8 +924,12 @@ static void debugFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
       SQLITE_QUOTA_VERSION, QUOTA_SCHEMA_VERSION, __DATE__, __TIME__,
       QUOTA_COMMIT, QUOTA_CFLAGS, SQLITE_VERSION, sqlite3_libversion(),
       sqlite3_sourceid());
-  if( z==0 ){ sqlite3_result_error_nomem(ctx); return; }
-  sqlite3_result_text(ctx, z, -1, sqlite3_free);
+  if( z==0 ){
+    sqlite3_result_error_nomem(ctx);
+  }else{
+    sqlite3_result_text(ctx, z, -1, sqlite3_free);
+  }
+  simpleEnd(&call);
 }
 
 /*
@@ -1016,6 +1002,8 @@ int quotaRegisterFunctions(sqlite3 *db, QuotaConn *pConn){
     {"quota_status", 2, 0, statusFunc},
     {"quota_purge", 0, 0, purgeFunc},
     {"quota_integrity", 0, 0, integrityFunc},
+    {"quota_configure", 1, 0, configureFunc},
+    {"quota_configure", 2, 0, configureFunc},
     {"quota_clock", 0, 0, clockFunc},
     {"quota_clock", 1, 0, clockFunc},
     {"quota_version", 0, 1, versionFunc},
@@ -1023,8 +1011,12 @@ int quotaRegisterFunctions(sqlite3 *db, QuotaConn *pConn){
     {"first_of_next_month", -1, 1, firstOfNextMonthFunc},
   };
   int rc = SQLITE_OK;
-  size_t i;
-  for(i=0; rc==SQLITE_OK && i<sizeof(aFunc)/sizeof(aFunc[0]); i++){
+  int i;
+  for(i=0; rc==SQLITE_OK && i<QUOTA_ARRAYSIZE(aFunc); i++){
+    /* a function a schema could call must be one schema.c watches for */
+    if( NEVER(!aFunc[i].bPure && !quotaSchemaWatches(aFunc[i].zName)) ){
+      return SQLITE_INTERNAL;
+    }
     pConn->nRef++;
     rc = sqlite3_create_function_v2(db, aFunc[i].zName, aFunc[i].nArg,
         aFunc[i].bPure ? fPure : fWrite, pConn, aFunc[i].xFunc, 0, 0,

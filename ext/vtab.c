@@ -18,11 +18,19 @@
 ** period that ended reads as rolled over, an expired hold as released, even
 ** before a writing call has stored that.
 **
+** The options given here are the store's first options; quota_configure
+** changes them later, in the store (store.c). The table is
+** SQLITE_VTAB_DIRECTONLY: no trigger or view of a database schema can read
+** or write it, only the application's own SQL (and TEMP triggers).
+**
 ** The data lives in shadow tables (store.c), created by CREATE VIRTUAL TABLE
-** and dropped by DROP TABLE. The connection's functions act on the table
-** named "quota" in schema "main": xConnect registers it with them.
+** and dropped by DROP TABLE. xConnect adds the table to the connection's
+** list, where the functions find main.quota (conn.c).
 */
-#include "quota_int.h"
+#include "account.h"
+#include "conn.h"
+#include "integrity.h"
+#include "vtab.h"
 #include <stdarg.h>
 #include <string.h>
 
@@ -52,6 +60,20 @@ static const char *const azColName[QCOL_COUNT] = {
 #define QPLAN_KEY    1
 #define QPLAN_ROWID  2
 
+/* Columns of a cursor's statement after the key's own (quotaStoreScan). */
+#define QCUR_KEY       11
+#define QCUR_PERIOD    12
+#define QCUR_PARENT    13
+#define QCUR_RETENTION 14
+#define QCUR_NOTE      15
+
+typedef struct QuotaTab QuotaTab;
+struct QuotaTab {
+  sqlite3_vtab base;          /* Base class - must be first */
+  QuotaConn *pConn;           /* the connection's shared state */
+  QuotaStore *pStore;         /* the shadow tables (one reference) */
+};
+
 typedef struct QuotaCursor QuotaCursor;
 struct QuotaCursor {
   sqlite3_vtab_cursor base;   /* Base class - must be first */
@@ -62,42 +84,35 @@ struct QuotaCursor {
   int bComputed;              /* k holds effective values for this row */
 };
 
-/* Statement of the cursor: the key columns (QUOTA_KEY_COLUMNS) and the
-** sweep state that store.c reads (quotaReadKeyRow); the rest are for
-** display. */
-#define QCUR_KEY       (QUOTA_KEY_COLUMNS+3)
-#define QCUR_PERIOD    (QUOTA_KEY_COLUMNS+4)
-#define QCUR_PARENT    (QUOTA_KEY_COLUMNS+5)
-#define QCUR_RETENTION (QUOTA_KEY_COLUMNS+6)
-#define QCUR_NOTE      (QUOTA_KEY_COLUMNS+7)
-
+/* Set the table's error message, "NAME: ..." */
 static int vtabError(QuotaTab *p, int rc, const char *zFmt, ...){
-  /* Every message starts with the table's name: "quota: ..." */
   va_list ap;
   char *z;
   va_start(ap, zFmt);
   z = sqlite3_vmprintf(zFmt, ap);
   va_end(ap);
   sqlite3_free(p->base.zErrMsg);
-  p->base.zErrMsg = sqlite3_mprintf("%s: %z", p->zName, z);
+  p->base.zErrMsg = sqlite3_mprintf("%s: %z", p->pStore->zName, z);
   return p->base.zErrMsg ? rc : SQLITE_NOMEM;
+}
+
+/* The refusal of a read or write made from inside a quota call. */
+static int vtabNested(QuotaTab *p){
+  return vtabError(p, SQLITE_ERROR, "the quota table cannot be read or written "
+      "inside a quota call (%s is running)", p->pConn->zActive);
 }
 
 /* ------------------------------------------------------------- options */
 
-/* Parse one "name=value" argument of CREATE VIRTUAL TABLE. */
-static int vtabOption(QuotaTab *p, const char *zArg, char **pzErr){
-  static const struct { const char *zName; int bForever; } aOpt[] = {
-    {"hold_ttl", 0}, {"idempotency", 0}, {"retention", 1}, {"purge_limit", 0},
-  };
+/* Parse one "name=value" argument of CREATE VIRTUAL TABLE into *pOpt. */
+static int vtabOption(const char *zTable, const char *zArg, QuotaOptions *pOpt,
+                      char **pzErr){
   const char *zEq = strchr(zArg, '=');
   char zVal[64];
-  static const char zClock[] = "clock";
-  int nName, nVal, i, nUnit = 1;
-  sqlite3_int64 v;
+  int nName, nVal, i;
   while( NEVER(*zArg==' ') ) zArg++;
   if( zEq==0 ){
-    *pzErr = sqlite3_mprintf("%s: option must be name=value: %s", p->zName, zArg);
+    *pzErr = sqlite3_mprintf("%s: option must be name=value: %s", zTable, zArg);
     return SQLITE_ERROR;
   }
   nName = (int)(zEq-zArg);
@@ -111,47 +126,23 @@ static int vtabOption(QuotaTab *p, const char *zArg, char **pzErr){
     nVal -= 2;
   }
   if( nVal>=(int)sizeof(zVal) ){
-    *pzErr = sqlite3_mprintf("%s: option value too long: %.*s", p->zName, nName, zArg);
+    *pzErr = sqlite3_mprintf("%s: option value too long: %.*s", zTable, nName, zArg);
     return SQLITE_ERROR;
   }
   memcpy(zVal, zEq, nVal);
   zVal[nVal] = 0;
-  if( nName==(int)strlen(zClock) && sqlite3_strnicmp(zArg, zClock, nName)==0 ){
-    /* clock=pinned: every write must run under quota_clock(time), so that
-    ** an engine that replays statements on several nodes gets one result */
-    if( sqlite3_stricmp(zVal, "pinned")==0 ){
-      p->bClockPinned = 1;
-    }else if( sqlite3_stricmp(zVal, "system")==0 ){
-      p->bClockPinned = 0;
-    }else{
-      *pzErr = sqlite3_mprintf("%s: option clock must be 'system' or 'pinned': '%s'",
-                               p->zName, zVal);
-      return SQLITE_ERROR;
-    }
-    return SQLITE_OK;
+  for(i=0; i<QUOTA_OPT_COUNT; i++){
+    if( (int)strlen(quotaOptionName[i])==nName
+     && sqlite3_strnicmp(zArg, quotaOptionName[i], nName)==0 ) break;
   }
-  for(i=0; i<(int)(sizeof(aOpt)/sizeof(aOpt[0])); i++){
-    if( (int)strlen(aOpt[i].zName)==nName
-     && sqlite3_strnicmp(zArg, aOpt[i].zName, nName)==0 ) break;
-  }
-  if( i>=(int)(sizeof(aOpt)/sizeof(aOpt[0])) ){
-    *pzErr = sqlite3_mprintf("%s: unknown option '%.*s'", p->zName, nName, zArg);
+  if( i>=QUOTA_OPT_COUNT ){
+    *pzErr = sqlite3_mprintf("%s: unknown option '%.*s'", zTable, nName, zArg);
     return SQLITE_ERROR;
   }
-  if( aOpt[i].bForever && sqlite3_stricmp(zVal, "forever")==0 ){
-    v = -1;
-  }else if( quotaParseDurationText(zVal, &v, &nUnit) || (v<=0 && i!=2)
-         || (i==3 && nUnit!=1) || (i==3 && strspn(zVal, "0123456789")!=strlen(zVal)) ){
-    *pzErr = sqlite3_mprintf("%s: option %s must be a %s: '%s'", p->zName,
-        aOpt[i].zName, i==3 ? "positive number of rows" :
-        i==2 ? "duration or 'forever'" : "positive duration", zVal);
+  if( quotaOptionParse(i, 0, zVal, quotaOptionSlot(pOpt, i)) ){
+    *pzErr = sqlite3_mprintf("%s: option %s must be %s: '%s'", zTable,
+        quotaOptionName[i], quotaOptionExpect(i), zVal);
     return SQLITE_ERROR;
-  }
-  switch( i ){
-    case 0: p->nHoldTtl = v; break;
-    case 1: p->nIdem = v; break;
-    case 2: p->nRetention = v; break;
-    default: p->nPurgeLimit = v; break;
   }
   return SQLITE_OK;
 }
@@ -161,26 +152,20 @@ static int vtabOption(QuotaTab *p, const char *zArg, char **pzErr){
 static int vtabInit(sqlite3 *db, void *pAux, int argc, const char *const *argv,
                     sqlite3_vtab **ppVtab, char **pzErr, int bCreate){
   QuotaConn *pConn = (QuotaConn*)pAux;
+  QuotaOptions opt;
   QuotaTab *p;
-  int rc, i;
+  int rc = SQLITE_OK, i;
   *ppVtab = 0;
-  p = sqlite3_malloc64(sizeof(*p));
-  if( p==0 ) return SQLITE_NOMEM;
-  memset(p, 0, sizeof(*p));
-  p->db = db;
-  p->pConn = pConn;
-  p->nRef = 1;
-  p->nHoldTtl = (sqlite3_int64)15*60;
-  p->nIdem = (sqlite3_int64)24*3600;
-  p->nRetention = -1;
-  p->nPurgeLimit = 10000;
-  p->zDb = sqlite3_mprintf("%s", argv[1]);
-  p->zName = sqlite3_mprintf("%s", argv[2]);     /* first: messages use it */
-  rc = (p->zDb && p->zName) ? quotaStmtOpen(p) : SQLITE_NOMEM;
-  for(i=3; rc==SQLITE_OK && i<argc; i++) rc = vtabOption(p, argv[i], pzErr);
+  quotaStoreDefaultOptions(&opt);
+  for(i=3; rc==SQLITE_OK && i<argc; i++) rc = vtabOption(argv[2], argv[i], &opt, pzErr);
   if( rc==SQLITE_OK ){
     /* INSERT OR IGNORE skips a refused row; see vtabInsert for REPLACE. */
     rc = sqlite3_vtab_config(db, SQLITE_VTAB_CONSTRAINT_SUPPORT, 1);
+  }
+  if( rc==SQLITE_OK ){
+    /* Only the application's own SQL may read or write the table: never a
+    ** trigger or view of a database schema. */
+    rc = sqlite3_vtab_config(db, SQLITE_VTAB_DIRECTONLY);
   }
   if( rc==SQLITE_OK ){
     rc = sqlite3_declare_vtab(db, "CREATE TABLE x(key TEXT, cap INTEGER,"
@@ -188,51 +173,17 @@ static int vtabInit(sqlite3 *db, void *pAux, int argc, const char *const *argv,
         " used INTEGER, reserved INTEGER, remaining INTEGER, period_start TEXT,"
         " resets_at TEXT, retry_after INTEGER, note)");
   }
-  if( rc==SQLITE_OK && bCreate ){
-    rc = quotaStoreCreate(db, p->zDb, p->zName);
-    if( rc!=SQLITE_OK && ALWAYS(*pzErr==0) ){
-      *pzErr = sqlite3_mprintf("quota: %s", sqlite3_errmsg(db));
-    }
-  }else if( rc==SQLITE_OK ){
-    /* A store written by a newer sqlite-quota may hold what this build
-    ** cannot keep consistent: refuse it rather than guess. */
-    sqlite3_int64 iSchema = 0;
-    rc = quotaMetaGet(p, "schema", &iSchema);
-    if( rc==SQLITE_OK && iSchema>QUOTA_SCHEMA_VERSION ){
-      *pzErr = sqlite3_mprintf("%s: this store has schema %lld, written by a "
-          "newer sqlite-quota; this build (%s) reads schema %d: upgrade "
-          "sqlite-quota", p->zName, iSchema, SQLITE_QUOTA_VERSION,
-          QUOTA_SCHEMA_VERSION);
-      rc = SQLITE_ERROR;
-    }else if( rc==SQLITE_OK && iSchema<1 ){
-      *pzErr = sqlite3_mprintf("%s: cannot read the store: quota_meta says "
-          "schema %lld", p->zName, iSchema);
-      rc = SQLITE_CORRUPT_VTAB;
-    }else if( rc==SQLITE_OK && iSchema<QUOTA_SCHEMA_VERSION ){
-      if( sqlite3_db_readonly(db, p->zDb)==1 ){
-        *pzErr = sqlite3_mprintf("%s: this store has schema %lld and needs an "
-            "upgrade to schema %d, which writes: open the database read-write "
-            "once", p->zName, iSchema, QUOTA_SCHEMA_VERSION);
-        rc = SQLITE_READONLY;
-      }else{
-        rc = quotaStoreUpgrade(p, iSchema, pzErr);
-      }
-    }else if( rc!=SQLITE_OK && ALWAYS(*pzErr==0) ){
-      *pzErr = sqlite3_mprintf("%s: cannot read the store: %s", p->zName,
-          rc==SQLITE_CORRUPT_VTAB ? "quota_meta has no schema row"
-                                  : sqlite3_errmsg(db));
-    }
-  }
+  if( rc!=SQLITE_OK ) return rc;
+  p = sqlite3_malloc64(sizeof(*p));
+  if( p==0 ) return SQLITE_NOMEM;
+  memset(p, 0, sizeof(*p));
+  p->pConn = pConn;
+  rc = quotaStoreOpen(db, argv[1], argv[2], bCreate, &opt, &p->pStore, pzErr);
   if( rc!=SQLITE_OK ){
-    quotaStmtClose(p);
-    sqlite3_free(p->zDb);
-    sqlite3_free(p->zName);
     sqlite3_free(p);
     return rc;
   }
-  if( sqlite3_stricmp(p->zDb, "main")==0 && sqlite3_stricmp(p->zName, "quota")==0 ){
-    pConn->pTab = p;
-  }
+  quotaConnAddTable(pConn, p->pStore);
   *ppVtab = &p->base;
   return SQLITE_OK;
 }
@@ -247,67 +198,38 @@ static int vtabConnect(sqlite3 *db, void *pAux, int argc, const char *const *arg
   return vtabInit(db, pAux, argc, argv, ppVtab, pzErr, 0);
 }
 
-/*
-** A call holds a reference for its whole length (functions.c): SQLite can
-** disconnect the table in the middle of one, when another connection
-** changed the schema and a nested statement re-reads it. The statements the
-** call is stepping, and the table, must then outlive the disconnect.
-*/
-void quotaTabUnref(QuotaTab *p){
-  if( --p->nRef>0 ) return;
-  quotaStmtClose(p);
-  sqlite3_free(p->zDb);
-  sqlite3_free(p->zName);
-  sqlite3_free(p);
-}
-
+/* SQLite can disconnect the table in the middle of a call (another
+** connection changed the schema and a nested statement re-reads it): the
+** store outlives it while the call holds a reference (functions.c). */
 static int vtabDisconnect(sqlite3_vtab *pVtab){
   QuotaTab *p = (QuotaTab*)pVtab;
-  if( p->pConn->pTab==p ) p->pConn->pTab = 0;
-  quotaTabUnref(p);
+  quotaConnRemoveTable(p->pConn, p->pStore);
+  quotaStoreUnref(p->pStore);
+  sqlite3_free(p->base.zErrMsg);
+  sqlite3_free(p);
   return SQLITE_OK;
 }
 
 static int vtabDestroy(sqlite3_vtab *pVtab){
   QuotaTab *p = (QuotaTab*)pVtab;
-  int rc;
-  /* Statements would keep the tables busy. The array stays: when the
-  ** drop fails the table stays, and is used again. */
-  quotaStmtFinalizeAll(p);
-  rc = quotaStoreDestroy(p->db, p->zDb, p->zName);
+  int rc = quotaStoreDestroy(p->pStore);
   if( rc!=SQLITE_OK ) return rc;
   return vtabDisconnect(pVtab);
 }
 
 static int vtabRename(sqlite3_vtab *pVtab, const char *zNew){
   QuotaTab *p = (QuotaTab*)pVtab;
-  char *zName;
-  int rc;
-  quotaStmtFinalizeAll(p);
-  rc = quotaStoreRename(p->db, p->zDb, p->zName, zNew);
-  if( rc!=SQLITE_OK ){
-    char *zMsg = sqlite3_mprintf("%s", sqlite3_errmsg(p->db));
+  int rc = quotaStoreRename(p->pStore, zNew);
+  if( rc!=SQLITE_OK && rc!=SQLITE_NOMEM ){
+    char *zMsg = sqlite3_mprintf("%s", sqlite3_errmsg(p->pStore->db));
     vtabError(p, rc, "cannot rename to %s: %s", zNew, zMsg ? zMsg : "");
     sqlite3_free(zMsg);
-    return rc;
   }
-  zName = sqlite3_mprintf("%s", zNew);
-  if( zName==0 ) return SQLITE_NOMEM;
-  sqlite3_free(p->zName);
-  p->zName = zName;
-  if( p->pConn->pTab==p ) p->pConn->pTab = 0;
-  if( sqlite3_stricmp(p->zDb, "main")==0 && sqlite3_stricmp(p->zName, "quota")==0 ){
-    p->pConn->pTab = p;
-  }
-  return SQLITE_OK;
+  return rc;
 }
 
 static int vtabShadowName(const char *zSuffix){
-  int i;
-  for(i=0; quotaShadowSuffix[i]; i++){
-    if( sqlite3_stricmp(zSuffix, quotaShadowSuffix[i])==0 ) return 1;
-  }
-  return 0;
+  return quotaStoreIsShadow(zSuffix);
 }
 
 /* -------------------------------------------------------------- reading */
@@ -359,12 +281,13 @@ static int vtabClose(sqlite3_vtab_cursor *cur){
 
 /* Step the cursor's statement and load the row into pCur->k. */
 static int vtabStep(QuotaCursor *pCur){
-  QuotaTab *p = (QuotaTab*)pCur->base.pVtab;
   int rc = sqlite3_step(pCur->pStmt);
   pCur->bComputed = 0;
   if( rc==SQLITE_ROW ){
     pCur->bEof = 0;
-    return quotaReadKeyRow(p, pCur->pStmt, 1, &pCur->k);
+    rc = quotaStoreKeyFromRow(pCur->pStmt, 0, &pCur->k);
+    if( rc==SQLITE_OK ) rc = quotaKeyCheck(&pCur->k);
+    return rc;
   }
   pCur->bEof = 1;
   return rc==SQLITE_DONE ? SQLITE_OK : rc;
@@ -374,29 +297,16 @@ static int vtabFilter(sqlite3_vtab_cursor *cur, int idxNum, const char *idxStr,
                       int argc, sqlite3_value **argv){
   QuotaCursor *pCur = (QuotaCursor*)cur;
   QuotaTab *p = (QuotaTab*)cur->pVtab;
-  char *zSql;
   int rc;
   (void)idxStr; (void)argc;
+  if( p->pConn->zActive ) return vtabNested(p);
   sqlite3_finalize(pCur->pStmt);
   pCur->pStmt = 0;
-  zSql = sqlite3_mprintf(
-      "SELECT k.id, k.cap, k.kind, k.len, k.anchor, k.parent, k.used,"
-      " k.reserved, k.pstart, k.oldest, k.wtotal,"
-      " (SELECT value FROM \"%w\".\"%w_meta\" WHERE name='swept'),"
-      " (SELECT value FROM \"%w\".\"%w_meta\" WHERE name='sweepid'), NULL,"
-      " k.key, k.period, p.key, k.retention, n.note"
-      " FROM \"%w\".\"%w_keys\" AS k"
-      " LEFT JOIN \"%w\".\"%w_keys\" AS p ON p.id=k.parent"
-      " LEFT JOIN \"%w\".\"%w_notes\" AS n ON n.id=k.id %s ORDER BY k.id",
-      p->zDb, p->zName, p->zDb, p->zName, p->zDb, p->zName, p->zDb, p->zName,
-      p->zDb, p->zName,
-      idxNum==QPLAN_KEY ? "WHERE k.key=?1" :
-      idxNum==QPLAN_ROWID ? "WHERE k.id=?1" : "");
-  if( zSql==0 ) return SQLITE_NOMEM;
-  rc = sqlite3_prepare_v2(p->db, zSql, -1, &pCur->pStmt, 0);
-  sqlite3_free(zSql);
+  rc = quotaStoreReadState(p->pStore, 1);
   if( rc!=SQLITE_OK ) return rc;
-  if( idxNum!=QPLAN_SCAN ) sqlite3_bind_value(pCur->pStmt, 1, argv[0]);
+  rc = quotaStoreScan(p->pStore, idxNum==QPLAN_KEY, idxNum==QPLAN_ROWID,
+                      idxNum==QPLAN_SCAN ? 0 : argv[0], &pCur->pStmt);
+  if( rc!=SQLITE_OK ) return rc;
   pCur->now = quotaNow(p->pConn);
   return vtabStep(pCur);
 }
@@ -414,7 +324,7 @@ static int vtabRowid(sqlite3_vtab_cursor *cur, sqlite_int64 *pRowid){
   return SQLITE_OK;
 }
 
-static void resultTimeText(sqlite3_context *ctx, sqlite3_int64 t){
+static void resultTime(sqlite3_context *ctx, sqlite3_int64 t){
   char zTime[QUOTA_TIME_TEXT];
   quotaCalFormat(t, zTime);
   sqlite3_result_text(ctx, zTime, -1, SQLITE_TRANSIENT);
@@ -430,7 +340,10 @@ static int vtabColumn(sqlite3_vtab_cursor *cur, sqlite3_context *ctx, int iCol){
   ** are (xUpdate sees sqlite3_value_nochange()). */
   if( sqlite3_vtab_nochange(ctx) ) return SQLITE_OK;
   if( iCol>=QCOL_USED && iCol<=QCOL_RETRY_AFTER && !pCur->bComputed ){
-    rc = quotaEffective(p, k, pCur->now);
+    /* Effective values need the sweep state as the caller's transaction
+    ** sees it; what the store remembers counts only if still trusted. */
+    rc = quotaStoreReadState(p->pStore, 0);
+    if( rc==SQLITE_OK ) rc = quotaEffective(p->pStore, k, pCur->now);
     if( rc!=SQLITE_OK ) return rc;
     pCur->bComputed = 1;
   }
@@ -445,7 +358,7 @@ static int vtabColumn(sqlite3_vtab_cursor *cur, sqlite3_context *ctx, int iCol){
       sqlite3_result_value(ctx, sqlite3_column_value(pStmt, QCUR_PERIOD));
       break;
     case QCOL_ANCHOR:
-      if( k->bAnchor ) resultTimeText(ctx, k->anchor);
+      if( k->bAnchor ) resultTime(ctx, k->anchor);
       break;
     case QCOL_PARENT:
       sqlite3_result_value(ctx, sqlite3_column_value(pStmt, QCUR_PARENT));
@@ -465,24 +378,18 @@ static int vtabColumn(sqlite3_vtab_cursor *cur, sqlite3_context *ctx, int iCol){
       sqlite3_result_int64(ctx, k->reserved);
       break;
     case QCOL_REMAINING:
-      if( k->bCap ){
-        sqlite3_int64 r = k->cap - k->used;
-        r = (k->used>=k->cap || k->reserved>=r) ? 0 : r - k->reserved;
-        sqlite3_result_int64(ctx, r);
-      }
+      if( k->bCap ) sqlite3_result_int64(ctx, quotaRoom(k));
       break;
     case QCOL_PERIOD_START:
-      if( k->eKind!=QUOTA_LIFETIME && k->eKind!=QUOTA_ROLLING ){
-        resultTimeText(ctx, k->pstart);
-      }
+      if( k->bPeriod ) resultTime(ctx, k->pstart);
       break;
     case QCOL_RESETS_AT:
-      if( k->bPeriod ) resultTimeText(ctx, k->pend);
+      if( k->bPeriod ) resultTime(ctx, k->pend);
       break;
     case QCOL_RETRY_AFTER: {
       sqlite3_int64 secs = -1;
-      if( k->bCap && (k->used>=k->cap || k->cap - k->used - k->reserved < 1) ){
-        rc = quotaRetryAfter(p, k, 1, pCur->now, &secs);
+      if( k->bCap && quotaRoom(k)<1 ){
+        rc = quotaRetryAfter(p->pStore, k, 1, pCur->now, &secs);
       }
       if( rc==SQLITE_OK && secs>=0 ) sqlite3_result_int64(ctx, secs);
       break;
@@ -499,19 +406,16 @@ static int vtabColumn(sqlite3_vtab_cursor *cur, sqlite3_context *ctx, int iCol){
 /* The values a write gives, validated; what it does not give is kept. */
 typedef struct KeyWrite KeyWrite;
 struct KeyWrite {
-  int bCap; sqlite3_int64 cap;
-  int eKind; sqlite3_int64 nLen;
-  char zPeriod[48];           /* canonical period text, "" for NULL */
-  int bAnchor; sqlite3_int64 anchor;
-  sqlite3_int64 parentId;
+  QuotaKey k;                 /* cap, kind, len, anchor, parent */
+  char zPeriod[QUOTA_PERIOD_TEXT];  /* canonical period text, "" for NULL */
   int bRetention; sqlite3_int64 retention;
 };
 
 static int vtabValidateCap(QuotaTab *p, sqlite3_value *v, KeyWrite *w){
   int t = sqlite3_value_type(v);
-  w->bCap = t!=SQLITE_NULL;
+  w->k.bCap = t!=SQLITE_NULL;
   if( t==SQLITE_NULL ) return SQLITE_OK;
-  if( quotaValueInt(v, &w->cap)==0 && w->cap>=0 ) return SQLITE_OK;
+  if( quotaValueInt(v, &w->k.cap)==0 && w->k.cap>=0 ) return SQLITE_OK;
   return vtabError(p, SQLITE_CONSTRAINT, "cap must be NULL or a non-negative integer");
 }
 
@@ -520,13 +424,13 @@ static int vtabValidatePeriod(QuotaTab *p, sqlite3_value *v, KeyWrite *w){
   int t = sqlite3_value_type(v);      /* before value_text: it may convert */
   w->zPeriod[0] = 0;
   if( t==SQLITE_NULL ){
-    w->eKind = QUOTA_LIFETIME;
-    w->nLen = 0;
+    w->k.eKind = QUOTA_KIND_LIFETIME;
+    w->k.nLen = 0;
     return SQLITE_OK;
   }
   z = (const char*)sqlite3_value_text(v);
   if( t!=SQLITE_TEXT || z==0
-   || quotaParsePeriod(z, &w->eKind, &w->nLen, w->zPeriod) ){
+   || quotaParsePeriod(z, &w->k.eKind, &w->k.nLen, w->zPeriod) ){
     return vtabError(p, SQLITE_CONSTRAINT, "unknown period '%s'", z ? z : "");
   }
   return SQLITE_OK;
@@ -534,9 +438,9 @@ static int vtabValidatePeriod(QuotaTab *p, sqlite3_value *v, KeyWrite *w){
 
 static int vtabValidateAnchor(QuotaTab *p, sqlite3_value *v, KeyWrite *w){
   int rc;
-  w->bAnchor = sqlite3_value_type(v)!=SQLITE_NULL;
-  if( !w->bAnchor ) return SQLITE_OK;
-  rc = quotaParseTime(p->pConn, v, &w->anchor);
+  w->k.bAnchor = sqlite3_value_type(v)!=SQLITE_NULL;
+  if( !w->k.bAnchor ) return SQLITE_OK;
+  rc = quotaParseTime(p->pStore->db, quotaNow(p->pConn), v, &w->k.anchor);
   if( rc==SQLITE_MISMATCH ){
     return vtabError(p, SQLITE_CONSTRAINT, "anchor is not a time: '%s'",
                      (const char*)sqlite3_value_text(v));
@@ -582,13 +486,13 @@ static int vtabCheckDepth(QuotaTab *p, const QuotaKey *pParent,
   while( id!=0 && id!=selfId && nUp<=QUOTA_MAX_DEPTH ){
     QuotaKey k;
     int bFound = 0;
-    rc = quotaLoadKeyById(p, id, &k, &bFound);
+    rc = quotaKeyById(p->pStore, id, &k, &bFound);
     if( rc!=SQLITE_OK ) return rc;
     nUp++;
     id = bFound ? k.parentId : 0;
   }
   if( id==selfId && selfId!=0 ) return SQLITE_OK;   /* a cycle: said later */
-  if( selfId!=0 ) rc = quotaSubtreeDepth(p, selfId, &nDown);
+  if( selfId!=0 ) rc = quotaStoreSubtreeDepth(p->pStore, selfId, &nDown);
   if( rc==SQLITE_OK && nUp + nDown > QUOTA_MAX_DEPTH ){
     rc = vtabError(p, SQLITE_CONSTRAINT, "parent chain of '%s' would be "
         "deeper than %d levels", zKey, QUOTA_MAX_DEPTH);
@@ -603,6 +507,7 @@ static int vtabCheckDepth(QuotaTab *p, const QuotaKey *pParent,
 */
 static int vtabValidateParent(QuotaTab *p, sqlite3_value *v, const char *zKey,
                               sqlite3_int64 selfId, sqlite3_int64 *pParentId){
+  QuotaStore *pStore = p->pStore;
   const char *zParent;
   QuotaKey k;
   sqlite3_str *pPath;
@@ -619,21 +524,21 @@ static int vtabValidateParent(QuotaTab *p, sqlite3_value *v, const char *zKey,
     return vtabError(p, SQLITE_CONSTRAINT, "parent chain has a cycle: %s -> %s",
                      zKey, zKey);
   }
-  rc = quotaLoadKeyByName(p, zParent, &k, &bFound);
+  rc = quotaKeyByName(pStore, zParent, &k, &bFound);
   if( rc!=SQLITE_OK ) return rc;
   if( !bFound ) return vtabError(p, SQLITE_CONSTRAINT, "no such parent key: '%s'", zParent);
   *pParentId = k.id;
   rc = vtabCheckDepth(p, &k, selfId, zKey);
   if( rc!=SQLITE_OK || selfId==0 ) return rc;
   /* Walk up from the new parent; reaching selfId closes a cycle. */
-  pPath = sqlite3_str_new(p->db);
+  pPath = sqlite3_str_new(pStore->db);
   sqlite3_str_appendf(pPath, "%s -> %s", zKey, zParent);
   id = k.parentId;
   while( rc==SQLITE_OK && !(k.id==selfId) && id!=0 && ALWAYS(depth<QUOTA_MAX_DEPTH) ){
     char *zName = 0;
     depth++;
-    rc = quotaLoadKeyById(p, id, &k, &bFound);
-    if( rc==SQLITE_OK && bFound ) rc = quotaKeyName(p, k.id, &zName);
+    rc = quotaKeyById(pStore, id, &k, &bFound);
+    if( rc==SQLITE_OK && bFound ) rc = quotaStoreKeyName(pStore, k.id, &zName);
     if( rc==SQLITE_OK && bFound ) sqlite3_str_appendf(pPath, " -> %s", zName);
     sqlite3_free(zName);
     id = bFound ? k.parentId : 0;
@@ -649,37 +554,12 @@ static int vtabValidateParent(QuotaTab *p, sqlite3_value *v, const char *zKey,
   return rc;
 }
 
-/* Bind the settings of w to the %_keys INSERT / full UPDATE statement. */
-static void vtabBindSettings(sqlite3_stmt *pStmt, const KeyWrite *w){
-  if( w->bCap ) sqlite3_bind_int64(pStmt, 2, w->cap); else sqlite3_bind_null(pStmt, 2);
-  if( w->zPeriod[0] ){
-    sqlite3_bind_text(pStmt, 3, w->zPeriod, -1, SQLITE_TRANSIENT);
-  }else{
-    sqlite3_bind_null(pStmt, 3);
-  }
-  sqlite3_bind_int(pStmt, 4, w->eKind);
-  sqlite3_bind_int64(pStmt, 5, w->nLen);
-  if( w->bAnchor ) sqlite3_bind_int64(pStmt, 6, w->anchor); else sqlite3_bind_null(pStmt, 6);
-  if( w->parentId ) sqlite3_bind_int64(pStmt, 7, w->parentId); else sqlite3_bind_null(pStmt, 7);
-  if( w->bRetention ) sqlite3_bind_int64(pStmt, 8, w->retention); else sqlite3_bind_null(pStmt, 8);
-}
-
-/* Start of the period holding `now` under the new settings (0 for kinds
-** that have none). */
-static sqlite3_int64 vtabPeriodStart(const KeyWrite *w, sqlite3_int64 now){
-  sqlite3_int64 s, e;
-  if( w->eKind==QUOTA_LIFETIME || w->eKind==QUOTA_ROLLING ) return 0;
-  quotaCalBounds(w->eKind, w->bAnchor ? w->anchor : quotaCalDefaultAnchor(w->eKind),
-                 now, &s, &e);
-  return s;
-}
-
 static int vtabInsert(QuotaTab *p, sqlite3_value **argv, sqlite_int64 *pRowid){
+  QuotaStore *pStore = p->pStore;
   const char *zKey;
   KeyWrite w;
   QuotaKey k;
   sqlite3_int64 used = 0, now = quotaNow(p->pConn);
-  sqlite3_stmt *pStmt;
   int rc, i, bFound = 0;
   memset(&w, 0, sizeof(w));
   if( sqlite3_value_type(argv[1])!=SQLITE_NULL ){
@@ -695,10 +575,10 @@ static int vtabInsert(QuotaTab *p, sqlite3_value **argv, sqlite_int64 *pRowid){
   if( zKey==0 || zKey[0]==0 || (i!=SQLITE_TEXT && i!=SQLITE_INTEGER) ){
     return vtabError(p, SQLITE_CONSTRAINT, "key must be a non-empty text");
   }
-  rc = quotaLoadKeyByName(p, zKey, &k, &bFound);
+  rc = quotaKeyByName(pStore, zKey, &k, &bFound);
   if( rc!=SQLITE_OK ) return rc;
   if( bFound ){
-    if( sqlite3_vtab_on_conflict(p->db)==SQLITE_REPLACE ){
+    if( sqlite3_vtab_on_conflict(pStore->db)==SQLITE_REPLACE ){
       /* Replacing a key would drop its usage and orphan its holds:
       ** refuse, and say what to do instead. */
       return vtabError(p, SQLITE_CONSTRAINT, "key '%s' already exists "
@@ -710,37 +590,28 @@ static int vtabInsert(QuotaTab *p, sqlite3_value **argv, sqlite_int64 *pRowid){
   if( rc==SQLITE_OK ) rc = vtabValidatePeriod(p, argv[2+QCOL_PERIOD], &w);
   if( rc==SQLITE_OK ) rc = vtabValidateAnchor(p, argv[2+QCOL_ANCHOR], &w);
   if( rc==SQLITE_OK ){
-    rc = vtabValidateParent(p, argv[2+QCOL_PARENT], zKey, 0, &w.parentId);
+    rc = vtabValidateParent(p, argv[2+QCOL_PARENT], zKey, 0, &w.k.parentId);
   }
   if( rc==SQLITE_OK ) rc = vtabValidateRetention(p, argv[2+QCOL_RETENTION], &w);
   if( rc==SQLITE_OK ) rc = vtabValidateUsed(p, argv[2+QCOL_USED], &used);
   if( rc!=SQLITE_OK ) return rc;
-  rc = quotaStmt(p, QS_KEY_INSERT, &pStmt);
+  w.k.used = quotaKind(w.k.eKind)->bWindow ? 0 : used;
+  w.k.pstart = quotaPeriodStart(w.k.eKind, w.k.bAnchor, w.k.anchor, now);
+  rc = quotaStoreKeyInsert(pStore, zKey, w.zPeriod[0] ? w.zPeriod : 0,
+                           w.retention, w.bRetention, &w.k, pRowid);
   if( rc!=SQLITE_OK ) return rc;
-  sqlite3_bind_text(pStmt, 1, zKey, -1, SQLITE_TRANSIENT);
-  vtabBindSettings(pStmt, &w);
-  sqlite3_bind_int64(pStmt, 9, w.eKind==QUOTA_ROLLING ? 0 : used);
-  sqlite3_bind_int64(pStmt, 10, 0);
-  sqlite3_bind_int64(pStmt, 11, vtabPeriodStart(&w, now));
-  sqlite3_bind_null(pStmt, 12);
-  sqlite3_bind_int64(pStmt, 13, 0);
-  rc = quotaStepDone(pStmt);
-  sqlite3_clear_bindings(pStmt);
-  if( rc!=SQLITE_OK ) return rc;
-  *pRowid = sqlite3_last_insert_rowid(p->db);
   if( sqlite3_value_type(argv[2+QCOL_NOTE])!=SQLITE_NULL ){
-    rc = quotaNoteSave(p, *pRowid, argv[2+QCOL_NOTE]);
+    rc = quotaStoreNoteSave(pStore, *pRowid, argv[2+QCOL_NOTE]);
     if( rc!=SQLITE_OK ) return rc;
   }
-  if( w.eKind==QUOTA_ROLLING && used>0 ){
-    rc = quotaLoadKeyById(p, *pRowid, &k, &bFound);
-    if( rc==SQLITE_OK ) rc = quotaSetUsed(p, &k, used, now);
-    if( rc==SQLITE_OK ) rc = quotaSaveKey(p, &k);
+  if( quotaKind(w.k.eKind)->bWindow && used>0 ){
+    rc = quotaKeyById(pStore, *pRowid, &k, &bFound);
+    if( rc==SQLITE_OK ) rc = quotaSetUsed(pStore, &k, used, now);
+    if( rc==SQLITE_OK ) rc = quotaStoreKeySave(pStore, &k);
   }
   return rc;
 }
 
-/* Load key `id` for a change: swept and brought to `now` in the store. */
 /*
 ** A write to the table checks everything before it writes anything: a
 ** single-row UPDATE or DELETE has no statement journal inside the caller's
@@ -751,56 +622,51 @@ static int vtabInsert(QuotaTab *p, sqlite3_value **argv, sqlite_int64 *pRowid){
 static int vtabPeek(QuotaTab *p, sqlite3_int64 id, sqlite3_int64 now,
                     QuotaKey *k){
   int bFound = 0;
-  int rc = quotaSweepState(p);
-  if( rc==SQLITE_OK ) rc = quotaLoadKeyById(p, id, k, &bFound);
+  int rc = quotaKeyById(p->pStore, id, k, &bFound);
   if( rc==SQLITE_OK && NEVER(!bFound) ) rc = SQLITE_CORRUPT_VTAB;
-  if( rc==SQLITE_OK ) rc = quotaEffective(p, k, now);
+  if( rc==SQLITE_OK ) rc = quotaEffective(p->pStore, k, now);
   return rc;
 }
 
 static int vtabLoadForWrite(QuotaTab *p, sqlite3_int64 id, sqlite3_int64 now,
                             QuotaKey *k){
   int bFound = 0;
-  int rc = quotaSweep(p, now);
-  if( rc==SQLITE_OK ) rc = quotaLoadKeyById(p, id, k, &bFound);
+  int rc = quotaSweep(p->pStore, now);
+  if( rc==SQLITE_OK ) rc = quotaKeyById(p->pStore, id, k, &bFound);
   if( rc==SQLITE_OK && NEVER(!bFound) ) rc = SQLITE_CORRUPT_VTAB;
-  if( rc==SQLITE_OK ) rc = quotaNormalize(p, k, now, 1);
+  if( rc==SQLITE_OK ) rc = quotaNormalize(p->pStore, k, now, 1);
   return rc;
 }
 
 static int vtabDelete(QuotaTab *p, sqlite3_int64 id){
+  QuotaStore *pStore = p->pStore;
   sqlite3_int64 now = quotaNow(p->pConn);
-  sqlite3_stmt *pStmt;
+  char *zChild = 0;
   QuotaKey k;
   int rc = vtabPeek(p, id, now, &k);
-  if( rc!=SQLITE_OK ) return rc;
   /* A key that is still a parent cannot go. */
-  rc = quotaStmt(p, QS_KEY_CHILD, &pStmt);
-  if( rc!=SQLITE_OK ) return rc;
-  sqlite3_bind_int64(pStmt, 1, id);
-  if( sqlite3_step(pStmt)==SQLITE_ROW ){
-    char *zKey = 0, *zChild = sqlite3_mprintf("%s", sqlite3_column_text(pStmt, 0));
-    sqlite3_reset(pStmt);
-    rc = quotaKeyName(p, id, &zKey);
+  if( rc==SQLITE_OK ) rc = quotaStoreKeyChild(pStore, id, &zChild);
+  if( rc==SQLITE_OK && zChild ){
+    char *zKey = 0;
+    rc = quotaStoreKeyName(pStore, id, &zKey);
     if( rc==SQLITE_OK ){
       rc = vtabError(p, SQLITE_CONSTRAINT, "cannot delete key '%s': it is the "
-                     "parent of '%s'", zKey, zChild ? zChild : "");
+                     "parent of '%s'", zKey, zChild);
     }
     sqlite3_free(zKey);
-    sqlite3_free(zChild);
-    return rc;
   }
-  rc = sqlite3_reset(pStmt);
+  sqlite3_free(zChild);
   if( rc==SQLITE_OK ) rc = vtabLoadForWrite(p, id, now, &k);
   /* Live holds of the key stop counting at its ancestors; a later settle of
   ** one of them returns NULL, as quota_record does for a deleted key. Holds
   ** of 0 units add nothing to reserved, so look whatever reserved says. */
-  if( rc==SQLITE_OK ) rc = quotaOrphanHolds(p, &k, now);
-  if( rc==SQLITE_OK ) rc = quotaDeleteKeyRows(p, id);
+  if( rc==SQLITE_OK ) rc = quotaOrphanHolds(pStore, &k, now);
+  if( rc==SQLITE_OK ) rc = quotaStoreKeyDelete(pStore, id);
   return rc;
 }
 
 static int vtabUpdate(QuotaTab *p, sqlite3_value **argv){
+  QuotaStore *pStore = p->pStore;
   sqlite3_int64 id = sqlite3_value_int64(argv[0]);
   sqlite3_int64 now = quotaNow(p->pConn);
   sqlite3_int64 used = 0;
@@ -808,7 +674,7 @@ static int vtabUpdate(QuotaTab *p, sqlite3_value **argv){
   KeyWrite w;
   char *zKey = 0;
   int rc, i;
-  sqlite3_value *pOld[QCOL_COUNT];
+  sqlite3_value *pOldPeriod, *pOldRetention;
   sqlite3_stmt *pRow = 0;
 
   if( sqlite3_value_type(argv[1])!=SQLITE_INTEGER
@@ -821,13 +687,11 @@ static int vtabUpdate(QuotaTab *p, sqlite3_value **argv){
     }
   }
   rc = vtabPeek(p, id, now, &k);
-  if( rc==SQLITE_OK ) rc = quotaKeyRow(p, id, &pRow);
+  if( rc==SQLITE_OK ) rc = quotaStoreKeyRow(pStore, id, &pRow);
   if( rc!=SQLITE_OK ) return rc;
   /* The stored values of the columns the UPDATE does not change. */
-  memset(pOld, 0, sizeof(pOld));
-  pOld[QCOL_KEY] = sqlite3_column_value(pRow, 0);
-  pOld[QCOL_PERIOD] = sqlite3_column_value(pRow, 1);
-  pOld[QCOL_RETENTION] = sqlite3_column_value(pRow, 2);
+  pOldPeriod = sqlite3_column_value(pRow, 1);
+  pOldRetention = sqlite3_column_value(pRow, 2);
   zKey = sqlite3_mprintf("%s", sqlite3_column_text(pRow, 0));
   if( zKey==0 ) rc = SQLITE_NOMEM;
   if( rc==SQLITE_OK && !sqlite3_value_nochange(argv[2+QCOL_KEY])
@@ -840,28 +704,28 @@ static int vtabUpdate(QuotaTab *p, sqlite3_value **argv){
   /* Each setting: the new value when given, else the stored one. */
   if( rc==SQLITE_OK ){
     if( sqlite3_value_nochange(argv[2+QCOL_CAP]) ){
-      w.bCap = k.bCap; w.cap = k.cap;
+      w.k.bCap = k.bCap; w.k.cap = k.cap;
     }else{
       rc = vtabValidateCap(p, argv[2+QCOL_CAP], &w);
     }
   }
   if( rc==SQLITE_OK ){
     rc = vtabValidatePeriod(p, sqlite3_value_nochange(argv[2+QCOL_PERIOD])
-                               ? pOld[QCOL_PERIOD] : argv[2+QCOL_PERIOD], &w);
+                               ? pOldPeriod : argv[2+QCOL_PERIOD], &w);
   }
   if( rc==SQLITE_OK ){
     if( sqlite3_value_nochange(argv[2+QCOL_ANCHOR]) ){
-      w.bAnchor = k.bAnchor; w.anchor = k.anchor;
+      w.k.bAnchor = k.bAnchor; w.k.anchor = k.anchor;
     }else{
       rc = vtabValidateAnchor(p, argv[2+QCOL_ANCHOR], &w);
     }
   }
   if( rc==SQLITE_OK ){
     if( sqlite3_value_nochange(argv[2+QCOL_PARENT]) ){
-      w.parentId = k.parentId;
+      w.k.parentId = k.parentId;
     }else{
-      rc = vtabValidateParent(p, argv[2+QCOL_PARENT], zKey, id, &w.parentId);
-      if( rc==SQLITE_OK && w.parentId!=k.parentId && k.reserved>0 ){
+      rc = vtabValidateParent(p, argv[2+QCOL_PARENT], zKey, id, &w.k.parentId);
+      if( rc==SQLITE_OK && w.k.parentId!=k.parentId && k.reserved>0 ){
         rc = vtabError(p, SQLITE_CONSTRAINT, "cannot change the parent of '%s' "
                        "while it holds reservations", zKey);
       }
@@ -869,8 +733,8 @@ static int vtabUpdate(QuotaTab *p, sqlite3_value **argv){
   }
   if( rc==SQLITE_OK ){
     if( sqlite3_value_nochange(argv[2+QCOL_RETENTION]) ){
-      w.bRetention = sqlite3_value_type(pOld[QCOL_RETENTION])!=SQLITE_NULL;
-      w.retention = sqlite3_value_int64(pOld[QCOL_RETENTION]);
+      w.bRetention = sqlite3_value_type(pOldRetention)!=SQLITE_NULL;
+      w.retention = sqlite3_value_int64(pOldRetention);
     }else{
       rc = vtabValidateRetention(p, argv[2+QCOL_RETENTION], &w);
     }
@@ -886,60 +750,78 @@ static int vtabUpdate(QuotaTab *p, sqlite3_value **argv){
   if( rc==SQLITE_OK ) rc = vtabLoadForWrite(p, id, now, &k);
   if( rc==SQLITE_OK ){
     int bUsed = !sqlite3_value_nochange(argv[2+QCOL_USED]);
-    int bWasRolling = k.eKind==QUOTA_ROLLING;
-    int bRolling = w.eKind==QUOTA_ROLLING;
-    if( !bUsed && bWasRolling!=bRolling ){
+    int bWasWindow = quotaKind(k.eKind)->bWindow;
+    int bWindow = quotaKind(w.k.eKind)->bWindow;
+    if( !bUsed && bWasWindow!=bWindow ){
       /* Entering or leaving a window: the usage so far is kept, as one
       ** bucket of the window or as the period's count. */
       bUsed = 1;
       used = k.used;
     }
-    k.eKind = w.eKind;
-    k.nLen = w.nLen;
-    k.pstart = vtabPeriodStart(&w, now);
-    if( bUsed ) rc = quotaSetUsed(p, &k, used, now);
+    k.eKind = w.k.eKind;
+    k.nLen = w.k.nLen;
+    k.pstart = quotaPeriodStart(w.k.eKind, w.k.bAnchor, w.k.anchor, now);
+    if( bUsed ) rc = quotaSetUsed(pStore, &k, used, now);
     if( rc==SQLITE_OK ){
-      sqlite3_stmt *pStmt;
-      rc = quotaStmt(p, QS_KEY_UPDATE_ALL, &pStmt);
-      if( rc==SQLITE_OK ){
-        sqlite3_bind_int64(pStmt, 1, id);
-        vtabBindSettings(pStmt, &w);
-        sqlite3_bind_int64(pStmt, 9, k.used);
-        sqlite3_bind_int64(pStmt, 10, k.reserved);
-        sqlite3_bind_int64(pStmt, 11, k.pstart);
-        if( k.bOldest ) sqlite3_bind_int64(pStmt, 12, k.oldest);
-        else sqlite3_bind_null(pStmt, 12);
-        sqlite3_bind_int64(pStmt, 13, k.wtotal);
-        rc = quotaStepDone(pStmt);
-        sqlite3_clear_bindings(pStmt);
-      }
+      k.bCap = w.k.bCap;
+      k.cap = w.k.cap;
+      k.bAnchor = w.k.bAnchor;
+      k.anchor = w.k.anchor;
+      k.parentId = w.k.parentId;
+      rc = quotaStoreKeyUpdate(pStore, w.zPeriod[0] ? w.zPeriod : 0,
+                               w.retention, w.bRetention, &k);
     }
     if( rc==SQLITE_OK && !sqlite3_value_nochange(argv[2+QCOL_NOTE]) ){
-      rc = quotaNoteSave(p, id, argv[2+QCOL_NOTE]);
+      rc = quotaStoreNoteSave(pStore, id, argv[2+QCOL_NOTE]);
     }
   }
   sqlite3_free(zKey);
   return rc;
 }
 
+/*
+** INSERT, UPDATE and DELETE. A write runs statements on the shadow tables,
+** so it is a quota call for the guard (conn.c): a trigger it fires cannot
+** call back in. It runs in the caller's statement, which may yet roll
+** back: nothing it learns is remembered (THE ONE RULE in store.c).
+*/
 static int vtabUpdateMethod(sqlite3_vtab *pVtab, int argc, sqlite3_value **argv,
                             sqlite_int64 *pRowid){
   QuotaTab *p = (QuotaTab*)pVtab;
-  p->bCache = 0;       /* this statement may roll back what it sweeps */
-  if( p->bClockPinned && !p->pConn->bPinned ){
-    return vtabError(p, SQLITE_ERROR, "this table requires a pinned clock "
+  QuotaStore *pStore = p->pStore;
+  char *zErr = 0;
+  int rc;
+  if( quotaConnEnter(p->pConn, "a write to the quota table") ) return vtabNested(p);
+  quotaStoreForget(pStore);
+  pStore->nRef++;
+  rc = quotaStoreRefresh(pStore);
+  if( rc==SQLITE_OK ) rc = quotaStoreCheckWrite(pStore, &zErr);
+  if( rc==SQLITE_OK && pStore->opt.bClockPinned && !p->pConn->bPinned ){
+    rc = vtabError(p, SQLITE_ERROR, "this table requires a pinned clock "
         "(clock=pinned): call quota_clock(time) first");
+  }else if( rc==SQLITE_OK ){
+    if( argc==1 ){
+      rc = vtabDelete(p, sqlite3_value_int64(argv[0]));
+    }else if( sqlite3_value_type(argv[0])==SQLITE_NULL ){
+      rc = vtabInsert(p, argv, pRowid);
+    }else{
+      rc = vtabUpdate(p, argv);
+    }
+  }else if( zErr ){
+    vtabError(p, rc, "%s", zErr);
   }
-  if( argc==1 ) return vtabDelete(p, sqlite3_value_int64(argv[0]));
-  if( sqlite3_value_type(argv[0])==SQLITE_NULL ) return vtabInsert(p, argv, pRowid);
-  return vtabUpdate(p, argv);
+  sqlite3_free(zErr);
+  quotaStoreForget(pStore);
+  quotaStoreUnref(pStore);
+  quotaConnLeave(p->pConn);
+  return rc;
 }
 
 #if SQLITE_VERSION_NUMBER>=3044000
 static int vtabIntegrity(sqlite3_vtab *pVtab, const char *zSchema,
                          const char *zTabName, int mFlags, char **pzErr){
   (void)zSchema; (void)zTabName; (void)mFlags;
-  return quotaIntegrity((QuotaTab*)pVtab, pzErr);
+  return quotaIntegrity(((QuotaTab*)pVtab)->pStore, pzErr);
 }
 #endif
 
@@ -977,6 +859,7 @@ static sqlite3_module quotaModule = {
 #endif
 };
 
+/* Register the module; it holds one reference to pConn. */
 int quotaRegisterModule(sqlite3 *db, QuotaConn *pConn){
   pConn->nRef++;
   return sqlite3_create_module_v2(db, "quota", &quotaModule, pConn, quotaConnUnref);

@@ -10,16 +10,17 @@
 **
 *************************************************************************
 **
-** calendar_unit.c: unit test of the pure functions of ext/calendar.c,
-** built by "make drivers" as build/calendar_unit and run by
-** test/calendar_unit.test.
+** calendar_unit.c: unit test of the pure functions of ext/calendar.c and
+** the period texts and shapes of ext/period.c, built by "make drivers" as
+** build/calendar_unit and run by test/calendar_unit.test.
 **
 **   quotaCalSplit / quotaCalJoin   every day from 1900 to 2400 (at three
 **                                  times of day), against the C library's
 **                                  gmtime_r() and timegm(); round trips.
 **   quotaCalFormat                 against strftime() of gmtime_r().
-**   quotaCalDefaultAnchor          0, or a Monday 00:00 for weeks.
-**   quotaCalBounds                 every kind, random times and anchors
+**   the kinds' default anchors     0, or a Monday 00:00 for weeks.
+**   quotaCalBounds                 every kind (its months or seconds
+**                                  from the kind table), random times and anchors
 **                                  (fixed seed): start <= t < end, end is
 **                                  the next start, start is a member of
 **                                  the anchor's sequence computed
@@ -33,11 +34,25 @@
 ** failure.
 */
 #define _GNU_SOURCE
-#include "quota_int.h"
+#include "period.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+/* The kinds by their short names, and their shapes from the kind table. */
+#define QUOTA_LIFETIME QUOTA_KIND_LIFETIME
+#define QUOTA_HOUR     QUOTA_KIND_HOUR
+#define QUOTA_DAY      QUOTA_KIND_DAY
+#define QUOTA_WEEK     QUOTA_KIND_WEEK
+#define QUOTA_MONTH    QUOTA_KIND_MONTH
+#define QUOTA_YEAR     QUOTA_KIND_YEAR
+#define QUOTA_ROLLING  QUOTA_KIND_ROLLING
+static sqlite3_int64 defaultAnchor(int eKind){ return quotaKind(eKind)->iAnchor; }
+static void kindBounds(int eKind, sqlite3_int64 anchor, sqlite3_int64 t,
+                       sqlite3_int64 *pS, sqlite3_int64 *pE){
+  quotaCalBounds(quotaKind(eKind)->nMonths, quotaKind(eKind)->nFixed, anchor, t, pS, pE);
+}
 
 static int nTest = 0;
 static int nErr = 0;
@@ -235,7 +250,7 @@ static void refBounds(int eKind, sqlite3_int64 anchor, sqlite3_int64 t,
 static void checkBounds(int eKind, sqlite3_int64 anchor, sqlite3_int64 t){
   sqlite3_int64 s = -1, e = -1, s2 = -1, e2 = -1, rs, re;
   char zA[20], zT[20], zS[20], zE[20];
-  quotaCalBounds(eKind, anchor, t, &s, &e);
+  kindBounds(eKind, anchor, t, &s, &e);
   quotaCalFormat(anchor, zA);
   quotaCalFormat(t, zT);
   quotaCalFormat(s, zS);
@@ -246,18 +261,18 @@ static void checkBounds(int eKind, sqlite3_int64 anchor, sqlite3_int64 t){
   CHECK(s==rs && e==re, "%s anchor %s t %s: got [%s, %s), want [%lld, %lld)",
         kindName(eKind), zA, zT, zS, zE, (long long)rs, (long long)re);
   /* end is the next start */
-  quotaCalBounds(eKind, anchor, e, &s2, &e2);
+  kindBounds(eKind, anchor, e, &s2, &e2);
   CHECK(s2==e && e2>e, "%s anchor %s: bounds(end %s) start %lld",
         kindName(eKind), zA, zE, (long long)s2);
   /* start and end-1 are in the same period */
-  quotaCalBounds(eKind, anchor, s, &s2, &e2);
+  kindBounds(eKind, anchor, s, &s2, &e2);
   CHECK(s2==s && e2==e, "%s anchor %s: bounds(start %s) differ",
         kindName(eKind), zA, zS);
-  quotaCalBounds(eKind, anchor, e-1, &s2, &e2);
+  kindBounds(eKind, anchor, e-1, &s2, &e2);
   CHECK(s2==s && e2==e, "%s anchor %s: bounds(end-1 of %s) differ",
         kindName(eKind), zA, zS);
   /* start-1 is in the previous period, which ends at start */
-  quotaCalBounds(eKind, anchor, s-1, &s2, &e2);
+  kindBounds(eKind, anchor, s-1, &s2, &e2);
   CHECK(e2==s && s2<s, "%s anchor %s: bounds(start-1 of %s) end %lld",
         kindName(eKind), zA, zS, (long long)e2);
   /* the shape of start: time of day and day of month of the anchor */
@@ -284,13 +299,13 @@ static void testBounds(void){
 
   /* Default anchors: 0 for all but weeks, whose anchor is a Monday. */
   {
-    time_t tt = (time_t)quotaCalDefaultAnchor(QUOTA_WEEK);
+    time_t tt = (time_t)defaultAnchor(QUOTA_WEEK);
     struct tm tm;
     gmtime_r(&tt, &tm);
     CHECK(tm.tm_wday==1 && tm.tm_hour==0 && tm.tm_min==0 && tm.tm_sec==0,
           "week default anchor is not Monday 00:00 (wday %d)", tm.tm_wday);
-    CHECK(quotaCalDefaultAnchor(QUOTA_HOUR)==0 && quotaCalDefaultAnchor(QUOTA_DAY)==0
-          && quotaCalDefaultAnchor(QUOTA_MONTH)==0 && quotaCalDefaultAnchor(QUOTA_YEAR)==0,
+    CHECK(defaultAnchor(QUOTA_HOUR)==0 && defaultAnchor(QUOTA_DAY)==0
+          && defaultAnchor(QUOTA_MONTH)==0 && defaultAnchor(QUOTA_YEAR)==0,
           "default anchors");
   }
 
@@ -322,7 +337,7 @@ static void testBounds(void){
       a = quotaCalJoin(&c);
       sscanf(aLit[i].zT, "%lld-%d-%d %d:%d:%d", (long long*)&c.y, &c.m, &c.d, &c.H, &c.M, &c.S);
       t = quotaCalJoin(&c);
-      quotaCalBounds(aLit[i].eKind, a, t, &s, &e);
+      kindBounds(aLit[i].eKind, a, t, &s, &e);
       quotaCalFormat(s, zS);
       quotaCalFormat(e, zE);
       CHECK(strcmp(zS, aLit[i].zS)==0 && strcmp(zE, aLit[i].zE)==0,
@@ -335,7 +350,7 @@ static void testBounds(void){
   /* Default anchors, every kind, random times. */
   for(j=0; j<5; j++){
     for(i=0; i<4000; i++){
-      checkBounds(aKind[j], quotaCalDefaultAnchor(aKind[j]), rngRange(lo, hi));
+      checkBounds(aKind[j], defaultAnchor(aKind[j]), rngRange(lo, hi));
     }
   }
   /* Random anchors and random times, anywhere in 1900..2400. */
@@ -359,7 +374,7 @@ static void testBounds(void){
   for(j=0; j<5; j++){
     for(i=0; i<1000; i++){
       sqlite3_int64 a = rngRange(lo, hi), s, e;
-      quotaCalBounds(aKind[j], a, a, &s, &e);
+      kindBounds(aKind[j], a, a, &s, &e);
       CHECK(s==a, "%s: bounds(anchor, anchor) starts at %lld, not %lld",
             kindName(aKind[j]), (long long)s, (long long)a);
     }
@@ -371,7 +386,7 @@ static void testBounds(void){
     int nBad = 0, k;
     for(k=0; k<6000; k++){
       QuotaCivil c;
-      quotaCalBounds(QUOTA_MONTH, a, t, &s, &e);
+      kindBounds(QUOTA_MONTH, a, t, &s, &e);
       quotaCalSplit(s, &c);
       if( c.d!=(daysIn((int)c.y, c.m)<31 ? daysIn((int)c.y, c.m) : 31) || c.H!=10 ) nBad++;
       t = e;

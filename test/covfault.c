@@ -21,7 +21,7 @@
 ** 2. The clock through a version-1 VFS and through a version-2 VFS without
 **    xCurrentTimeInt64 (quota.c, quotaNow: xCurrentTime is used).
 ** 3. The loadable build's entry point called with a doctored API table:
-**    a host SQLite older than 3.34.0 is refused, and so is a second SQLite
+**    a host SQLite older than 3.40.0 is refused, and so is a second SQLite
 **    library in the same process; with and without an error message
 **    pointer. And sqlite3_quota_init() without one, under allocation faults.
 **
@@ -523,7 +523,7 @@ static int captureApi(sqlite3 *db, char **pzErr, const sqlite3_api_routines *pAp
   gApi = pApi;
   return SQLITE_OK;
 }
-static int oldLibversionNumber(void){ return 3033000; }
+static int oldLibversionNumber(void){ return 3039004; }
 
 static void expectInit(const char *zWhat, InitFunc xInit, sqlite3 *db, int bMsg,
                        const sqlite3_api_routines *pApi, int rcWant,
@@ -553,11 +553,11 @@ static void runLoadable(const char *zExt){
   if( sqlite3_open(":memory:", &db)!=SQLITE_OK || gApi==0 ) fatal("open");
   sqlite3_cancel_auto_extension((void(*)(void))captureApi);
 
-  /* The first load sees a host older than 3.34.0: refused. */
+  /* The first load sees a host older than 3.40.0: refused. */
   old = *gApi;
   old.libversion_number = oldLibversionNumber;
   snprintf(zWant, sizeof(zWant),
-           "sqlite-quota needs SQLite 3.34.0 or later; this is %s", sqlite3_libversion());
+           "sqlite-quota needs SQLite 3.40.0 or later; this is %s", sqlite3_libversion());
   expectInit("old-host", xInit, db, 1, &old, SQLITE_ERROR, zWant);
   expectInit("old-host-nomsg", xInit, db, 0, &old, SQLITE_ERROR, 0);
   /* The library now holds that table: another one is another SQLite. */

@@ -1,0 +1,198 @@
+/*
+** integrity.c: quota_integrity() and PRAGMA integrity_check (SQLite 3.44+,
+** xIntegrity): every invariant of a store that its rows can show, checked
+** by SQL, reported as text.
+**
+** The checks run on any store, however damaged: they never raise an error
+** of their own (no sum() that can overflow: sums of 64-bit values are
+** taken as a high and a low 32-bit half, which cannot), and each reports
+** the first row that breaks its invariant. test/integrity.test breaks each
+** one by hand.
+*/
+#include "integrity.h"
+#include "period.h"
+#include <string.h>
+
+/* An exact comparison of a 64-bit column with the sum of a 64-bit column
+** of a group, without sum()'s overflow error: HI(x) and LO(x) are the
+** halves summed separately, SUMEQ(col, hi, lo) compares. */
+#define SUM_HALVES(x) "sum((" x ")>>32) AS hi, sum((" x ")&4294967295) AS lo"
+#define SUM_EQ(col, s) \
+  "(" col ">>32)=coalesce(" s ".hi+(" s ".lo>>32), 0)" \
+  " AND (" col "&4294967295)=coalesce(" s ".lo&4294967295, 0)"
+#define SUM_TEXT(s) \
+  "CASE WHEN " s ".hi IS NULL THEN 0 WHEN abs(" s ".hi)<2147483647" \
+  " THEN " s ".hi*4294967296+" s ".lo ELSE 'more than 2^63' END"
+
+static const char *const azCheck[] = {
+  /* the sweep state is there, and valid (the options are checked by
+  ** every call that opens the table) */
+  "SELECT 'quota_meta: ' || quote(n.name) || ' is missing or invalid'"
+  " FROM (SELECT column1 AS name FROM (VALUES('schema'),('swept'),('sweepid'),"
+  " ('purgepos'))) AS n"
+  " LEFT JOIN {meta} AS m ON m.name=n.name"
+  " WHERE typeof(m.value)<>'integer'"
+  " OR (n.name IN ('sweepid','purgepos') AND m.value<0) LIMIT 1",
+  /* each key's stored settings and counters are in range */
+  "SELECT 'key ' || quote(k.key) || ': invalid stored settings'"
+  " FROM {keys} AS k WHERE typeof(k.key)<>'text' OR k.key=''"
+  " OR typeof(k.kind)<>'integer' OR k.kind NOT BETWEEN 0 AND @K"
+  " OR typeof(k.used)<>'integer' OR k.used<0"
+  " OR typeof(k.reserved)<>'integer' OR k.reserved<0"
+  " OR (k.cap IS NOT NULL AND (typeof(k.cap)<>'integer' OR k.cap<0))"
+  " OR typeof(k.wtotal)<>'integer' OR k.wtotal<0"
+  " OR (k.kind IN (@W) AND (k.len<=0 OR k.len>@L))"
+  " OR (k.parent IS NOT NULL AND NOT EXISTS"
+  "   (SELECT 1 FROM {keys} AS q WHERE q.id=k.parent)) LIMIT 1",
+  /* parent chains end within QUOTA_MAX_DEPTH levels (no cycle); depth
+  ** counts links, one fewer than levels */
+  "WITH RECURSIVE up(start, kid, depth) AS ("
+  "  SELECT id, parent, 1 FROM {keys} WHERE parent IS NOT NULL"
+  "  UNION ALL SELECT up.start, k.parent, up.depth+1 FROM up JOIN {keys} AS k"
+  "  ON k.id=up.kid WHERE k.parent IS NOT NULL AND up.depth<" QUOTA_STR(QUOTA_MAX_DEPTH) ")"
+  " SELECT 'key ' || quote((SELECT key FROM {keys} WHERE id=start)) ||"
+  " ': parent chain longer than " QUOTA_STR(QUOTA_MAX_DEPTH) " levels or a cycle'"
+  " FROM up WHERE depth>=" QUOTA_STR(QUOTA_MAX_DEPTH) " LIMIT 1",
+  /* reserved = the live holds of the key and of all its descendants */
+  "WITH RECURSIVE up(amount, kid, depth) AS ("
+  "  SELECT amount, key_id, 1 FROM {holds} WHERE state=0"
+  "  UNION ALL SELECT up.amount, k.parent, up.depth+1 FROM up JOIN {keys} AS k"
+  "  ON k.id=up.kid WHERE k.parent IS NOT NULL AND up.depth<=" QUOTA_STR(QUOTA_MAX_DEPTH) ")"
+  " SELECT 'key ' || quote(k.key) || ': reserved ' || k.reserved ||"
+  " ' but its live holds sum to ' || " SUM_TEXT("s")
+  " FROM {keys} AS k LEFT JOIN"
+  " (SELECT kid, " SUM_HALVES("amount") " FROM up GROUP BY kid) AS s ON s.kid=k.id"
+  " WHERE NOT (" SUM_EQ("k.reserved", "s") ") LIMIT 1",
+  /* a window's used = its buckets, oldest = its first; others have none */
+  "SELECT 'key ' || quote(k.key) || ': used ' || k.used ||"
+  " ' but its window buckets sum to ' || " SUM_TEXT("s")
+  " FROM {keys} AS k LEFT JOIN (SELECT key_id, " SUM_HALVES("amount") ","
+  " min(sec) AS first FROM {window} GROUP BY key_id) AS s ON s.key_id=k.id"
+  " WHERE (k.kind IN (@W) AND (NOT (" SUM_EQ("k.used", "s") ")"
+  "   OR k.oldest IS NOT s.first))"
+  " OR (k.kind NOT IN (@W) AND (s.hi IS NOT NULL OR k.oldest IS NOT NULL)) LIMIT 1",
+  /* each bucket's running total is the previous one's plus its amount,
+  ** and the newest is the key's */
+  "SELECT 'key ' || quote(k.key) || ': window running totals disagree'"
+  " FROM {keys} AS k JOIN (SELECT key_id, sec, total, amount,"
+  "   lag(total) OVER (PARTITION BY key_id ORDER BY sec) AS prev,"
+  "   row_number() OVER (PARTITION BY key_id ORDER BY sec DESC) AS rn"
+  "   FROM {window}) AS w ON w.key_id=k.id"
+  " WHERE typeof(w.amount)<>'integer' OR w.amount<0"
+  " OR (w.prev IS NOT NULL AND w.total<>w.prev+w.amount)"
+  " OR (w.rn=1 AND w.total<>k.wtotal) LIMIT 1",
+  /* every hold's stored values are ones sqlite-quota writes */
+  "SELECT 'hold ' || h.id || ': invalid stored values'"
+  " FROM {holds} AS h WHERE typeof(h.amount)<>'integer' OR h.amount<0"
+  " OR typeof(h.state)<>'integer' OR h.state NOT BETWEEN 0 AND 4"
+  " OR typeof(h.expires)<>'integer' OR h.lane NOT IN (0,1) LIMIT 1",
+  /* live holds belong to existing keys */
+  "SELECT 'hold ' || h.id || ': live but its key does not exist'"
+  " FROM {holds} AS h WHERE h.state=0 AND NOT EXISTS"
+  " (SELECT 1 FROM {keys} AS k WHERE k.id=h.key_id) LIMIT 1",
+  /* a hold the sweep watermark has passed is no longer live */
+  "SELECT 'hold ' || h.id || ': expired at ' || h.expires ||"
+  " ' (swept to ' || m.value || ') but still counts in reserved'"
+  " FROM {holds} AS h, {meta} AS m WHERE m.name='swept'"
+  " AND h.state=0 AND h.expires<=m.value LIMIT 1",
+  /* a live hold outside the ordered lane is findable by its expiry */
+  "SELECT 'hold ' || h.id || ': live but missing from the expiry index'"
+  " FROM {holds} AS h WHERE h.state=0 AND h.lane=1 AND NOT EXISTS"
+  " (SELECT 1 FROM {expiry} AS e WHERE e.hold_id=h.id AND e.expires=h.expires)"
+  " LIMIT 1",
+  /* a live hold of the ordered lane is at or after where its sweep starts */
+  "SELECT 'hold ' || h.id || ': live in the ordered lane before the sweep"
+  " position ' || m.value || ', where no sweep will find it'"
+  " FROM {holds} AS h, {meta} AS m WHERE m.name='sweepid'"
+  " AND h.state=0 AND h.lane=0 AND h.id<m.value LIMIT 1",
+  /* the ordered lane is in expiry order: each lane-0 hold expires no
+  ** earlier than the lane-0 hold before it */
+  "SELECT 'hold ' || b.id || ': out of expiry order in the ordered lane'"
+  " FROM {holds} AS a JOIN {holds} AS b ON b.id=(SELECT min(c.id)"
+  " FROM {holds} AS c WHERE c.id>a.id AND c.lane=0)"
+  " WHERE a.lane=0 AND b.expires<a.expires LIMIT 1",
+  /* the newest hold knows the largest expiry of the ordered lane, which
+  ** the next reserve reads to keep the lane in order */
+  "SELECT 'hold ' || h.id || ': l0max ' || h.l0max ||"
+  " ' is below the ordered lane''s largest expiry ' || x.e"
+  " FROM (SELECT id, l0max FROM {holds} ORDER BY id DESC LIMIT 1) AS h,"
+  " (SELECT max(expires) AS e FROM {holds} WHERE lane=0) AS x"
+  " WHERE x.e IS NOT NULL AND (typeof(h.l0max)<>'integer' OR h.l0max<x.e)",
+  /* notes, request ids belong to existing keys */
+  "SELECT 'note of key id ' || n.id || ': the key does not exist'"
+  " FROM {notes} AS n WHERE NOT EXISTS"
+  " (SELECT 1 FROM {keys} AS k WHERE k.id=n.id) LIMIT 1",
+  "SELECT 'request id ' || quote(r.request_id) || ' of key id ' || r.key_id ||"
+  " ': the key does not exist'"
+  " FROM {requests} AS r WHERE NOT EXISTS"
+  " (SELECT 1 FROM {keys} AS k WHERE k.id=r.key_id) LIMIT 1",
+  /* ledger rows are ones sqlite-quota writes */
+  "SELECT 'ledger row ' || l.id || ': invalid stored values'"
+  " FROM {ledger} AS l WHERE typeof(l.key)<>'text'"
+  " OR typeof(l.amount)<>'integer' OR l.amount<0"
+  " OR typeof(l.at)<>'integer' OR l.over NOT IN (0,1) OR l.late NOT IN (0,1)"
+  " LIMIT 1",
+};
+
+/*
+** A check's SQL with what the kind table decides filled in: @K the largest
+** kind number, @W the kinds that have windows ("6"), @L the longest
+** window. sqlite3_malloc'ed.
+*/
+static char *integritySql(const char *zTemplate){
+  sqlite3_str *pStr = sqlite3_str_new(0);
+  const char *z = zTemplate;
+  int i, n;
+  while( *z ){
+    const char *zAt = strchr(z, '@');
+    if( zAt==0 ){
+      sqlite3_str_appendall(pStr, z);
+      break;
+    }
+    sqlite3_str_append(pStr, z, (int)(zAt-z));
+    switch( zAt[1] ){
+      case 'K':
+        sqlite3_str_appendf(pStr, "%d", QUOTA_KIND_COUNT-1);
+        break;
+      case 'L':
+        sqlite3_str_appendf(pStr, "%lld", QUOTA_WINDOW_MAX);
+        break;
+      default:
+        for(i=n=0; i<QUOTA_KIND_COUNT; i++){
+          if( quotaKind(i)->bWindow ) sqlite3_str_appendf(pStr, n++ ? ", %d" : "%d", i);
+        }
+        if( n==0 ) sqlite3_str_appendall(pStr, "NULL");
+        break;
+    }
+    z = zAt+2;
+  }
+  return sqlite3_str_finish(pStr);
+}
+
+/*
+** Check that the counters agree with the rows they summarise. Sets *pzErr
+** to "NAME: the first disagreement found" (NULL when all is well). Returns
+** an error only when SQLite could not run a check (a lock, OOM).
+*/
+int quotaIntegrity(QuotaStore *p, char **pzErr){
+  int i, bValid = 0;
+  int rc = quotaStoreOptionsCheck(p, &bValid);
+  *pzErr = 0;
+  if( rc==SQLITE_OK && !bValid ){
+    *pzErr = sqlite3_mprintf("%s: quota_meta: 'options' is missing or invalid",
+                             p->zName);
+    if( *pzErr==0 ) rc = SQLITE_NOMEM;
+  }
+  for(i=0; rc==SQLITE_OK && *pzErr==0 && i<QUOTA_ARRAYSIZE(azCheck); i++){
+    sqlite3_stmt *pStmt = 0;
+    char *zSql = integritySql(azCheck[i]);
+    rc = zSql ? quotaStorePrepare(p, zSql, &pStmt) : SQLITE_NOMEM;
+    sqlite3_free(zSql);
+    if( rc==SQLITE_OK && sqlite3_step(pStmt)==SQLITE_ROW ){
+      *pzErr = sqlite3_mprintf("%s: %s", p->zName, sqlite3_column_text(pStmt, 0));
+      if( *pzErr==0 ) rc = SQLITE_NOMEM;
+    }
+    if( rc==SQLITE_OK ) rc = sqlite3_finalize(pStmt); else sqlite3_finalize(pStmt);
+  }
+  return rc;
+}

@@ -1,0 +1,381 @@
+/*
+** period.c: the kinds of period a key can have. Each kind is one row of
+** aKind: its name, its shape, the status code a denial gets, and the
+** functions that make it behave. Adding a kind is adding a row (and the
+** functions it needs); doc/internals.md has the checklist.
+**
+**   lifetime                      one balance that never resets
+**   hour, day, week               fixed lengths (3600, 86400, 604800 s)
+**   month, year                   calendar months, 1 and 12 of them
+**   rolling N seconds|minutes|hours|days     a sliding window of N seconds
+**
+** THE ROOM AT A LEVEL
+**   quotaRoom() is the one rule for how many units still fit at a key:
+**   cap - used - reserved, at least 0, or "all of them" when cap is NULL.
+**   reserve, consume and check need the amount to fit at every level; the
+**   table's `remaining` and quota_status show it.
+**
+** HOW CALENDAR PERIODS ROLL OVER
+**   Lazily. A key stores the start of the period its `used` belongs to; a
+**   call that finds the current period starting later zeroes `used` first.
+**   The bounds come from the anchor (calendar.c), never from the previous
+**   period, so they never drift.
+**
+** HOW ROLLING WINDOWS STAY EXACT AND O(1)
+**   A window keeps one bucket per (key, second) in quota_window, each with
+**   the running total of the key's charges through it; the key stores its
+**   oldest bucket and the newest running total (wtotal). When the oldest
+**   bucket leaves the window, one index seek finds the running total at the
+**   edge: what left is that, what stays is wtotal minus it. Each bucket is
+**   added once and deleted once, so a call costs O(1) amortised however
+**   many charges the window holds. Running totals only grow; when the next
+**   one would pass 2^63, they are rebased to start from what the window
+**   holds now (a key's lifetime total may be anything).
+*/
+#include "period.h"
+#include <string.h>
+
+static int periodNormalizeNone(QuotaStore*, QuotaKey*, sqlite3_int64, int);
+static int periodNormalizeCalendar(QuotaStore*, QuotaKey*, sqlite3_int64, int);
+static int periodNormalizeWindow(QuotaStore*, QuotaKey*, sqlite3_int64, int);
+static int periodChargeWindow(QuotaStore*, QuotaKey*, sqlite3_int64, sqlite3_int64);
+static int periodRetryNever(QuotaStore*, const QuotaKey*, sqlite3_int64,
+                            sqlite3_int64, sqlite3_int64*);
+static int periodRetryCalendar(QuotaStore*, const QuotaKey*, sqlite3_int64,
+                               sqlite3_int64, sqlite3_int64*);
+static int periodRetryWindow(QuotaStore*, const QuotaKey*, sqlite3_int64,
+                             sqlite3_int64, sqlite3_int64*);
+
+#define CODE_BALANCE "insufficient_quota"     /* will not reset */
+#define CODE_RATE    "rate_limit_exceeded"    /* frees units with time */
+
+/* Weeks follow the calendar from Monday 1970-01-05 00:00 (ISO weeks);
+** everything else from 1970-01-01 00:00. */
+#define MONDAY (4*86400)
+
+static const QuotaKind aKind[QUOTA_KIND_COUNT] = {
+  [QUOTA_KIND_LIFETIME] = { "lifetime", 0, 0,      0,      0, CODE_BALANCE,
+      periodNormalizeNone, 0, periodRetryNever },
+  [QUOTA_KIND_HOUR] =     { "hour",     0, 0,   3600,      0, CODE_RATE,
+      periodNormalizeCalendar, 0, periodRetryCalendar },
+  [QUOTA_KIND_DAY] =      { "day",      0, 0,  86400,      0, CODE_RATE,
+      periodNormalizeCalendar, 0, periodRetryCalendar },
+  [QUOTA_KIND_WEEK] =     { "week",     0, 0, 604800, MONDAY, CODE_RATE,
+      periodNormalizeCalendar, 0, periodRetryCalendar },
+  [QUOTA_KIND_MONTH] =    { "month",    0, 1,      0,      0, CODE_RATE,
+      periodNormalizeCalendar, 0, periodRetryCalendar },
+  [QUOTA_KIND_YEAR] =     { "year",     0, 12,     0,      0, CODE_RATE,
+      periodNormalizeCalendar, 0, periodRetryCalendar },
+  [QUOTA_KIND_ROLLING] =  { "rolling",  1, 0,      0,      0, CODE_RATE,
+      periodNormalizeWindow, periodChargeWindow, periodRetryWindow },
+};
+
+/* The row of a kind that quotaKeyCheck (or the parser) accepted. */
+const QuotaKind *quotaKind(int eKind){
+  if( NEVER(eKind<0 || eKind>=QUOTA_KIND_COUNT) ) eKind = QUOTA_KIND_LIFETIME;
+  return &aKind[eKind];
+}
+
+/* SQLITE_CORRUPT_VTAB when a stored key's kind or window length is one
+** sqlite-quota never writes (a hand-edited store). */
+int quotaKeyCheck(const QuotaKey *k){
+  if( k->eKind<0 || k->eKind>=QUOTA_KIND_COUNT ) return SQLITE_CORRUPT_VTAB;
+  if( aKind[k->eKind].bWindow && (k->nLen<=0 || k->nLen>QUOTA_WINDOW_MAX) ){
+    return SQLITE_CORRUPT_VTAB;
+  }
+  return SQLITE_OK;
+}
+
+static int periodIsSpace(char c){
+  return c==' ' || c=='\t' || c=='\n' || c=='\r';
+}
+
+/*
+** Parse a period text into *pKind and, for windows, *pLen (seconds), and
+** write its canonical text to zCanon (QUOTA_PERIOD_TEXT bytes). Returns 0
+** on success, 1 when the text is not a period.
+*/
+int quotaParsePeriod(const char *z, int *pKind, sqlite3_int64 *pLen, char *zCanon){
+  static const char *azUnit[] = {"second", "minute", "hour", "day"};
+  int i, n;
+  while( periodIsSpace(*z) ) z++;
+  n = (int)strlen(z);
+  while( n>0 && periodIsSpace(z[n-1]) ) n--;
+  for(i=0; i<QUOTA_KIND_COUNT; i++){
+    const QuotaKind *pKindDef = &aKind[i];
+    int nName = (int)strlen(pKindDef->zName);
+    if( !pKindDef->bWindow ){
+      if( nName==n && sqlite3_strnicmp(z, pKindDef->zName, n)==0 ){
+        *pKind = i;
+        *pLen = 0;
+        memcpy(zCanon, pKindDef->zName, nName+1);
+        return 0;
+      }
+    }else if( n>nName+1 && sqlite3_strnicmp(z, pKindDef->zName, nName)==0
+           && periodIsSpace(z[nName]) ){
+      char zRest[64];
+      sqlite3_int64 secs;
+      int mul = 1, iUnit;
+      if( n-nName-1 >= (int)sizeof(zRest) ) return 1;
+      memcpy(zRest, z+nName+1, n-nName-1);
+      zRest[n-nName-1] = 0;
+      if( quotaParseDurationText(zRest, &secs, &mul) ) return 1;
+      if( secs<=0 || secs>QUOTA_WINDOW_MAX ) return 1;
+      iUnit = mul==1 ? 0 : mul==60 ? 1 : mul==3600 ? 2 : 3;
+      *pKind = i;
+      *pLen = secs;
+      sqlite3_snprintf(QUOTA_PERIOD_TEXT, zCanon, "%s %lld %s%s", pKindDef->zName,
+          secs/mul, azUnit[iUnit], secs/mul==1 ? "" : "s");
+      return 0;
+    }
+  }
+  return 1;
+}
+
+/* The accepted period texts, for messages: "'lifetime', 'hour', ...". */
+void quotaPeriodList(char *zOut, int nOut){
+  sqlite3_str *pStr = sqlite3_str_new(0);
+  char *z;
+  int i;
+  sqlite3_str_appendall(pStr, "NULL");
+  for(i=0; i<QUOTA_KIND_COUNT; i++){
+    sqlite3_str_appendf(pStr, i==QUOTA_KIND_COUNT-1 ? " or '%s%s'" : ", '%s%s'",
+        aKind[i].zName, aKind[i].bWindow ? " N seconds|minutes|hours|days" : "");
+  }
+  z = sqlite3_str_finish(pStr);
+  sqlite3_snprintf(nOut, zOut, "%s", z ? z : "");
+  sqlite3_free(z);
+}
+
+/* Start of the period holding `now` for a key of this kind and anchor
+** (0 for kinds that have no periods). */
+sqlite3_int64 quotaPeriodStart(int eKind, int bAnchor, sqlite3_int64 anchor,
+                               sqlite3_int64 now){
+  const QuotaKind *pKind = quotaKind(eKind);
+  sqlite3_int64 s, e;
+  if( pKind->nMonths==0 && pKind->nFixed==0 ) return 0;
+  quotaCalBounds(pKind->nMonths, pKind->nFixed, bAnchor ? anchor : pKind->iAnchor,
+                 now, &s, &e);
+  return s;
+}
+
+/* ------------------------------------------------------------ the room */
+
+sqlite3_int64 quotaRoom(const QuotaKey *k){
+  sqlite3_int64 r;
+  if( !k->bCap ) return LARGEST_INT64;
+  if( k->used>=k->cap ) return 0;
+  r = k->cap - k->used;
+  return k->reserved>=r ? 0 : r - k->reserved;
+}
+
+/* --------------------------------------------------- dispatch to kinds */
+
+/*
+** Bring a loaded key to time `now`: roll a calendar period over, drop the
+** buckets that left a window. With bWrite the changes are made in the
+** store (k->mDirty asks the caller to save the key); without it only the
+** in-memory values change (readers).
+*/
+int quotaNormalize(QuotaStore *p, QuotaKey *k, sqlite3_int64 now, int bWrite){
+  k->bPeriod = 0;
+  return quotaKind(k->eKind)->xNormalize(p, k, now, bWrite);
+}
+
+/* SQLITE_TOOBIG when charging `amount` would overflow the key's `used`:
+** checked at every level before the first write. */
+int quotaChargeFits(const QuotaKey *k, sqlite3_int64 amount){
+  return k->used > LARGEST_INT64 - amount ? SQLITE_TOOBIG : SQLITE_OK;
+}
+
+/* Charge `amount` at one level (in memory, plus what the kind writes). */
+int quotaCharge(QuotaStore *p, QuotaKey *k, sqlite3_int64 amount, sqlite3_int64 now){
+  const QuotaKind *pKind = quotaKind(k->eKind);
+  if( NEVER(quotaChargeFits(k, amount)!=SQLITE_OK) ) return SQLITE_TOOBIG;
+  k->used += amount;
+  k->mDirty |= QUOTA_DIRTY_COUNTS;
+  return pKind->xCharge ? pKind->xCharge(p, k, amount, now) : SQLITE_OK;
+}
+
+/* Replace the usage of a key (an admin's reset): a window keeps the new
+** value as one bucket at `now`, so it ages out like a charge. */
+int quotaSetUsed(QuotaStore *p, QuotaKey *k, sqlite3_int64 used, sqlite3_int64 now){
+  int rc = quotaStoreRunInt(p, QS_WIN_DELETE_KEY, 1, &k->id);
+  if( rc!=SQLITE_OK ) return rc;
+  k->used = 0;
+  k->bOldest = 0;
+  k->wtotal = 0;            /* an empty window: running totals start over */
+  k->mDirty |= QUOTA_DIRTY_COUNTS|QUOTA_DIRTY_PERIOD;
+  if( quotaKind(k->eKind)->bWindow ) return quotaCharge(p, k, used, now);
+  k->used = used;
+  return SQLITE_OK;
+}
+
+/*
+** Seconds until `amount` fits at this level, for a level that denies it
+** now. *pSecs = -1 means never (a lifetime balance, or no cap); otherwise
+** at least 1.
+*/
+int quotaRetryAfter(QuotaStore *p, const QuotaKey *k, sqlite3_int64 amount,
+                    sqlite3_int64 now, sqlite3_int64 *pSecs){
+  int rc = SQLITE_OK;
+  *pSecs = -1;
+  if( ALWAYS(k->bCap) ){
+    rc = quotaKind(k->eKind)->xRetryAfter(p, k, amount, now, pSecs);
+  }
+  if( *pSecs!=-1 && NEVER(*pSecs<1) ) *pSecs = 1;
+  return rc;
+}
+
+/* ------------------------------------------------- lifetime, calendar */
+
+static int periodNormalizeNone(QuotaStore *p, QuotaKey *k, sqlite3_int64 now,
+                               int bWrite){
+  (void)p; (void)k; (void)now; (void)bWrite;
+  return SQLITE_OK;
+}
+
+static int periodNormalizeCalendar(QuotaStore *p, QuotaKey *k, sqlite3_int64 now,
+                                   int bWrite){
+  const QuotaKind *pKind = quotaKind(k->eKind);
+  sqlite3_int64 anchor = k->bAnchor ? k->anchor : pKind->iAnchor;
+  sqlite3_int64 s, e;
+  (void)p; (void)bWrite;
+  quotaCalBounds(pKind->nMonths, pKind->nFixed, anchor, now, &s, &e);
+  if( s>k->pstart ){
+    k->used = 0;
+    k->pstart = s;
+    k->mDirty |= QUOTA_DIRTY_COUNTS|QUOTA_DIRTY_PERIOD;
+  }else if( s<k->pstart ){
+    /* The clock is behind the stored period (a pinned clock moved back):
+    ** keep the stored period rather than resurrect an old one. */
+    quotaCalBounds(pKind->nMonths, pKind->nFixed, anchor, k->pstart, &s, &e);
+  }
+  k->pend = e;
+  k->bPeriod = 1;
+  return SQLITE_OK;
+}
+
+static int periodRetryNever(QuotaStore *p, const QuotaKey *k, sqlite3_int64 amount,
+                            sqlite3_int64 now, sqlite3_int64 *pSecs){
+  (void)p; (void)k; (void)amount; (void)now;
+  *pSecs = -1;
+  return SQLITE_OK;
+}
+
+/* A calendar period frees its units at its end. */
+static int periodRetryCalendar(QuotaStore *p, const QuotaKey *k, sqlite3_int64 amount,
+                               sqlite3_int64 now, sqlite3_int64 *pSecs){
+  (void)p; (void)amount;
+  *pSecs = k->pend - now;
+  return SQLITE_OK;
+}
+
+/* ------------------------------------------------------------- windows */
+
+static int periodNormalizeWindow(QuotaStore *p, QuotaKey *k, sqlite3_int64 now,
+                                 int bWrite){
+  sqlite3_int64 edge = now - k->nLen;   /* buckets at or before edge are out */
+  sqlite3_int64 aArg[2], atEdge = 0;
+  int rc;
+  if( !k->bOldest || k->oldest>edge ) return SQLITE_OK;
+  aArg[0] = k->id;
+  aArg[1] = edge;
+  /* One index seek, however many buckets left: the running total at the
+  ** edge is what left; the key's running total minus it is what stays. */
+  rc = quotaStoreQueryInt(p, QS_WIN_TOTAL_AT, 2, aArg, 0, &atEdge);
+  if( rc!=SQLITE_OK ) return rc;
+  if( atEdge>k->wtotal || k->wtotal - atEdge>k->used ) return SQLITE_CORRUPT_VTAB;
+  k->used = k->wtotal - atEdge;
+  if( bWrite ){
+    rc = quotaStoreRunInt(p, QS_WIN_DELETE_BEFORE, 2, aArg);
+    if( rc==SQLITE_OK ){
+      rc = quotaStoreQueryInt(p, QS_WIN_FIRST_AFTER, 2, aArg, LARGEST_INT64,
+                              &k->oldest);
+      k->bOldest = k->oldest!=LARGEST_INT64;
+    }
+    if( rc!=SQLITE_OK ) return rc;
+    k->mDirty |= QUOTA_DIRTY_COUNTS|QUOTA_DIRTY_PERIOD;
+  }else{
+    k->bOldest = 0;      /* no longer meaningful in memory */
+  }
+  return SQLITE_OK;
+}
+
+/*
+** A charge of `amount` (already in k->used) gets its bucket. A busy key is
+** charged many times a second: join that second's bucket when it is the
+** newest; otherwise a new bucket (or the newest, when the clock is behind
+** it). The buckets in the window sum to used - amount here.
+*/
+static int periodChargeWindow(QuotaStore *p, QuotaKey *k, sqlite3_int64 amount,
+                              sqlite3_int64 now){
+  sqlite3_int64 aArg[4];
+  int rc;
+  if( amount==0 ) return SQLITE_OK;
+  if( k->wtotal > LARGEST_INT64 - amount ){
+    sqlite3_int64 base = k->wtotal - (k->used - amount);
+    if( base<0 ) return SQLITE_CORRUPT_VTAB;
+    aArg[0] = k->id;
+    aArg[1] = base;
+    rc = quotaStoreRunInt(p, QS_WIN_REBASE, 2, aArg);
+    if( rc!=SQLITE_OK ) return rc;
+    k->wtotal -= base;
+  }
+  aArg[0] = k->id;
+  aArg[1] = now;
+  aArg[2] = amount;
+  aArg[3] = k->wtotal;
+  k->wtotal += amount;
+  k->mDirty |= QUOTA_DIRTY_PERIOD;
+  if( !k->bOldest ){
+    k->oldest = now;
+    k->bOldest = 1;
+  }
+  if( aArg[3]>0 ){
+    rc = quotaStoreRunInt(p, QS_WIN_JOIN, 4, aArg);
+    if( rc!=SQLITE_OK || sqlite3_changes(p->db)>0 ) return rc;
+  }
+  aArg[3] = k->wtotal;
+  return quotaStoreRunInt(p, QS_WIN_ADD, 4, aArg);
+}
+
+/*
+** A window frees units as its buckets age out: the time until enough
+** have left, or, if even an empty window cannot fit `amount` (it is more
+** than cap minus live holds), until the oldest bucket leaves (the window's
+** length if it is empty).
+*/
+static int periodRetryWindow(QuotaStore *p, const QuotaKey *k, sqlite3_int64 amount,
+                             sqlite3_int64 now, sqlite3_int64 *pSecs){
+  /* A bucket's running total minus the running total at the edge is what
+  ** leaves the window by the time that bucket does: binary-search the
+  ** second at which enough has left, one index seek per step. */
+  sqlite3_int64 edge = now - k->nLen;
+  sqlite3_int64 base = k->wtotal - k->used;   /* running total at the edge */
+  sqlite3_int64 aArg[2], first = LARGEST_INT64;
+  int rc;
+  aArg[0] = k->id;
+  aArg[1] = edge;
+  rc = quotaStoreQueryInt(p, QS_WIN_FIRST_AFTER, 2, aArg, LARGEST_INT64, &first);
+  if( rc==SQLITE_OK && quotaAddSat(k->reserved, amount)<=k->cap
+   && first!=LARGEST_INT64 ){
+    /* used - freed + reserved + amount <= cap  <=>  freed >= need */
+    sqlite3_int64 need = quotaAddSat(quotaAddSat(k->used, k->reserved) - k->cap,
+                                     amount);
+    sqlite3_int64 lo = first, hi = first;
+    /* Search [oldest bucket in the window, newest bucket]: by the newest
+    ** everything has left, and used >= need when reserved + amount fit. */
+    rc = quotaStoreQueryInt(p, QS_WIN_NEWEST, 1, &k->id, first, &hi);
+    while( rc==SQLITE_OK && lo<hi ){
+      sqlite3_int64 mid = lo + (hi-lo)/2, at = 0;
+      aArg[1] = mid;
+      rc = quotaStoreQueryInt(p, QS_WIN_TOTAL_AT, 2, aArg, 0, &at);
+      if( at - base >= need ) hi = mid; else lo = mid + 1;
+    }
+    *pSecs = lo + k->nLen - now;
+  }else if( rc==SQLITE_OK ){
+    *pSecs = first!=LARGEST_INT64 ? first + k->nLen - now : k->nLen;
+  }
+  return rc;
+}
