@@ -10,7 +10,7 @@
 #   make asan        the whole suite with AddressSanitizer + UBSan
 #   make valgrind    the whole suite under valgrind
 #   make coverage    branch coverage of ext/ (gcovr)
-#   make bench       the benchmark (tool/quotabench.c); bench-quick for a short run
+#   make bench       the benchmark (bench/quotabench.c); bench-quick for a short run
 #   make fuzz        libFuzzer runs of test/fuzz/*.c (FUZZ_SECONDS each, default 60)
 #   make analyze     gcc -fanalyzer, cppcheck, clang-tidy-14, scan-build-14 on ext/
 #   make dqlite      build/quota-dqlite-node, a dqlite node serving the extension
@@ -19,7 +19,7 @@
 #                    (make test runs it too when the packages are there)
 #   make clean
 #
-# Test and tool drivers: every test/NAME.c and tool/NAME.c is built as
+# Test drivers and benchmarks: every test/NAME.c and bench/NAME.c is built as
 # build/NAME, with the extension compiled in (-DSQLITE_CORE) and linked
 # against the system libsqlite3. make newest builds every test/NAME.c and
 # fuzz replay driver a second time, as build/newest/NAME, against the newest
@@ -43,8 +43,8 @@ TEST_BIN  = $(patsubst test/%.c,build/%,$(wildcard test/*.c))
 FUZZ_TARGETS = $(patsubst test/fuzz/%.c,%,$(filter-out test/fuzz/replay.c,$(wildcard test/fuzz/*.c)))
 FUZZ_REPLAY  = $(patsubst %,build/fuzz_replay_%,$(FUZZ_TARGETS))
 FUZZ_SECONDS ?= 60
-# The dqlite node links libdqlite: built by its own target (make dqlite).
-TOOL_BIN  = $(patsubst tool/%.c,build/%,$(filter-out tool/quota-dqlite-node.c,$(wildcard tool/*.c)))
+# The dqlite node (contrib/dqlite) links libdqlite: built by its own target (make dqlite).
+BENCH_BIN = $(patsubst bench/%.c,build/%,$(wildcard bench/*.c))
 SAN_FLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 DQLITE_NODE    = build/quota-dqlite-node
 # Non-empty when the dqlite packages are installed: make test then builds
@@ -78,7 +78,7 @@ build:
 build/%: test/%.c $(wildcard test/*.h) $(EXT_SRC) $(EXT_HDR) | build deps-build
 	$(CC) -std=gnu99 $(CFLAGS) $(WARN) -DSQLITE_CORE -Iext -o $@ $< $(EXT_SRC) -lsqlite3 -lm
 
-build/%: tool/%.c $(EXT_SRC) $(EXT_HDR) | build deps-build
+build/%: bench/%.c $(EXT_SRC) $(EXT_HDR) | build deps-build
 	$(CC) -std=gnu99 $(CFLAGS) $(WARN) -DSQLITE_CORE -Iext -o $@ $< $(EXT_SRC) -lsqlite3 -lm
 
 build/fuzz_replay_%: test/fuzz/%.c test/fuzz/replay.c test/fuzz/fuzz_common.h $(EXT_SRC) $(EXT_HDR) | build deps-build
@@ -86,7 +86,7 @@ build/fuzz_replay_%: test/fuzz/%.c test/fuzz/replay.c test/fuzz/fuzz_common.h $(
 
 fuzz-replay: $(FUZZ_REPLAY)
 
-drivers: $(TEST_BIN) $(TOOL_BIN) $(FUZZ_REPLAY)
+drivers: $(TEST_BIN) $(BENCH_BIN) $(FUZZ_REPLAY)
 
 # A second SQLite: the newest release's amalgamation, as the npm package
 # better-sqlite3 ships it in deps/sqlite3/ (make node-deps installs it into
@@ -171,7 +171,7 @@ deps-dqlite:
 
 dqlite: $(DQLITE_NODE)
 
-$(DQLITE_NODE): tool/quota-dqlite-node.c $(EXT_SRC) $(EXT_HDR) | build deps-dqlite
+$(DQLITE_NODE): contrib/dqlite/quota-dqlite-node.c $(EXT_SRC) $(EXT_HDR) | build deps-dqlite
 	$(CC) -std=gnu99 $(CFLAGS) $(WARN) -DSQLITE_CORE -Iext -o $@ $< $(EXT_SRC) -ldqlite -lsqlite3 -lm
 
 test-dqlite: deps-test $(SO) $(DQLITE_NODE)
@@ -184,7 +184,7 @@ node-deps: | build
 
 # The npm package sqlite-quota: build/npm/sqlite-quota-VERSION.tgz
 npm: $(SO) | build
-	sh tool/npm-pack.sh build/npm
+	sh bindings/node/pack.sh build/npm
 
 # Static library: the same sources with SQLITE_CORE, for programs that
 # register the extension with sqlite3_auto_extension() (see ext/quota.h).
@@ -216,7 +216,7 @@ ASAN_ENV = ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 \
 asan: deps-test libsqlite_quota.a newest-if-present $(if $(DQLITE_PRESENT),$(DQLITE_NODE)) | build
 	@mkdir -p build/asan
 	$(CC) -std=c99 -O1 -g $(WARN) $(SAN_FLAGS) -DQUOTA_DEBUG -fPIC -shared -fvisibility=hidden -o build/asan/quota.so $(EXT_SRC) -lm
-	for f in $(wildcard test/*.c) $(filter-out tool/quota-dqlite-node.c,$(wildcard tool/*.c)); do \
+	for f in $(wildcard test/*.c) $(wildcard bench/*.c); do \
 	  $(CC) -std=gnu99 -O1 -g $(WARN) $(SAN_FLAGS) -DQUOTA_DEBUG -DSQLITE_CORE -Iext \
 	      -o build/asan/$$(basename $$f .c) $$f $(EXT_SRC) -lsqlite3 -lm || exit 1; \
 	done
@@ -242,7 +242,7 @@ valgrind: deps-test $(SO) libsqlite_quota.a drivers newest-if-present $(if $(DQL
 # Branches that cannot be taken are marked ALWAYS/NEVER in ext/ (quota_int.h)
 # and compiled out here (QUOTA_COVERAGE_TEST).
 COV_EXT_FLAGS = -O0 -g --coverage -DQUOTA_COVERAGE_TEST $(WARN)
-COV_DRIVERS   = $(wildcard test/*.c) $(filter-out tool/quota-dqlite-node.c,$(wildcard tool/*.c))
+COV_DRIVERS   = $(wildcard test/*.c) $(wildcard bench/*.c)
 coverage: deps-test libsqlite_quota.a drivers newest-if-present $(if $(DQLITE_PRESENT),$(DQLITE_NODE)) | build
 	rm -rf build/cov
 	@mkdir -p build/cov/so build/cov/core
@@ -261,7 +261,7 @@ coverage: deps-test libsqlite_quota.a drivers newest-if-present $(if $(DQLITE_PR
 	      test/fuzz/$$t.c test/fuzz/replay.c build/cov/core/*.o -lgcov -lsqlite3 -lm || exit 1; \
 	done
 	$(if $(DQLITE_PRESENT),$(CC) -std=gnu99 $(CFLAGS) $(WARN) -DSQLITE_CORE -Iext \
-	    -o build/cov/quota-dqlite-node tool/quota-dqlite-node.c build/cov/core/*.o \
+	    -o build/cov/quota-dqlite-node contrib/dqlite/quota-dqlite-node.c build/cov/core/*.o \
 	    -lgcov -ldqlite -lsqlite3 -lm)
 	QUOTA_EXT=$(CURDIR)/build/cov/quota QUOTA_BUILD=$(CURDIR)/build/cov $(TCLSH) test/all.tcl || true
 	gcovr -r . --branches --filter ext/ --json build/cov/coverage.json \
