@@ -447,8 +447,9 @@ static int do_call(Worker *w, const Call *c, i64 *pres, int *pnull){
   sqlite3_reset(st);
   sqlite3_clear_bindings(st);
   if( !sqlite3_get_autocommit(w->db) || sqlite3_txn_state(w->db, "main")!=SQLITE_TXN_NONE ){
-    /* a call in autocommit mode must end its own transaction (SPEC: "each
-    ** call commits its own work before it returns") */
+    /* a call in autocommit mode must end its own transaction: outside a
+    ** transaction each call commits its own work before it returns
+    ** (README.md, "Calling contexts") */
     wlog(w->fd, "X %d %d %d %d\n", w->inc, seq, sqlite3_get_autocommit(w->db),
          sqlite3_txn_state(w->db, "main"));
   }
