@@ -10,16 +10,16 @@
 #   make asan        the whole suite with AddressSanitizer + UBSan
 #   make valgrind    the whole suite under valgrind
 #   make coverage    branch coverage of ext/ (gcovr)
-#   make bench       the benchmark (tool/quotabench.c); bench-quick for a short run
+#   make bench       the benchmark (bench/quotabench.c); bench-quick for a short run
 #   make fuzz        libFuzzer runs of test/fuzz/*.c (FUZZ_SECONDS each, default 60)
 #   make analyze     gcc -fanalyzer, cppcheck, clang-tidy-14, scan-build-14 on ext/
 #   make dqlite      build/quota-dqlite-node, a dqlite node serving the extension
 #                    (installs libdqlite-dev and go-dqlite as root)
 #   make test-dqlite a 3-node dqlite cluster on 127.0.0.1 with a leader failover
-#                    (make test runs it too when the packages are there)
+#                    (make test runs it too: as root it installs the packages)
 #   make clean
 #
-# Test and tool drivers: every test/NAME.c and tool/NAME.c is built as
+# Test drivers and benchmarks: every test/NAME.c and bench/NAME.c is built as
 # build/NAME, with the extension compiled in (-DSQLITE_CORE) and linked
 # against the system libsqlite3. make newest builds every test/NAME.c and
 # fuzz replay driver a second time, as build/newest/NAME, against the newest
@@ -37,23 +37,60 @@ SQLITE3  ?= sqlite3
 EXT_SRC   = $(sort $(wildcard ext/*.c))
 EXT_HDR   = $(sort $(wildcard ext/*.h))
 SO        = quota.so
+
+#-------------------------------------------------------------------------
+# How each kind of thing is compiled, said once. A build adds its own
+# optimisation flags: $(CFLAGS), or those of the sanitized and coverage
+# builds below.
+#
+# ext/ is C99.
+EXT_CFLAGS    = -std=c99 $(WARN)
+# quota.so is position independent and exports only sqlite3_quota_init; it
+# is not linked against libsqlite3 (the host supplies it).
+EXT_PIC_FLAGS = -fPIC -fvisibility=hidden
+EXT_SO_FLAGS  = $(EXT_PIC_FLAGS) -shared
+EXT_LIBS      = -lm
+# The C drivers (test/NAME.c, bench/NAME.c, the fuzz replays, the dqlite
+# node) use POSIX calls (fork, kill, setenv), hence gnu99, and have ext/
+# compiled in (SQLITE_CORE), linked against the system libsqlite3 unless
+# said otherwise.
+DRIVER_CFLAGS = -std=gnu99 $(WARN) -DSQLITE_CORE -Iext
+DRIVER_LIBS   = -lsqlite3 -lm
+DRIVER_HDR    = $(wildcard test/*.h)
+# AddressSanitizer + UBSan, with ALWAYS()/NEVER() asserted (QUOTA_DEBUG):
+# build/san/quota.so for make test, and everything make asan builds.
+SAN_FLAGS     = -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer \
+                -fno-sanitize-recover=undefined -DQUOTA_DEBUG
+
+# Test drivers and benchmarks: every test/NAME.c and bench/NAME.c, found by
+# name (vpath), is built by one pattern rule per kind of build: build/NAME,
+# build/newest/NAME, build/asan/NAME, build/cov/NAME.
+DRIVER_DIRS = test bench
+vpath %.c $(DRIVER_DIRS)
 TEST_BIN  = $(patsubst test/%.c,build/%,$(wildcard test/*.c))
+BENCH_BIN = $(patsubst bench/%.c,build/%,$(wildcard bench/*.c))
 # Fuzz targets: a replay build for make test (any compiler, no libFuzzer),
 # and libFuzzer builds for make fuzz.
 FUZZ_TARGETS = $(patsubst test/fuzz/%.c,%,$(filter-out test/fuzz/replay.c,$(wildcard test/fuzz/*.c)))
 FUZZ_REPLAY  = $(patsubst %,build/fuzz_replay_%,$(FUZZ_TARGETS))
+FUZZ_CFLAGS  = -Itest/fuzz
+FUZZ_REPLAY_SRC = test/fuzz/replay.c
+FUZZ_DEPS    = test/fuzz/replay.c test/fuzz/fuzz_common.h
 FUZZ_SECONDS ?= 60
-# The dqlite node links libdqlite: built by its own target (make dqlite).
-TOOL_BIN  = $(patsubst tool/%.c,build/%,$(filter-out tool/quota-dqlite-node.c,$(wildcard tool/*.c)))
-SAN_FLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+# The dqlite node (contrib/dqlite) links libdqlite: built by its own target
+# (make dqlite).
 DQLITE_NODE    = build/quota-dqlite-node
-# Non-empty when the dqlite packages are installed: make test then builds
-# the node and test/dqlite.test runs the cluster (it skips otherwise).
+DQLITE_SRC     = contrib/dqlite/quota-dqlite-node.c
+DQLITE_LIBS    = -ldqlite
+DQLITE_PKGS    = libdqlite-dev go-dqlite
+# Non-empty when the dqlite packages are installed (when this Makefile is
+# read): make coverage then builds an instrumented node too.
 DQLITE_PRESENT = $(and $(wildcard /usr/include/dqlite.h),$(shell command -v dqlite 2>/dev/null))
 
-.PHONY: all demo test deps-build deps-test install clean drivers static \
+.PHONY: all demo test deps-build deps-test install clean drivers static dqlite-if-possible \
         asan valgrind coverage bench bench-quick npm node-deps \
-        dqlite test-dqlite deps-dqlite fuzz fuzz-replay analyze newest newest-if-present
+        dqlite test-dqlite deps-dqlite fuzz fuzz-replay analyze newest newest-if-present \
+        coverage-build
 
 all: $(SO)
 
@@ -67,26 +104,25 @@ deps-test:
 COMMIT   := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 DEBUGDEF  = -DQUOTA_COMMIT='"$(COMMIT)"' -DQUOTA_CFLAGS='"$(CFLAGS)"'
 
-# The loadable library is not linked against libsqlite3: the host supplies it.
 $(SO): $(EXT_SRC) $(EXT_HDR) | deps-build
-	$(CC) -std=c99 $(CFLAGS) $(WARN) $(DEBUGDEF) -fPIC -shared -fvisibility=hidden \
-	    -o $@ $(EXT_SRC) -lm
+	$(CC) $(EXT_CFLAGS) $(CFLAGS) $(DEBUGDEF) $(EXT_SO_FLAGS) -o $@ $(EXT_SRC) $(EXT_LIBS)
 
 build:
 	@mkdir -p build
 
-build/%: test/%.c $(wildcard test/*.h) $(EXT_SRC) $(EXT_HDR) | build deps-build
-	$(CC) -std=gnu99 $(CFLAGS) $(WARN) -DSQLITE_CORE -Iext -o $@ $< $(EXT_SRC) -lsqlite3 -lm
+#-------------------------------------------------------------------------
+# The drivers, against the system SQLite: build/NAME from test/NAME.c or
+# bench/NAME.c, build/fuzz_replay_NAME from test/fuzz/NAME.c.
+#
+build/%: %.c $(DRIVER_HDR) $(EXT_SRC) $(EXT_HDR) | build deps-build
+	$(CC) $(DRIVER_CFLAGS) $(CFLAGS) -o $@ $< $(EXT_SRC) $(DRIVER_LIBS)
 
-build/%: tool/%.c $(EXT_SRC) $(EXT_HDR) | build deps-build
-	$(CC) -std=gnu99 $(CFLAGS) $(WARN) -DSQLITE_CORE -Iext -o $@ $< $(EXT_SRC) -lsqlite3 -lm
-
-build/fuzz_replay_%: test/fuzz/%.c test/fuzz/replay.c test/fuzz/fuzz_common.h $(EXT_SRC) $(EXT_HDR) | build deps-build
-	$(CC) -std=gnu99 $(CFLAGS) $(WARN) -DSQLITE_CORE -Iext -Itest/fuzz -o $@ $< test/fuzz/replay.c $(EXT_SRC) -lsqlite3 -lm
+build/fuzz_replay_%: test/fuzz/%.c $(FUZZ_DEPS) $(EXT_SRC) $(EXT_HDR) | build deps-build
+	$(CC) $(DRIVER_CFLAGS) $(CFLAGS) $(FUZZ_CFLAGS) -o $@ $< $(FUZZ_REPLAY_SRC) $(EXT_SRC) $(DRIVER_LIBS)
 
 fuzz-replay: $(FUZZ_REPLAY)
 
-drivers: $(TEST_BIN) $(TOOL_BIN) $(FUZZ_REPLAY)
+drivers: $(TEST_BIN) $(BENCH_BIN) $(FUZZ_REPLAY)
 
 # A second SQLite: the newest release's amalgamation, as the npm package
 # better-sqlite3 ships it in deps/sqlite3/ (make node-deps installs it into
@@ -104,7 +140,7 @@ NEWEST_DIR     = build/newest
 NEWEST_DEFS    = -DSQLITE_THREADSAFE=1
 NEWEST_OBJ     = $(NEWEST_DIR)/sqlite3.o $(patsubst ext/%.c,$(NEWEST_DIR)/ext/%.o,$(EXT_SRC))
 NEWEST_BIN     = $(patsubst build/%,$(NEWEST_DIR)/%,$(TEST_BIN) $(FUZZ_REPLAY))
-NEWEST_CC      = $(CC) -std=gnu99 $(CFLAGS) $(WARN) -DSQLITE_CORE -I$(NEWEST_SQLITE) -Iext
+NEWEST_CFLAGS  = $(DRIVER_CFLAGS) $(CFLAGS) -I$(NEWEST_SQLITE)
 NEWEST_LIBS    = -lm -lpthread -ldl
 
 newest: $(NEWEST_OBJ) $(NEWEST_BIN)
@@ -115,22 +151,25 @@ $(NEWEST_DIR)/sqlite3.o: $(NEWEST_SQLITE)/sqlite3.c $(NEWEST_SQLITE)/sqlite3.h
 
 $(NEWEST_DIR)/ext/%.o: ext/%.c $(EXT_HDR) $(NEWEST_SQLITE)/sqlite3.h
 	@mkdir -p $(NEWEST_DIR)/ext
-	$(NEWEST_CC) -c -o $@ $<
+	$(CC) $(NEWEST_CFLAGS) -c -o $@ $<
 
-$(NEWEST_DIR)/fuzz_replay_%: test/fuzz/%.c test/fuzz/replay.c test/fuzz/fuzz_common.h $(NEWEST_OBJ)
-	$(NEWEST_CC) -Itest/fuzz -o $@ $< test/fuzz/replay.c $(NEWEST_OBJ) $(NEWEST_LIBS)
+$(NEWEST_DIR)/%: %.c $(DRIVER_HDR) $(NEWEST_OBJ)
+	$(CC) $(NEWEST_CFLAGS) -o $@ $< $(NEWEST_OBJ) $(NEWEST_LIBS)
 
-$(NEWEST_DIR)/%: test/%.c $(wildcard test/*.h) $(NEWEST_OBJ)
-	$(NEWEST_CC) -o $@ $< $(NEWEST_OBJ) $(NEWEST_LIBS)
+$(NEWEST_DIR)/fuzz_replay_%: test/fuzz/%.c $(FUZZ_DEPS) $(NEWEST_OBJ)
+	$(CC) $(NEWEST_CFLAGS) $(FUZZ_CFLAGS) -o $@ $< $(FUZZ_REPLAY_SRC) $(NEWEST_OBJ) $(NEWEST_LIBS)
 
 # libFuzzer (clang) with ASan and UBSan, each target for FUZZ_SECONDS on a
 # scratch copy of its committed corpus (new inputs stay in build/fuzz/).
-fuzz: | build
+FUZZER_FLAGS = -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
+FUZZER_BIN   = $(patsubst %,build/fuzz/%,$(FUZZ_TARGETS))
+
+build/fuzz/%: test/fuzz/%.c test/fuzz/fuzz_common.h $(EXT_SRC) $(EXT_HDR) | build
 	@mkdir -p build/fuzz
+	clang $(DRIVER_CFLAGS) $(FUZZER_FLAGS) $(FUZZ_CFLAGS) -o $@ $< $(EXT_SRC) $(DRIVER_LIBS)
+
+fuzz: $(FUZZER_BIN)
 	for t in $(FUZZ_TARGETS); do \
-	  clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-	      -DSQLITE_CORE -Iext -Itest/fuzz -o build/fuzz/$$t test/fuzz/$$t.c $(EXT_SRC) \
-	      -lsqlite3 -lm || exit 1; \
 	  rm -rf build/fuzz/corpus-$$t; cp -r test/fuzz/corpus/$$t build/fuzz/corpus-$$t; \
 	  build/fuzz/$$t -max_total_time=$(FUZZ_SECONDS) -timeout=60 \
 	      -artifact_prefix=build/fuzz/$$t- build/fuzz/corpus-$$t \
@@ -144,16 +183,16 @@ demo: $(SO) | deps-test build
 # test/sanitize.test runs a few suites against this ASan+UBSan build (and
 # one under valgrind): the bounded form of make asan and make valgrind. If
 # the compiler cannot build it, the test says so and skips.
-SAN_SO = build/san/quota.so
+SAN_SO     = build/san/quota.so
+SAN_SO_CMD = $(CC) $(EXT_CFLAGS) $(SAN_FLAGS) $(EXT_SO_FLAGS) -o $@ $(EXT_SRC) $(EXT_LIBS)
 $(SAN_SO): $(EXT_SRC) $(EXT_HDR) | build
-	@mkdir -p build/san
-	-$(CC) -std=c99 -O1 -g $(WARN) $(SAN_FLAGS) -DQUOTA_DEBUG -fPIC -shared -fvisibility=hidden \
-	    -o $@ $(EXT_SRC) -lm
+	@mkdir -p $(@D)
+	-$(SAN_SO_CMD)
 
 # The second SQLite is looked for after node-deps has run (it may have just
 # fetched it), so not with $(wildcard) when this Makefile is read.
 test: deps-test $(SO) $(SAN_SO) libsqlite_quota.a drivers node-deps newest-if-present \
-      $(if $(DQLITE_PRESENT),$(DQLITE_NODE))
+      dqlite-if-possible
 	NEWEST_SQLITE=$(NEWEST_SQLITE) $(TCLSH) test/all.tcl
 
 # make test, asan, valgrind and coverage all run test/newest.test: its
@@ -169,10 +208,28 @@ newest-if-present: node-deps
 deps-dqlite:
 	@sh tool/deps.sh dqlite
 
+# make test, asan, valgrind and coverage run test/dqlite.test (the 3-node
+# leader failover) every time: as root tool/deps.sh installs dqlite's Debian
+# packages (apt-get update, apt-get install -y) and the node is built.
+# Where either cannot be done this says why in one line, test/dqlite.test
+# skips, and make test goes on (what tool/deps.sh said is in
+# build/dqlite-deps.log).
+dqlite-if-possible: | build
+	@if sh tool/deps.sh dqlite 2>build/dqlite-deps.log; then \
+	  $(MAKE) --no-print-directory $(DQLITE_NODE) \
+	    || echo "dqlite: SKIPPED: build/quota-dqlite-node did not build (run: make dqlite)"; \
+	elif [ "$$(id -u)" = 0 ]; then \
+	  echo "dqlite: SKIPPED: installing $(DQLITE_PKGS) failed, see build/dqlite-deps.log" \
+	       "(run: apt-get update && apt-get install -y $(DQLITE_PKGS))"; \
+	else \
+	  echo "dqlite: SKIPPED: $(DQLITE_PKGS) not installed, and only root can install them" \
+	       "(run: apt-get install -y $(DQLITE_PKGS))"; \
+	fi
+
 dqlite: $(DQLITE_NODE)
 
-$(DQLITE_NODE): tool/quota-dqlite-node.c $(EXT_SRC) $(EXT_HDR) | build deps-dqlite
-	$(CC) -std=gnu99 $(CFLAGS) $(WARN) -DSQLITE_CORE -Iext -o $@ $< $(EXT_SRC) -ldqlite -lsqlite3 -lm
+$(DQLITE_NODE): $(DQLITE_SRC) $(EXT_SRC) $(EXT_HDR) | build deps-dqlite
+	$(CC) $(DRIVER_CFLAGS) $(CFLAGS) -o $@ $< $(EXT_SRC) $(DQLITE_LIBS) $(DRIVER_LIBS)
 
 test-dqlite: deps-test $(SO) $(DQLITE_NODE)
 	$(TCLSH) test/all.tcl test/dqlite.test
@@ -184,20 +241,21 @@ node-deps: | build
 
 # The npm package sqlite-quota: build/npm/sqlite-quota-VERSION.tgz
 npm: $(SO) | build
-	sh tool/npm-pack.sh build/npm
+	sh bindings/node/pack.sh build/npm
 
 # Static library: the same sources with SQLITE_CORE, for programs that
 # register the extension with sqlite3_auto_extension() (see ext/quota.h).
 static: libsqlite_quota.a
 
-libsqlite_quota.a: $(EXT_SRC) $(EXT_HDR) | build deps-build
+STATIC_OBJ = $(patsubst ext/%.c,build/static/%.o,$(EXT_SRC))
+
+build/static/%.o: ext/%.c $(EXT_HDR) | build deps-build
 	@mkdir -p build/static
-	for f in $(EXT_SRC); do \
-	  $(CC) -std=c99 $(CFLAGS) $(WARN) $(DEBUGDEF) -fPIC -DSQLITE_CORE -c $$f \
-	      -o build/static/$$(basename $$f .c).o || exit 1; \
-	done
+	$(CC) $(EXT_CFLAGS) $(CFLAGS) $(DEBUGDEF) -fPIC -DSQLITE_CORE -c $< -o $@
+
+libsqlite_quota.a: $(STATIC_OBJ)
 	rm -f $@
-	ar rcs $@ $(patsubst ext/%.c,build/static/%.o,$(EXT_SRC))
+	ar rcs $@ $(STATIC_OBJ)
 
 install: $(SO) libsqlite_quota.a
 	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCDIR) $(DESTDIR)$(LIBDIR)/pkgconfig
@@ -208,29 +266,38 @@ install: $(SO) libsqlite_quota.a
 	    -e "s|@VERSION@|$$(sed -n 's/.*SQLITE_QUOTA_VERSION *\"\(.*\)\".*/\1/p' ext/quota.h)|" \
 	    tool/sqlite-quota.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/sqlite-quota.pc
 
+#-------------------------------------------------------------------------
 # The whole suite against a sanitized quota.so (preloaded runtimes, since
-# tclsh and sqlite3 are not instrumented) and sanitized drivers.
+# tclsh and sqlite3 are not instrumented) and sanitized drivers, all in
+# build/asan.
+ASAN_DIR = build/asan
+ASAN_BIN = $(patsubst build/%,$(ASAN_DIR)/%,$(TEST_BIN) $(BENCH_BIN) $(FUZZ_REPLAY))
 ASAN_ENV = ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 \
            UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
            LD_PRELOAD="$$($(CC) -print-file-name=libasan.so) $$($(CC) -print-file-name=libubsan.so)"
-asan: deps-test libsqlite_quota.a newest-if-present $(if $(DQLITE_PRESENT),$(DQLITE_NODE)) | build
-	@mkdir -p build/asan
-	$(CC) -std=c99 -O1 -g $(WARN) $(SAN_FLAGS) -DQUOTA_DEBUG -fPIC -shared -fvisibility=hidden -o build/asan/quota.so $(EXT_SRC) -lm
-	for f in $(wildcard test/*.c) $(filter-out tool/quota-dqlite-node.c,$(wildcard tool/*.c)); do \
-	  $(CC) -std=gnu99 -O1 -g $(WARN) $(SAN_FLAGS) -DQUOTA_DEBUG -DSQLITE_CORE -Iext \
-	      -o build/asan/$$(basename $$f .c) $$f $(EXT_SRC) -lsqlite3 -lm || exit 1; \
-	done
-	for t in $(FUZZ_TARGETS); do \
-	  $(CC) -std=gnu99 -O1 -g $(WARN) $(SAN_FLAGS) -DQUOTA_DEBUG -DSQLITE_CORE -Iext -Itest/fuzz \
-	      -o build/asan/fuzz_replay_$$t test/fuzz/$$t.c test/fuzz/replay.c $(EXT_SRC) -lsqlite3 -lm || exit 1; \
-	done
-	env $(ASAN_ENV) QUOTA_EXT=$(CURDIR)/build/asan/quota QUOTA_BUILD=$(CURDIR)/build/asan \
+
+$(ASAN_DIR)/quota.so: $(EXT_SRC) $(EXT_HDR) | build
+	@mkdir -p $(@D)
+	$(SAN_SO_CMD)
+
+$(ASAN_DIR)/%: %.c $(DRIVER_HDR) $(EXT_SRC) $(EXT_HDR) | build
+	@mkdir -p $(@D)
+	$(CC) $(DRIVER_CFLAGS) $(SAN_FLAGS) -o $@ $< $(EXT_SRC) $(DRIVER_LIBS)
+
+$(ASAN_DIR)/fuzz_replay_%: test/fuzz/%.c $(FUZZ_DEPS) $(EXT_SRC) $(EXT_HDR) | build
+	@mkdir -p $(@D)
+	$(CC) $(DRIVER_CFLAGS) $(SAN_FLAGS) $(FUZZ_CFLAGS) -o $@ $< $(FUZZ_REPLAY_SRC) $(EXT_SRC) $(DRIVER_LIBS)
+
+asan: deps-test libsqlite_quota.a newest-if-present dqlite-if-possible \
+      $(ASAN_DIR)/quota.so $(ASAN_BIN)
+	env $(ASAN_ENV) QUOTA_EXT=$(CURDIR)/$(ASAN_DIR)/quota QUOTA_BUILD=$(CURDIR)/$(ASAN_DIR) \
 	    $(TCLSH) test/all.tcl
 
-valgrind: deps-test $(SO) libsqlite_quota.a drivers newest-if-present $(if $(DQLITE_PRESENT),$(DQLITE_NODE))
+valgrind: deps-test $(SO) libsqlite_quota.a drivers newest-if-present dqlite-if-possible
 	TESTER_WRAP="valgrind -q --error-exitcode=99 --trace-children=no" \
 	    $(TCLSH) test/all.tcl
 
+#-------------------------------------------------------------------------
 # Two instrumented builds of ext/, each writing its .gcda files beside its
 # objects: build/cov/so (quota.so, loaded by the Tcl tests and the clients)
 # and build/cov/core (-DSQLITE_CORE, linked into every C driver, built into
@@ -240,36 +307,55 @@ valgrind: deps-test $(SO) libsqlite_quota.a drivers newest-if-present $(if $(DQL
 # lines with a branch not taken; build/cov/coverage.json has every branch).
 # libgcov is kept out of quota.so's exports (load.test checks them).
 # Branches that cannot be taken are marked ALWAYS/NEVER in ext/ (quota_int.h)
-# and compiled out here (QUOTA_COVERAGE_TEST).
-COV_EXT_FLAGS = -O0 -g --coverage -DQUOTA_COVERAGE_TEST $(WARN)
-COV_DRIVERS   = $(wildcard test/*.c) $(filter-out tool/quota-dqlite-node.c,$(wildcard tool/*.c))
-coverage: deps-test libsqlite_quota.a drivers newest-if-present $(if $(DQLITE_PRESENT),$(DQLITE_NODE)) | build
-	rm -rf build/cov
-	@mkdir -p build/cov/so build/cov/core
-	for f in $(EXT_SRC); do \
-	  b=$$(basename $$f .c); \
-	  $(CC) -std=c99 $(COV_EXT_FLAGS) -fPIC -fvisibility=hidden -c $$f -o build/cov/so/$$b.o || exit 1; \
-	  $(CC) -std=gnu99 $(COV_EXT_FLAGS) -DSQLITE_CORE -c $$f -o build/cov/core/$$b.o || exit 1; \
-	done
-	$(CC) --coverage -shared -Wl,--exclude-libs,ALL -o build/cov/quota.so build/cov/so/*.o -lm
-	for f in $(COV_DRIVERS); do \
-	  $(CC) -std=gnu99 $(CFLAGS) $(WARN) -DSQLITE_CORE -Iext -o build/cov/$$(basename $$f .c) \
-	      $$f build/cov/core/*.o -lgcov -lsqlite3 -lm || exit 1; \
-	done
-	for t in $(FUZZ_TARGETS); do \
-	  $(CC) -std=gnu99 $(CFLAGS) $(WARN) -DSQLITE_CORE -Iext -Itest/fuzz -o build/cov/fuzz_replay_$$t \
-	      test/fuzz/$$t.c test/fuzz/replay.c build/cov/core/*.o -lgcov -lsqlite3 -lm || exit 1; \
-	done
-	$(if $(DQLITE_PRESENT),$(CC) -std=gnu99 $(CFLAGS) $(WARN) -DSQLITE_CORE -Iext \
-	    -o build/cov/quota-dqlite-node tool/quota-dqlite-node.c build/cov/core/*.o \
-	    -lgcov -ldqlite -lsqlite3 -lm)
-	QUOTA_EXT=$(CURDIR)/build/cov/quota QUOTA_BUILD=$(CURDIR)/build/cov $(TCLSH) test/all.tcl || true
-	gcovr -r . --branches --filter ext/ --json build/cov/coverage.json \
-	    --txt build/cov/coverage.txt --print-summary build/cov/so build/cov/core
-	@cat build/cov/coverage.txt
+# and compiled out here (QUOTA_COVERAGE_TEST). make coverage starts from an
+# empty build/cov, so that no count of an earlier run is merged in.
+COV_DIR      = build/cov
+COV_FLAGS    = -O0 -g --coverage -DQUOTA_COVERAGE_TEST
+COV_SO_OBJ   = $(patsubst ext/%.c,$(COV_DIR)/so/%.o,$(EXT_SRC))
+COV_CORE_OBJ = $(patsubst ext/%.c,$(COV_DIR)/core/%.o,$(EXT_SRC))
+COV_BIN      = $(patsubst build/%,$(COV_DIR)/%,$(TEST_BIN) $(BENCH_BIN) $(FUZZ_REPLAY) \
+                   $(if $(DQLITE_PRESENT),$(DQLITE_NODE)))
+COV_LIBS     = -lgcov $(DRIVER_LIBS)
+
+$(COV_DIR)/so/%.o: ext/%.c $(EXT_HDR)
+	@mkdir -p $(@D)
+	$(CC) $(EXT_CFLAGS) $(COV_FLAGS) $(EXT_PIC_FLAGS) -c $< -o $@
+
+$(COV_DIR)/core/%.o: ext/%.c $(EXT_HDR)
+	@mkdir -p $(@D)
+	$(CC) $(DRIVER_CFLAGS) $(COV_FLAGS) -c $< -o $@
+
+$(COV_DIR)/quota.so: $(COV_SO_OBJ)
+	$(CC) --coverage -shared -Wl,--exclude-libs,ALL -o $@ $(COV_SO_OBJ) $(EXT_LIBS)
+
+$(COV_DIR)/%: %.c $(DRIVER_HDR) $(COV_CORE_OBJ)
+	$(CC) $(DRIVER_CFLAGS) $(CFLAGS) -o $@ $< $(COV_CORE_OBJ) $(COV_LIBS)
+
+$(COV_DIR)/fuzz_replay_%: test/fuzz/%.c $(FUZZ_DEPS) $(COV_CORE_OBJ)
+	$(CC) $(DRIVER_CFLAGS) $(CFLAGS) $(FUZZ_CFLAGS) -o $@ $< $(FUZZ_REPLAY_SRC) $(COV_CORE_OBJ) $(COV_LIBS)
+
+$(COV_DIR)/quota-dqlite-node: $(DQLITE_SRC) $(COV_CORE_OBJ)
+	$(CC) $(DRIVER_CFLAGS) $(CFLAGS) -o $@ $< $(COV_CORE_OBJ) -lgcov $(DQLITE_LIBS) $(DRIVER_LIBS)
+
+coverage-build: $(COV_DIR)/quota.so $(COV_BIN)
+
+coverage: deps-test libsqlite_quota.a drivers newest-if-present dqlite-if-possible | build
+	rm -rf $(COV_DIR)
+	$(MAKE) --no-print-directory coverage-build
+	QUOTA_EXT=$(CURDIR)/$(COV_DIR)/quota QUOTA_BUILD=$(CURDIR)/$(COV_DIR) $(TCLSH) test/all.tcl || true
+	gcovr -r . --branches --filter ext/ --json $(COV_DIR)/coverage.json \
+	    --txt $(COV_DIR)/coverage.txt --print-summary $(COV_DIR)/so $(COV_DIR)/core
+	@cat $(COV_DIR)/coverage.txt
 
 # make bench runs the benchmark (about 3 minutes); bench-quick under a minute.
 BENCHFLAGS ?=
+
+bench: build/quotabench
+	build/quotabench $(BENCHFLAGS)
+
+bench-quick: build/quotabench
+	build/quotabench --quick $(BENCHFLAGS)
+
 # Static analysis of ext/: fails on any finding. Suppressed: cppcheck's
 # variableScope (variables are declared at the top of a block, SQLite style);
 # clang-tidy's list, with reasons, is in test/.clang-tidy.
@@ -288,12 +374,6 @@ analyze: | build
 	  scan-build-14 --status-bugs -o build/analyze/scan-build clang-14 $(ANALYZE_FLAGS) \
 	      -c $$f -o build/analyze/$$(basename $$f .c).sb.o || exit 1; \
 	done
-
-bench: build/quotabench
-	build/quotabench $(BENCHFLAGS)
-
-bench-quick: build/quotabench
-	build/quotabench --quick $(BENCHFLAGS)
 
 clean:
 	rm -rf build $(SO) libsqlite_quota.a

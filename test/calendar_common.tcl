@@ -30,7 +30,17 @@
 #   cal_walk PREFIX KEYS TIMES    the rollover walk, see below
 #   cal_hold_cross PREFIX KEY KIND ANCHOR B
 #                                 holds and charges across boundary B
+#   fresh_db                      a new test.db with the table quota
 #
+
+# A new test.db (no fsync: speed only) with "CREATE VIRTUAL TABLE quota
+# USING quota", and no key marked exhausted by cal_walk.
+proc fresh_db {} {
+  reset_db
+  db eval {PRAGMA synchronous=OFF; PRAGMA journal_mode=MEMORY}
+  db eval {CREATE VIRTUAL TABLE quota USING quota}
+  array unset ::cal_exhausted
+}
 
 # The cap of every key of cal_walk (written as a literal 10 in its SQL:
 # a Tcl variable holding "10" would bind as text).

@@ -39,6 +39,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#define DRIVER_PROG "calendar_unit"
+#include "driver_util.h"
 
 /* The kinds by their short names, and their shapes from the kind table. */
 #define QUOTA_LIFETIME QUOTA_KIND_LIFETIME
@@ -70,16 +72,10 @@ static int bVerbose = 0;
   }                                                            \
 }while(0)
 
-/* A small deterministic PRNG (xorshift64*), so failures replay. */
-static unsigned long long rngState = 88172645463325252ULL;
-static unsigned long long rng(void){
-  rngState ^= rngState >> 12;
-  rngState ^= rngState << 25;
-  rngState ^= rngState >> 27;
-  return rngState * 2685821657736338717ULL;
-}
+/* The deterministic RNG of driver_util.h (fixed seed), so failures replay. */
+static Rng gRng = { 88172645463325252ULL };
 static sqlite3_int64 rngRange(sqlite3_int64 lo, sqlite3_int64 hi){
-  return lo + (sqlite3_int64)(rng() % (unsigned long long)(hi - lo + 1));
+  return lo + (sqlite3_int64)(rngNext(&gRng) % (sqlite3_uint64)(hi - lo + 1));
 }
 
 /* Unix seconds of y-m-d H:M:S UTC by the C library. */
@@ -529,8 +525,7 @@ int main(int argc, char **argv){
     if( strcmp(argv[i], "-v")==0 ){
       bVerbose = 1;
     }else{
-      rngState = strtoull(argv[i], 0, 0);
-      if( rngState==0 ) rngState = 1;
+      gRng.s = strtoull(argv[i], 0, 0);
     }
   }
   printf("calendar_unit: SQLite %s\n", sqlite3_libversion());

@@ -42,22 +42,14 @@
 #include <sqlite3ext.h>
 #include "quota.h"
 
-#define FAULT_PROG "covfault"
+#define DRIVER_PROG "covfault"
+#include "driver_util.h"
 #include "faultbuf.h"
 #include "faultmem.h"
 
 static int bVerbose = 0;
 static int nViolation = 0;
 
-static void fatal(const char *zFmt, ...){
-  va_list ap;
-  fprintf(stderr, "covfault: setup failed: ");
-  va_start(ap, zFmt);
-  vfprintf(stderr, zFmt, ap);
-  va_end(ap);
-  fprintf(stderr, "\n");
-  exit(2);
-}
 static void violation(const char *zCase, sqlite3_int64 iN, const char *zFmt, ...){
   va_list ap;
   nViolation++;

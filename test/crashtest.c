@@ -52,7 +52,7 @@
 #define CRASH_EXIT 99             /* the child lost power */
 
 /* The shared plumbing, and what the VFS below shares with iofault's. */
-#define FAULT_PROG "crashtest"
+#define DRIVER_PROG "crashtest"
 #include "faultutil.h"
 #include "faultvfs.h"
 
@@ -73,18 +73,12 @@ static struct {
 } g = { 0, 0, 0, 0, 0, 20, 1, "", "", 0 };
 
 /*--------------------------------------------------------------------------
-** Deterministic RNG (splitmix64).
+** The deterministic RNG of driver_util.h, seeded per seed and crash point.
 */
-static sqlite3_uint64 gRng;
-static sqlite3_uint64 rngNext(void){
-  sqlite3_uint64 z = (gRng += 0x9E3779B97F4A7C15ULL);
-  z = (z ^ (z>>30)) * 0xBF58476D1CE4E5B9ULL;
-  z = (z ^ (z>>27)) * 0x94D049BB133111EBULL;
-  return z ^ (z>>31);
-}
+static Rng gRng;
 static void rngSeed(int iSeed, int iPoint){
-  gRng = (sqlite3_uint64)iSeed*1000003ULL + (sqlite3_uint64)iPoint*7919ULL + 12345ULL;
-  (void)rngNext();
+  gRng.s = (sqlite3_uint64)iSeed*1000003ULL + (sqlite3_uint64)iPoint*7919ULL + 12345ULL;
+  (void)rngNext(&gRng);
 }
 
 /*--------------------------------------------------------------------------
@@ -226,7 +220,7 @@ static void crashImage(CrashInode *p, const char *zOut){
     memset(a+nSize, 0, (size_t)((N)-nSize)); nSize = (N); \
   }
   for(pOp=p->pFirst; pOp; pOp=pOp->pNext){
-    int r = (int)(rngNext()%3);
+    int r = (int)(rngNext(&gRng)%3);
     if( pOp->bTrunc ){
       if( r!=1 ){
         if( pOp->iOff<nSize ){ nSize = pOp->iOff; }else{ CRASH_ENSURE(pOp->iOff); }
@@ -239,10 +233,10 @@ static void crashImage(CrashInode *p, const char *zOut){
       sqlite3_int64 iEnd = (pOp->iOff+pOp->n+SECTOR-1)/SECTOR;
       for(; iSec<iEnd; iSec++){
         sqlite3_int64 s = iSec*SECTOR, e = s+SECTOR;
-        if( rngNext()&1 ){
+        if( rngNext(&gRng)&1 ){
           int k;
           CRASH_ENSURE(e);
-          for(k=0; k<SECTOR; k++) a[s+k] = (unsigned char)rngNext();
+          for(k=0; k<SECTOR; k++) a[s+k] = (unsigned char)rngNext(&gRng);
         }else{
           if( s<pOp->iOff ) s = pOp->iOff;
           if( e>pOp->iOff+pOp->n ) e = pOp->iOff+pOp->n;

@@ -1,6 +1,6 @@
 /*
 ** faultbuf.h: the growable text buffer of the fault drivers (faultutil.h,
-** covfault.c). Define FAULT_PROG (the driver's name, for the one message)
+** covfault.c). Define DRIVER_PROG (the driver's name, for the one message)
 ** before including it. Static functions only.
 */
 #ifndef QUOTA_FAULTBUF_H
@@ -25,7 +25,7 @@ static void bufAppend(Buf *p, const char *z, size_t n){
   if( p->z==0 || p->n+n+1>p->nAlloc ){
     size_t nNew = (p->nAlloc+n+1)*2;
     char *zNew = realloc(p->z, nNew);
-    if( zNew==0 ){ fprintf(stderr, FAULT_PROG ": out of system memory\n"); exit(2); }
+    if( zNew==0 ){ fprintf(stderr, DRIVER_PROG ": out of system memory\n"); exit(2); }
     p->z = zNew;
     p->nAlloc = nNew;
   }

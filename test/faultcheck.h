@@ -92,7 +92,8 @@ static void dumpDiff(const char *zA, const char *zB, Buf *pOut){
 }
 
 /*
-** The invariants of issue 4 that can be read from one database. Each query
+** The invariants every fault run must keep (README.md, "Reliability")
+** that can be read from one database. Each query
 ** returns one row per broken invariant; none must come back. The clock is
 ** pinned and every charge of these workloads falls in the current period and
 ** window, and no hold outlives its ttl, so "the current period" is the whole

@@ -1,12 +1,13 @@
 /*
 ** faultutil.h: the plumbing the fault drivers (oomtest.c, iofault.c,
-** crashtest.c) share: a growable text buffer, setup failures, the working
-** directory, database files and their images, and running SQL with every
-** result rendered as text. Static functions only: each driver is one
-** translation unit and includes this once.
+** crashtest.c) share, beyond driver_util.h (setup failures, removing a
+** database's files): a growable text buffer, the working directory,
+** database images, and running SQL with every result rendered as text.
+** Static functions only: each driver is one translation unit and includes
+** this once.
 **
 ** The driver defines, before including it:
-**   FAULT_PROG        its name, a string literal ("oomtest"), for messages
+**   DRIVER_PROG       its name, a string literal ("oomtest"), for messages
 **   FAULT_PAUSE()     optional: called around the driver's own work inside
 **   FAULT_RESUME()    runSql() (rendering rows, copying the error message),
 **                     so that oomtest's failing allocator neither counts nor
@@ -26,9 +27,7 @@
 #include <sqlite3.h>
 #include "quota.h"
 
-#ifndef FAULT_PROG
-# error "define FAULT_PROG (the driver's name) before including faultutil.h"
-#endif
+#include "driver_util.h"
 #ifndef FAULT_PAUSE
 # define FAULT_PAUSE()  ((void)0)
 # define FAULT_RESUME() ((void)0)
@@ -41,24 +40,13 @@
 
 #include "faultbuf.h"
 
-/* A setup failure (not a finding of the test): exit status 2. */
-static void fatal(const char *zFmt, ...){
-  va_list ap;
-  fprintf(stderr, FAULT_PROG ": setup failed: ");
-  va_start(ap, zFmt);
-  vfprintf(stderr, zFmt, ap);
-  va_end(ap);
-  fprintf(stderr, "\n");
-  exit(2);
-}
-
 /*--------------------------------------------------------------------------
 ** Files.
 */
 
 /*
 ** The working directory into zDir (nDir bytes): zDir itself if it is set
-** (--dir; created if missing), else a new $TMPDIR/FAULT_PROG.XXXXXX
+** (--dir; created if missing), else a new $TMPDIR/DRIVER_PROG.XXXXXX
 ** (/dev/shm when writable and TMPDIR is unset, else /tmp).
 */
 static void faultWorkDir(char *zDir, size_t nDir){
@@ -66,7 +54,7 @@ static void faultWorkDir(char *zDir, size_t nDir){
     const char *zTmp = getenv("TMPDIR");
     char zTemplate[512];
     if( zTmp==0 || zTmp[0]==0 ) zTmp = access("/dev/shm", W_OK)==0 ? "/dev/shm" : "/tmp";
-    snprintf(zTemplate, sizeof(zTemplate), "%s/" FAULT_PROG ".XXXXXX", zTmp);
+    snprintf(zTemplate, sizeof(zTemplate), "%s/" DRIVER_PROG ".XXXXXX", zTmp);
     if( mkdtemp(zTemplate)==0 ) fatal("mkdtemp %s: %s", zTemplate, strerror(errno));
     snprintf(zDir, nDir, "%s", zTemplate);
   }else{
@@ -104,13 +92,6 @@ static void faultStart(int (*xRegisterVfs)(void), char *zDir, size_t nDir,
   snprintf(zDb, nDb, "%s/%s", zDir, zFile);
 }
 
-static void removeDbFiles(const char *zDb){
-  char z[1100];
-  unlink(zDb);
-  snprintf(z, sizeof(z), "%s-journal", zDb); unlink(z);
-  snprintf(z, sizeof(z), "%s-wal", zDb); unlink(z);
-  snprintf(z, sizeof(z), "%s-shm", zDb); unlink(z);
-}
 static void readFile(const char *zFile, Buf *p){
   char a[8192];
   ssize_t n;

@@ -37,23 +37,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#define DRIVER_PROG "integrity_newest"
+#include "driver_util.h"
 
 #if SQLITE_VERSION_NUMBER>=3044000
 static int nCheck = 0;
 static int nFail = 0;
-
-static void die(const char *zWhat, sqlite3 *db){
-  printf("integrity_newest: setup: %s: %s\n", zWhat, db ? sqlite3_errmsg(db) : "");
-  exit(2);
-}
-
-static void execOk(sqlite3 *db, const char *zSql){
-  char *zErr = 0;
-  if( sqlite3_exec(db, zSql, 0, 0, &zErr)!=SQLITE_OK ){
-    printf("integrity_newest: setup: %s: %s\n", zSql, zErr ? zErr : "?");
-    exit(2);
-  }
-}
 
 /*
 ** Every row of zSql (first column), joined by newlines, from sqlite3_malloc;
@@ -127,10 +116,10 @@ static int run(const char *zFile){
   char *zAux;
   sqlite3 *db = 0;
   zAux = sqlite3_mprintf("%s-aux", zFile);
-  if( zAux==0 ) die("out of memory", 0);
+  if( zAux==0 ) fatal("out of memory");
   unlink(zFile); unlink(zAux);
   sqlite3_auto_extension((void(*)(void))sqlite3_quota_init);
-  if( sqlite3_open(zFile, &db)!=SQLITE_OK ) die("open", db);
+  if( sqlite3_open(zFile, &db)!=SQLITE_OK ) fatalDb("open", db);
   execOk(db,
     "SELECT quota_clock('2026-03-15 12:00:00');"
     "CREATE VIRTUAL TABLE quota USING quota;"
@@ -157,7 +146,7 @@ static int run(const char *zFile){
   /* 4. a table of another name in an attached database */
   {
     char *zSql = sqlite3_mprintf("ATTACH %Q AS aux", zAux);
-    if( zSql==0 ) die("out of memory", 0);
+    if( zSql==0 ) fatal("out of memory");
     execOk(db, zSql);
     sqlite3_free(zSql);
   }

@@ -54,7 +54,7 @@
 #include <sqlite3.h>
 
 /* The shared plumbing, and what the VFS below shares with crashtest's. */
-#define FAULT_PROG "iofault"
+#define DRIVER_PROG "iofault"
 #include "faultutil.h"
 #include "faultvfs.h"
 

@@ -71,7 +71,7 @@
 
 /* The shared plumbing (faultutil.h): the driver's own work inside runSql()
 ** is neither counted nor failed by the allocator above. */
-#define FAULT_PROG "oomtest"
+#define DRIVER_PROG "oomtest"
 #define FAULT_PAUSE()  (gMem.nPause++)
 #define FAULT_RESUME() (gMem.nPause--)
 #include "faultutil.h"

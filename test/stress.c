@@ -91,6 +91,8 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#define DRIVER_PROG "stress"
+#include "driver_util.h"
 
 typedef sqlite3_int64 i64;
 
@@ -175,17 +177,10 @@ static void sleep_ms(int ms){
   while( nanosleep(&ts, &ts)!=0 && errno==EINTR ){}
 }
 
-typedef struct Rng { uint64_t s; } Rng;
-static uint64_t rng_next(Rng *r){
-  uint64_t z = (r->s += 0x9E3779B97F4A7C15ULL);
-  z = (z ^ (z>>30)) * 0xBF58476D1CE4E5B9ULL;
-  z = (z ^ (z>>27)) * 0x94D049BB133111EBULL;
-  return z ^ (z>>31);
-}
-static int rnd(Rng *r, int n){ return n<=0 ? 0 : (int)(rng_next(r) % (uint64_t)n); }
+/* A worker's seed from the run's seed, its slot and its incarnation. */
 static uint64_t mix3(uint64_t a, uint64_t b, uint64_t c){
   Rng r; r.s = a ^ (b*0x100000001B3ULL) ^ (c<<32) ^ (c>>7);
-  rng_next(&r); return rng_next(&r);
+  rngNext(&r); return rngNext(&r);
 }
 
 static void write_all(int fd, const char *buf, size_t n){
@@ -452,8 +447,9 @@ static int do_call(Worker *w, const Call *c, i64 *pres, int *pnull){
   sqlite3_reset(st);
   sqlite3_clear_bindings(st);
   if( !sqlite3_get_autocommit(w->db) || sqlite3_txn_state(w->db, "main")!=SQLITE_TXN_NONE ){
-    /* a call in autocommit mode must end its own transaction (SPEC: "each
-    ** call commits its own work before it returns") */
+    /* a call in autocommit mode must end its own transaction: outside a
+    ** transaction each call commits its own work before it returns
+    ** (README.md, "Calling contexts") */
     wlog(w->fd, "X %d %d %d %d\n", w->inc, seq, sqlite3_get_autocommit(w->db),
          sqlite3_txn_state(w->db, "main"));
   }
@@ -575,11 +571,11 @@ static int load_log(sqlite3 *db, const char *zSchema, int slot){
 /* Worker                                                              */
 
 static i64 pick_amount(Worker *w, int big_ok){
-  int r = rnd(&w->rng, 100);
+  int r = rngBelow(&w->rng, 100);
   if( r<3 ) return 0;
-  if( big_ok && r<5 ) return 100000 + rnd(&w->rng, 1000);   /* never fits */
-  if( r<20 ) return 41 + rnd(&w->rng, 160);
-  return 1 + rnd(&w->rng, 40);
+  if( big_ok && r<5 ) return 100000 + rngBelow(&w->rng, 1000);   /* never fits */
+  if( r<20 ) return 41 + rngBelow(&w->rng, 160);
+  return 1 + rngBelow(&w->rng, 40);
 }
 
 static void new_rid(Worker *w, Call *c){
@@ -603,8 +599,8 @@ static void add_hold(Worker *w, const Call *c, i64 id, i64 t0){
   h->amt = c->amt;
   h->ttl = c->ttl;
   h->t0 = t0;
-  if( KEYS[c->key].strict || rnd(&w->rng, 100)<95 ) h->due = t0 + rnd(&w->rng, 300);
-  else h->due = t0 + 1500 + rnd(&w->rng, 3500);     /* often after its ttl: late */
+  if( KEYS[c->key].strict || rngBelow(&w->rng, 100)<95 ) h->due = t0 + rngBelow(&w->rng, 300);
+  else h->due = t0 + 1500 + rngBelow(&w->rng, 3500);     /* often after its ttl: late */
 }
 
 static void ring_push(Worker *w, const Call *c, int isnull, i64 res){
@@ -629,7 +625,7 @@ static void rid_call(Worker *w, Call *c, int push){
   }while( rc!=SQLITE_OK && c->rid[0] && is_busy(rc) && ++tries<3 && !g_stop );
   if( rc!=SQLITE_OK ) return;
   if( c->op==OP_RESERVE && !isnull ) add_hold(w, c, res, t0);
-  if( c->rid[0] && rnd(&w->rng, 100)<10 ){
+  if( c->rid[0] && rngBelow(&w->rng, 100)<10 ){
     i64 res2; int null2;
     if( do_call(w, c, &res2, &null2)==SQLITE_OK && !null2 && isnull ){
       /* denied, then granted: a new effect */
@@ -658,30 +654,30 @@ static void end_hold(Worker *w, int i){
   memset(&c, 0, sizeof(c));
   c.key = h->key;
   c.hold = h->id;
-  c.meta = rnd(&w->rng, 100)<30;
+  c.meta = rngBelow(&w->rng, 100)<30;
   if( h->pend==OP_RELEASE ){
     c.op = OP_RELEASE;
   }else if( h->pend==OP_SETTLE ){
     c.op = settle_ok ? OP_SETTLE : OP_RELEASE;
     c.amt = h->pend_amt;
   }else{
-    c.op = (settle_ok && rnd(&w->rng, 100)<70) ? OP_SETTLE : OP_RELEASE;
-    if( strict ) c.amt = rnd(&w->rng, (int)h->amt+1);
-    else if( rnd(&w->rng, 100)<40 ) c.amt = h->amt + 1 + rnd(&w->rng, 60);   /* above the hold */
-    else c.amt = rnd(&w->rng, (int)h->amt+1);
+    c.op = (settle_ok && rngBelow(&w->rng, 100)<70) ? OP_SETTLE : OP_RELEASE;
+    if( strict ) c.amt = rngBelow(&w->rng, (int)h->amt+1);
+    else if( rngBelow(&w->rng, 100)<40 ) c.amt = h->amt + 1 + rngBelow(&w->rng, 60);   /* above the hold */
+    else c.amt = rngBelow(&w->rng, (int)h->amt+1);
   }
   if( c.op==OP_RELEASE ) c.amt = 0;
   rc = do_call(w, &c, &res, &isnull);
   if( rc!=SQLITE_OK ){
     h->pend = c.op;
     h->pend_amt = c.amt;
-    h->due = now_ms() + 20 + rnd(&w->rng, 200);
+    h->due = now_ms() + 20 + rngBelow(&w->rng, 200);
     return;
   }
-  if( rnd(&w->rng, 100)<12 ){
+  if( rngBelow(&w->rng, 100)<12 ){
     /* repeat: same result expected (a second settle amount is ignored) */
-    if( c.op==OP_SETTLE && rnd(&w->rng, 2) ){
-      c.amt = strict ? rnd(&w->rng, (int)h->amt+1) : rnd(&w->rng, 300);
+    if( c.op==OP_SETTLE && rngBelow(&w->rng, 2) ){
+      c.amt = strict ? rngBelow(&w->rng, (int)h->amt+1) : rngBelow(&w->rng, 300);
     }
     do_call(w, &c, &res, &isnull);
   }
@@ -800,44 +796,44 @@ static void worker_loop(Worker *w){
       due = 0;
       for(i=1; i<w->nheld; i++) if( w->holds[i].due<w->holds[due].due ) due = i;
     }
-    if( w->nheld>0 && (due>=0 || rnd(&w->rng, 100)<5) ){
-      end_hold(w, due>=0 ? due : rnd(&w->rng, w->nheld));
+    if( w->nheld>0 && (due>=0 || rngBelow(&w->rng, 100)<5) ){
+      end_hold(w, due>=0 ? due : rngBelow(&w->rng, w->nheld));
       continue;
     }
     memset(&c, 0, sizeof(c));
-    k = rnd(&w->rng, NKEYS);
+    k = rngBelow(&w->rng, NKEYS);
     c.key = k;
-    r = rnd(&w->rng, 100);
+    r = rngBelow(&w->rng, 100);
     if( r<36 ){
       c.op = OP_RESERVE;
       c.amt = pick_amount(w, 1);
-      if( rnd(&w->rng, 100)<85 ) new_rid(w, &c);
-      r = rnd(&w->rng, 100);
+      if( rngBelow(&w->rng, 100)<85 ) new_rid(w, &c);
+      r = rngBelow(&w->rng, 100);
       if( KEYS[k].strict ){
         if( r<25 ){ c.ttl = cfg.hold_ttl + 15; }
         else if( r<50 ){ c.ttl = 60; c.ttlt = 1; }
       }else{
-        if( r<30 ){ c.ttl = 1 + rnd(&w->rng, 3); }
+        if( r<30 ){ c.ttl = 1 + rngBelow(&w->rng, 3); }
         else if( r<60 ){ c.ttl = 2; c.ttlt = 1; }
       }
       rid_call(w, &c, 1);
     }else if( r<64 || (r<74 && KEYS[k].strict) ){
       c.op = OP_CONSUME;
       c.amt = pick_amount(w, 1);
-      if( rnd(&w->rng, 100)<85 ) new_rid(w, &c);
-      c.meta = rnd(&w->rng, 100)<30;
+      if( rngBelow(&w->rng, 100)<85 ) new_rid(w, &c);
+      c.meta = rngBelow(&w->rng, 100)<30;
       rid_call(w, &c, 1);
     }else if( r<74 ){
       c.op = OP_RECORD;
       c.amt = pick_amount(w, 0);
-      if( rnd(&w->rng, 100)<80 ) new_rid(w, &c);
-      c.meta = rnd(&w->rng, 100)<30;
+      if( rngBelow(&w->rng, 100)<80 ) new_rid(w, &c);
+      c.meta = rngBelow(&w->rng, 100)<30;
       rid_call(w, &c, 1);
     }else if( r<86 ){
       /* replay an earlier call with a request id */
       if( w->nring>0 ){
         int n = w->nring<RING ? w->nring : RING;
-        int j = rnd(&w->rng, n);
+        int j = rngBelow(&w->rng, n);
         Call cc = w->ring[j];
         i64 res; int isnull;
         if( do_call(w, &cc, &res, &isnull)==SQLITE_OK && !isnull && w->ring_res_null[j] ){
@@ -850,7 +846,7 @@ static void worker_loop(Worker *w){
     }else if( r<99 ){
       i64 res; int isnull;
       c.op = r<93 ? OP_CHECK : OP_STATUS;
-      c.amt = 1 + rnd(&w->rng, 100);
+      c.amt = 1 + rngBelow(&w->rng, 100);
       do_call(w, &c, &res, &isnull);
     }else{
       i64 res; int isnull;
@@ -858,7 +854,7 @@ static void worker_loop(Worker *w){
       c.key = -1;
       do_call(w, &c, &res, &isnull);
     }
-    if( rnd(&w->rng, 100)<2 ) sleep_ms(1 + rnd(&w->rng, 5));
+    if( rngBelow(&w->rng, 100)<2 ) sleep_ms(1 + rngBelow(&w->rng, 5));
   }
 }
 
@@ -1802,7 +1798,7 @@ int main(int argc, char **argv){
   obs = spawn(1, 0, 0);
   for(i=0; i<cfg.procs; i++){ incs[i] = 0; pids[i] = spawn(0, i, 0); }
   t_end = t_start + (i64)cfg.seconds*1000;
-  next_kill = cfg.kill_ms ? t_start + cfg.kill_ms/2 + rnd(&krng, cfg.kill_ms+1) : t_end + 1;
+  next_kill = cfg.kill_ms ? t_start + cfg.kill_ms/2 + rngBelow(&krng, cfg.kill_ms+1) : t_end + 1;
   while( !g_int ){
     i64 now = now_ms();
     pid_t p;
@@ -1824,7 +1820,7 @@ int main(int argc, char **argv){
       else if( p==obs ) obs = -1;
     }
     if( now>=next_kill ){
-      int slot = rnd(&krng, cfg.procs);
+      int slot = rngBelow(&krng, cfg.procs);
       if( pids[slot]>0 ){
         kill(pids[slot], SIGKILL);
         waitpid(pids[slot], &status, 0);
@@ -1832,7 +1828,7 @@ int main(int argc, char **argv){
         pids[slot] = spawn(0, slot, ++incs[slot]);
         st.respawns++;
       }
-      next_kill = now + cfg.kill_ms/2 + rnd(&krng, cfg.kill_ms+1);
+      next_kill = now + cfg.kill_ms/2 + rngBelow(&krng, cfg.kill_ms+1);
     }
     {
       i64 wait = next_kill - now_ms();

@@ -59,26 +59,15 @@
 #include <signal.h>
 #include <sys/types.h>
 #include <sys/wait.h>
+#define DRIVER_PROG "txn_codes"
+#include "driver_util.h"
 
 static const char *zFile;
 
-static void die(const char *zWhat, sqlite3 *db){
-  printf("setup: %s: %s\n", zWhat, db ? sqlite3_errmsg(db) : "");
-  exit(2);
-}
-
 static sqlite3 *openDb(void){
   sqlite3 *db = 0;
-  if( sqlite3_open(zFile, &db)!=SQLITE_OK ) die("open", db);
+  if( sqlite3_open(zFile, &db)!=SQLITE_OK ) fatalDb("open", db);
   return db;
-}
-
-static void execOk(sqlite3 *db, const char *zSql){
-  char *zErr = 0;
-  if( sqlite3_exec(db, zSql, 0, 0, &zErr)!=SQLITE_OK ){
-    printf("setup: %s: %s\n", zSql, zErr ? zErr : "?");
-    exit(2);
-  }
 }
 
 /* Print "LABEL=RC" and the error message if any, then free it. */
@@ -88,24 +77,12 @@ static void showRc(const char *zLabel, int rc, char **pzErr){
   *pzErr = 0;
 }
 
-static sqlite3_int64 oneInt(sqlite3 *db, const char *zSql){
-  sqlite3_stmt *p = 0;
-  sqlite3_int64 v = -1;
-  if( sqlite3_prepare_v2(db, zSql, -1, &p, 0)!=SQLITE_OK ) die(zSql, db);
-  if( sqlite3_step(p)==SQLITE_ROW ) v = sqlite3_column_int64(p, 0);
-  sqlite3_finalize(p);
-  return v;
-}
-
 static void setup(void){
   sqlite3 *db;
-  char *z = sqlite3_mprintf("%s-wal", zFile);
-  char *z2 = sqlite3_mprintf("%s-shm", zFile);
-  unlink(zFile); unlink(z); unlink(z2);
-  sqlite3_free(z); sqlite3_free(z2);
+  removeDbFiles(zFile);
   db = openDb();
   /* Registers the compiled-in copy (a no-op where the auto extension did). */
-  if( sqlite3_quota_init(db, 0, 0)!=SQLITE_OK ) die("sqlite3_quota_init", db);
+  if( sqlite3_quota_init(db, 0, 0)!=SQLITE_OK ) fatalDb("sqlite3_quota_init", db);
   execOk(db,
     "PRAGMA journal_mode=wal;"
     "CREATE VIRTUAL TABLE quota USING quota;"
@@ -116,8 +93,7 @@ static void setup(void){
 
 /* Run one statement on db, ignoring its outcome. */
 static void stepOnce(sqlite3 *db, const char *zSql){
-  sqlite3_stmt *p = 0;
-  if( sqlite3_prepare_v2(db, zSql, -1, &p, 0)!=SQLITE_OK ) die(zSql, db);
+  sqlite3_stmt *p = prepOk(db, zSql);
   sqlite3_step(p);
   sqlite3_finalize(p);
 }
@@ -128,7 +104,7 @@ static void report(sqlite3 *db, const char *zSql){
   sqlite3 *dbR;
   int rc, ec, xc;
   char *zMsg;
-  if( sqlite3_prepare_v2(db, zSql, -1, &p, 0)!=SQLITE_OK ) die(zSql, db);
+  p = prepOk(db, zSql);
   rc = sqlite3_step(p);
   ec = sqlite3_errcode(db);
   xc = sqlite3_extended_errcode(db);
@@ -147,9 +123,9 @@ static void report(sqlite3 *db, const char *zSql){
 static pid_t child(const char *zSql, int bHold, int *pFd){
   int fd[2];
   pid_t pid;
-  if( pipe(fd) ) die("pipe", 0);
+  if( pipe(fd) ) fatal("pipe");
   pid = fork();
-  if( pid<0 ) die("fork", 0);
+  if( pid<0 ) fatal("fork");
   if( pid==0 ){
     sqlite3 *db = openDb();
     char c = 'x';
@@ -168,7 +144,7 @@ static pid_t child(const char *zSql, int bHold, int *pFd){
 
 static void waitChild(int fd){
   char c;
-  if( read(fd, &c, 1)!=1 ) die("child failed", 0);
+  if( read(fd, &c, 1)!=1 ) fatal("child failed");
   close(fd);
 }
 
@@ -229,8 +205,8 @@ static void caseRead(void){
   setup();
   a = openDb();
   sqlite3_busy_timeout(a, 5000);
-  if( sqlite3_prepare_v2(a, "SELECT x FROM t", -1, &p, 0)!=SQLITE_OK ) die("prep", a);
-  if( sqlite3_step(p)!=SQLITE_ROW ) die("step", a);
+  p = prepOk(a, "SELECT x FROM t");
+  if( sqlite3_step(p)!=SQLITE_ROW ) fatalDb("step", a);
   report(a, "SELECT quota_consume('k', 1)");
   sqlite3_finalize(p);
   sqlite3_close(a);

@@ -1,6 +1,6 @@
 /*
-** fuzz_ops.c: sequences of operations, with the invariants of issue 4
-** checked after every step (see fuzz_common.h for the framework).
+** fuzz_ops.c: sequences of operations, with the invariants of README.md
+** ("Reliability") checked after every step (see fuzz_common.h for the framework).
 **
 ** Each input runs on a fresh in-memory database: a quota table (the input
 ** picks hold_ttl, idempotency and retention), a pinned clock (the input
@@ -44,7 +44,7 @@
 #include "fuzz_common.h"
 
 /* Switches to fuzz past a known bug, off by default (all fixed):
-** -DKNOWN_BUG_XUPDATE_TXN=1 (bugs/fuzz.md #1, a refused INSERT/UPDATE/
+** -DKNOWN_BUG_XUPDATE_TXN=1 (a bug fuzzing found: a refused INSERT/UPDATE/
 ** DELETE of the quota table inside a transaction left partial writes): the
 ** harness rolls such a transaction back instead of checking that nothing
 ** changed. */
@@ -52,7 +52,7 @@
 # define KNOWN_BUG_XUPDATE_TXN 0
 #endif
 
-/* -DKNOWN_BUG_ZERO_HOLD_DELETE=1 (bugs/fuzz.md #2, DELETE of a key whose
+/* -DKNOWN_BUG_ZERO_HOLD_DELETE=1 (a bug fuzzing found: DELETE of a key whose
 ** only live holds were of 0 units left them live): no such DELETE is made. */
 #ifndef KNOWN_BUG_ZERO_HOLD_DELETE
 # define KNOWN_BUG_ZERO_HOLD_DELETE 0
@@ -1014,7 +1014,7 @@ static void opAdmin(Run *r, int eWhat){
     runCall(r, zSql, &res);
     if( res.rc!=SQLITE_OK ){
       if( KNOWN_BUG_XUPDATE_TXN && r->bTxn ){
-        /* bugs/fuzz.md #1: a refused write in a transaction may leave
+        /* KNOWN_BUG_XUPDATE_TXN: a refused write in a transaction may leave
         ** partial writes; end the transaction so the run can go on. */
         rollbackTxn(r);
       }else{

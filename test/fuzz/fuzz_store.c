@@ -198,7 +198,7 @@ static void checkGrant(sqlite3 *db, const char *zCall, const char *zKey,
     if( !readKey(db, zName, &bCap, &cap, &used, &reserved, zParent) ) return;
     /* The chain as the functions follow it: quota_keys.parent is an id, 0
     ** and NULL mean none (the table's parent column joins on the id, and
-    ** may show a key for a damaged parent of 0: bugs/fuzz.md #5). */
+    ** may show a key for a damaged parent of 0). */
     {
       sqlite3_stmt *pStmt = 0;
       zParent[0] = 0;
@@ -258,7 +258,7 @@ static void grantCall(sqlite3 *db, const char *zFunc, const char *zKey,
   sqlite3_free(zSql);
 }
 
-/* -DKNOWN_BUG_INTEGRITY_CYCLE=1 (bugs/fuzz.md #3, quota_integrity() looped
+/* -DKNOWN_BUG_INTEGRITY_CYCLE=1 (a bug fuzzing found: quota_integrity() looped
 ** forever when parent links formed a cycle above a live hold): the battery
 ** skips quota_integrity() on such a store. Off by default (fixed). */
 #ifndef KNOWN_BUG_INTEGRITY_CYCLE

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Two-phase quota around a call whose cost is known only afterwards.
 
-    /usr/bin/python3 tool/examples/two_phase.py [DATABASE [EXTENSION]]
+    /usr/bin/python3 examples/two_phase.py [DATABASE [EXTENSION]]
 
 DATABASE defaults to an in-memory one, EXTENSION to ./quota (always a path:
 a bare name goes through the dynamic loader's search path).  The program

@@ -2,8 +2,8 @@
 ** keyscale: how much slower the cheapest hand-written charge gets when the
 ** key is one of 1,000,000 chosen at random instead of always the same one.
 **
-** Issue 5 asks that quota_consume on 1,000,000 keys be no more than 1.5x
-** slower than on one key. quotabench measures the extension and hand-written
+** The project's target (doc/performance.md) is quota_consume on 1,000,000
+** keys no more than 1.5x slower than on one key. quotabench measures the extension and hand-written
 ** SQL (2) on a rowid table; this program asks whether any schema a user
 ** could write meets that bound on this machine: it times
 **
@@ -29,28 +29,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#define DRIVER_PROG "keyscale"
+#include "../test/driver_util.h"
 
 #define BIG_KEYS 1000000
 #define MAX_ROUNDS 25
 
-static void die(sqlite3 *db, const char *zWhat){
-  fprintf(stderr, "keyscale: %s: %s\n", zWhat, db ? sqlite3_errmsg(db) : "?");
-  exit(1);
-}
-
-static void exec(sqlite3 *db, const char *zSql){
-  if( sqlite3_exec(db, zSql, 0, 0, 0)!=SQLITE_OK ) die(db, zSql);
-}
-
-static sqlite3_stmt *prep(sqlite3 *db, const char *zSql){
-  sqlite3_stmt *p = 0;
-  if( sqlite3_prepare_v2(db, zSql, -1, &p, 0)!=SQLITE_OK ) die(db, zSql);
-  return p;
-}
-
 static void step_done(sqlite3 *db, sqlite3_stmt *p){
-  if( sqlite3_step(p)!=SQLITE_DONE ) die(db, sqlite3_sql(p));
-  if( sqlite3_reset(p)!=SQLITE_OK ) die(db, sqlite3_sql(p));
+  if( sqlite3_step(p)!=SQLITE_DONE ) fatalDb(sqlite3_sql(p), db);
+  if( sqlite3_reset(p)!=SQLITE_OK ) fatalDb(sqlite3_sql(p), db);
 }
 
 static double now_sec(void){
@@ -59,11 +46,6 @@ static double now_sec(void){
   return (double)t.tv_sec + (double)t.tv_nsec*1e-9;
 }
 
-/* xorshift64: the same key sequence on every run */
-static uint64_t rnd(uint64_t *s){
-  *s ^= *s << 13; *s ^= *s >> 7; *s ^= *s << 17;
-  return *s;
-}
 
 /* One store, open for the whole run. */
 typedef struct Case Case;
@@ -71,7 +53,7 @@ struct Case {
   sqlite3 *db;
   sqlite3_stmt *pBegin, *pUpdate, *pLedger, *pCommit;
   long nKey;
-  uint64_t seed;
+  Rng rng;                   /* the same key sequence on every run */
   double aRate[MAX_ROUNDS];  /* ops/s of each round */
 };
 
@@ -80,30 +62,30 @@ static void case_open(Case *c, const char *zPath, int bWithoutRowid, long nKey){
   char zSql[256];
   memset(c, 0, sizeof(*c));
   c->nKey = nKey;
-  c->seed = 0x9e3779b97f4a7c15ULL;
+  c->rng.s = 0x9e3779b97f4a7c15ULL;
   if( zPath ) remove(zPath);
-  if( sqlite3_open(zPath ? zPath : ":memory:", &c->db)!=SQLITE_OK ) die(c->db, "open");
-  if( zPath ) exec(c->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL");
+  if( sqlite3_open(zPath ? zPath : ":memory:", &c->db)!=SQLITE_OK ) fatalDb("open", c->db);
+  if( zPath ) execOk(c->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL");
   snprintf(zSql, sizeof(zSql),
       "CREATE TABLE q(key TEXT PRIMARY KEY, lim INTEGER NOT NULL,"
       " used INTEGER NOT NULL DEFAULT 0)%s;"
       "CREATE TABLE ledger(id INTEGER PRIMARY KEY, key TEXT NOT NULL,"
       " amount INTEGER NOT NULL, at INTEGER NOT NULL);",
       bWithoutRowid ? " WITHOUT ROWID" : "");
-  exec(c->db, zSql);
-  exec(c->db, "BEGIN");
-  pFill = prep(c->db,
+  execOk(c->db, zSql);
+  execOk(c->db, "BEGIN");
+  pFill = prepOk(c->db,
       "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i+1 FROM n WHERE i+1<?1)"
       " INSERT INTO q(key, lim) SELECT printf('k%07d', i), 1000000000000 FROM n");
-  if( sqlite3_bind_int64(pFill, 1, nKey)!=SQLITE_OK ) die(c->db, "bind");
+  if( sqlite3_bind_int64(pFill, 1, nKey)!=SQLITE_OK ) fatalDb("bind", c->db);
   step_done(c->db, pFill);
   sqlite3_finalize(pFill);
-  exec(c->db, "COMMIT");
-  if( zPath ) exec(c->db, "PRAGMA wal_checkpoint(TRUNCATE)");
-  c->pBegin = prep(c->db, "BEGIN IMMEDIATE");
-  c->pUpdate = prep(c->db, "UPDATE q SET used=used+1 WHERE key=?1 AND used+1<=lim");
-  c->pLedger = prep(c->db, "INSERT INTO ledger(key, amount, at) VALUES(?1, 1, 0)");
-  c->pCommit = prep(c->db, "COMMIT");
+  execOk(c->db, "COMMIT");
+  if( zPath ) execOk(c->db, "PRAGMA wal_checkpoint(TRUNCATE)");
+  c->pBegin = prepOk(c->db, "BEGIN IMMEDIATE");
+  c->pUpdate = prepOk(c->db, "UPDATE q SET used=used+1 WHERE key=?1 AND used+1<=lim");
+  c->pLedger = prepOk(c->db, "INSERT INTO ledger(key, amount, at) VALUES(?1, 1, 0)");
+  c->pCommit = prepOk(c->db, "COMMIT");
 }
 
 /* nOps charges to keys at random; ops/s. */
@@ -112,13 +94,13 @@ static double case_run(Case *c, long nOps){
   double t0 = now_sec();
   long i;
   for(i=0; i<nOps; i++){
-    long k = c->nKey<=1 ? 0 : (long)(rnd(&c->seed) % (uint64_t)c->nKey);
+    long k = c->nKey<=1 ? 0 : (long)(rngNext(&c->rng) % (uint64_t)c->nKey);
     snprintf(zKey, sizeof(zKey), "k%07ld", k);
     step_done(c->db, c->pBegin);
-    if( sqlite3_bind_text(c->pUpdate, 1, zKey, -1, SQLITE_STATIC)!=SQLITE_OK ) die(c->db, "bind");
+    if( sqlite3_bind_text(c->pUpdate, 1, zKey, -1, SQLITE_STATIC)!=SQLITE_OK ) fatalDb("bind", c->db);
     step_done(c->db, c->pUpdate);
-    if( sqlite3_changes(c->db)!=1 ) die(c->db, "the guarded UPDATE changed no row");
-    if( sqlite3_bind_text(c->pLedger, 1, zKey, -1, SQLITE_STATIC)!=SQLITE_OK ) die(c->db, "bind");
+    if( sqlite3_changes(c->db)!=1 ) fatalDb("the guarded UPDATE changed no row", c->db);
+    if( sqlite3_bind_text(c->pLedger, 1, zKey, -1, SQLITE_STATIC)!=SQLITE_OK ) fatalDb("bind", c->db);
     step_done(c->db, c->pLedger);
     step_done(c->db, c->pCommit);
   }
@@ -130,7 +112,7 @@ static void case_close(Case *c){
   sqlite3_finalize(c->pUpdate);
   sqlite3_finalize(c->pLedger);
   sqlite3_finalize(c->pCommit);
-  if( sqlite3_close(c->db)!=SQLITE_OK ) die(c->db, "close");
+  if( sqlite3_close(c->db)!=SQLITE_OK ) fatalDb("close", c->db);
 }
 
 static int cmp_double(const void *a, const void *b){
@@ -203,12 +185,8 @@ int main(int argc, char **argv){
     case_close(&aCase[i]);
     if( i & 4 ){
       char z[600];
-      static const char *azSuffix[] = { "", "-wal", "-shm" };
-      int k;
-      for(k=0; k<3; k++){
-        snprintf(z, sizeof(z), "%s/keyscale-%d.db%s", zDir, i, azSuffix[k]);
-        remove(z);
-      }
+      snprintf(z, sizeof(z), "%s/keyscale-%d.db", zDir, i);
+      removeDbFiles(z);
     }
   }
   return 0;

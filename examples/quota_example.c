@@ -3,7 +3,7 @@
 **
 ** Build (after `make static`, from the repository root):
 **
-**   cc -std=c99 -Iext -o quota_example tool/examples/quota_example.c \
+**   cc -std=c99 -Iext -o quota_example examples/quota_example.c \
 **       libsqlite_quota.a -lsqlite3 -lm
 **
 ** or, after `make install`:

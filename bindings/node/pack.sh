@@ -1,5 +1,5 @@
 #!/bin/sh
-# Packs the npm package "sqlite-quota": the sources in tool/npm/ plus the
+# Packs the npm package "sqlite-quota": the sources in bindings/node/ plus the
 # built quota.so, staged in OUTDIR/stage (never in the repository), packed
 # with npm pack into OUTDIR/sqlite-quota-VERSION.tgz.  VERSION is
 # SQLITE_QUOTA_VERSION from ext/quota.h; the library goes to
@@ -8,7 +8,7 @@
 # repository root after make (make npm does both).  QUOTA_SO names another
 # library to pack (the tests pack the one under test).
 #
-#   usage: tool/npm-pack.sh [OUTDIR]          (default: build/npm)
+#   usage: bindings/node/pack.sh [OUTDIR]          (default: build/npm)
 set -eu
 out=${1:-build/npm}
 so=${QUOTA_SO:-quota.so}
@@ -29,8 +29,8 @@ out=$(cd "$out" && pwd)
 stage=$out/stage
 rm -rf "$stage"
 mkdir -p "$stage/dist/$plat"
-cp tool/npm/package.json tool/npm/index.js tool/npm/index.mjs tool/npm/index.d.ts \
-   tool/npm/README.md "$stage/"
+src=bindings/node
+cp $src/package.json $src/index.js $src/index.mjs $src/index.d.ts $src/README.md "$stage/"
 cp LICENSE "$stage/LICENSE"
 cp "$so" "$stage/dist/$plat/quota.so"
 node -e '

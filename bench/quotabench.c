@@ -55,7 +55,9 @@
 ** usage_log; the shape a user would write):
 **   (0) floor: UPDATE q SET used=used+?1 WHERE key=?2 AND used+?1<=lim,
 **       autocommit, no audit row;
-**   (1) the seed pattern (seeds/004) with its audit row: BEGIN IMMEDIATE;
+**   (1) "seed": the pattern of a real API service that wrote its quota by
+**       hand (monthly counts per key; an audit row per call, with its
+**       idempotency key): BEGIN IMMEDIATE;
 **       SELECT count FROM monthly_counts; INSERT .. ON CONFLICT DO UPDATE;
 **       INSERT INTO usage_log; COMMIT;
 **   (2) BEGIN IMMEDIATE; the guarded UPDATE; INSERT INTO ledger; COMMIT;
@@ -569,7 +571,7 @@ static void build_base_store(sqlite3 *db, long long nKey){
     "  amount INTEGER NOT NULL, at INTEGER NOT NULL, hold_id INTEGER);"
     "CREATE TABLE holds(id INTEGER PRIMARY KEY, key TEXT NOT NULL,"
     "  amount INTEGER NOT NULL, expires INTEGER NOT NULL);"
-    /* seeds/004: the seed application's own schema */
+    /* (1): that service's own schema */
     "CREATE TABLE monthly_counts(api_key TEXT NOT NULL, year_month TEXT NOT NULL,"
     "  count INTEGER DEFAULT 0, PRIMARY KEY(api_key, year_month));"
     "CREATE TABLE usage_log(id INTEGER PRIMARY KEY AUTOINCREMENT,"
@@ -671,7 +673,7 @@ static void op_base0(Bench *p){
   if( sqlite3_changes(p->db)!=1 ) die("(0): guarded UPDATE of '%s' changed no row", p->zKey);
 }
 
-/* (1) the seed pattern: a[0] BEGIN IMMEDIATE, a[1] SELECT count, a[2] upsert,
+/* (1) "seed", that service's pattern: a[0] BEGIN IMMEDIATE, a[1] SELECT count, a[2] upsert,
 ** a[3] INSERT usage_log, a[4] COMMIT, a[5] ROLLBACK */
 static void op_base1(Bench *p){
   sqlite3_stmt *sel = p->a[1], *up = p->a[2], *ins = p->a[3];
@@ -1193,7 +1195,7 @@ static void phase_main(void){
 
   out("\n## Extension / hand-written, same run\n\n");
   out("The figure is the median of the per-round ratios (each round runs both cases seconds"
-      " apart); the per-round ratios follow. Targets are issue 5's (its WAL targets are for"
+      " apart); the per-round ratios follow. Targets are the project's (its WAL targets are for"
       " synchronous=NORMAL).\n\n");
   out("| comparison | database | median ratio | per-round ratios | target | met |\n");
   out("|---|---|---:|---|---:|---|\n");
@@ -1350,7 +1352,7 @@ static void scale_run(void){
 
   out("\n## Scale\n\n");
   out("ratio = ops/s of the case / ops/s of its reference in the same round; the figure is the"
-      " median of per-round ratios. A target \">= 0.67\" is issue 5's \"no more than 1.5x slower\".\n\n");
+      " median of per-round ratios. A target \">= 0.67\" means \"no more than 1.5x slower\".\n\n");
   if( gs.zSetup[0] ) out("%s\n", gs.zSetup);
   out("| case | database | ops/s | min-max | WAL frames/op | SQL statements/op | reference | median ratio | per-round ratios | target | met |\n");
   out("|---|---|---:|---:|---:|---:|---|---:|---|---:|---|\n");
