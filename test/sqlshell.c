@@ -3,14 +3,19 @@
 ** test/hostile.test (which runs it as build/sqlshell against the system
 ** SQLite and as build/newest/sqlshell against the newest release).
 **
-**   build/sqlshell [--trusted-schema on|off] [--defensive on|off] DB < SCRIPT
+**   build/sqlshell [--trusted-schema on|off] [--defensive on|off] DB
+**                  [[OPTIONS] DB ...] < SCRIPT
 **   build/sqlshell --version
 **
 ** Opens DB (created if missing) with the extension registered through
 ** sqlite3_auto_extension, as an application that links libsqlite_quota.a
 ** would, applies the options (SQLITE_DBCONFIG_TRUSTED_SCHEMA and
 ** SQLITE_DBCONFIG_DEFENSIVE; an option not given keeps SQLite's default),
-** then runs SCRIPT from standard input one statement at a time:
+** then runs SCRIPT from standard input one statement at a time, and closes
+** DB. With several DBs the script runs on each in turn, on a connection of
+** its own, after a line "@@sqlshell-run@@"; an option holds for the DBs
+** after it (so one process can try a script in several configurations).
+** Running a script:
 **
 **   * the rows of a statement are printed as "sqlite3 -list" prints them:
 **     the columns joined by "|", NULL as the empty string, one line a row;
@@ -20,10 +25,12 @@
 **   * a line ".print TEXT" (at the start of a statement) prints TEXT;
 **     ".version" prints sqlite_version().
 **
-** --version prints sqlite_version() and exits. The exit status is 0 when
-** the script was read to its end (whatever its statements did), 2 on a bad
-** command line or when DB cannot be opened or configured. A crash is a
-** crash: the caller sees the signal.
+** A connection that cannot be closed (a statement left unfinalized) prints
+** "Error: close: MESSAGE". --version prints sqlite_version() and exits.
+** The exit status is 0 when the script was run to its end on every DB
+** (whatever its statements did), 2 on a bad command line or when a DB
+** cannot be opened or configured. A crash is a crash: the caller sees the
+** signal.
 */
 #include <sqlite3.h>
 #include "quota.h"
@@ -33,7 +40,7 @@
 
 static void usage(void){
   fprintf(stderr, "usage: sqlshell [--trusted-schema on|off] "
-                  "[--defensive on|off] DB < SCRIPT\n"
+                  "[--defensive on|off] DB [[OPTIONS] DB ...] < SCRIPT\n"
                   "       sqlshell --version\n");
   exit(2);
 }
@@ -143,36 +150,51 @@ static void runDot(sqlite3 *db, const char *zLine, size_t n){
   }
 }
 
-int main(int argc, char **argv){
-  int trusted = -1, defensive = -1;
-  const char *zDb = 0;
-  sqlite3 *db = 0;
-  char *zIn, *zBuf;
-  size_t nIn, i, iStart;
-  int rc, got;
-
-  for(i=1; i<(size_t)argc; i++){
-    const char *z = argv[i];
-    if( strcmp(z, "--trusted-schema")==0 ){
-      trusted = onOff(argv[++i]);
-    }else if( strcmp(z, "--defensive")==0 ){
-      defensive = onOff(argv[++i]);
-    }else if( strcmp(z, "--version")==0 ){
-      printf("%s\n", sqlite3_libversion());
-      return 0;
-    }else if( z[0]=='-' || zDb ){
-      usage();
-    }else{
-      zDb = z;
+/* Run the script zIn (nIn bytes) on db; zBuf has room for nIn+1 bytes.
+** Statements end at a ';' that sqlite3_complete() says completes them (so
+** a trigger body's ';' does not); a line that starts with '.' where a
+** statement would start is a dot command. The text after the last
+** complete statement, if it is not just white space or comments, runs as
+** a statement of its own. */
+static void runScript(sqlite3 *db, const char *zIn, size_t nIn, char *zBuf){
+  size_t i, iStart = 0;
+  while( iStart<nIn ){
+    if( zIn[iStart]==' ' || zIn[iStart]=='\t' || zIn[iStart]=='\n'
+     || zIn[iStart]=='\r' ){
+      iStart++;
+      continue;
     }
+    if( zIn[iStart]=='.' ){
+      size_t e = iStart;
+      while( e<nIn && zIn[e]!='\n' ) e++;
+      runDot(db, zIn+iStart, (zIn[e-1]=='\r') ? e-iStart-1 : e-iStart);
+      fflush(stdout);
+      iStart = e;
+      continue;
+    }
+    for(i=iStart; i<nIn; i++){
+      if( zIn[i]==';' ){
+        memcpy(zBuf, zIn+iStart, i+1-iStart);
+        zBuf[i+1-iStart] = 0;
+        if( sqlite3_complete(zBuf) ) break;
+      }
+    }
+    if( i==nIn ){
+      memcpy(zBuf, zIn+iStart, nIn-iStart);
+      zBuf[nIn-iStart] = 0;
+    }
+    runOne(db, zBuf);
+    fflush(stdout);
+    iStart = (i==nIn) ? nIn : i+1;
   }
-  if( zDb==0 ) usage();
+}
 
-  rc = sqlite3_auto_extension((void(*)(void))sqlite3_quota_init);
-  if( rc!=SQLITE_OK ){
-    fprintf(stderr, "sqlshell: sqlite3_auto_extension: %d\n", rc);
-    return 2;
-  }
+/* Open zDb, configure it (an option <0 is left as it is), run the script,
+** close. Returns 0, or 2 when the database cannot be opened or set up. */
+static int runDb(const char *zDb, int trusted, int defensive,
+                 const char *zIn, size_t nIn, char *zBuf){
+  sqlite3 *db = 0;
+  int rc, got;
   rc = sqlite3_open(zDb, &db);
   if( rc!=SQLITE_OK ){
     fprintf(stderr, "sqlshell: cannot open %s: %s\n", zDb,
@@ -196,58 +218,65 @@ int main(int argc, char **argv){
       return 2;
     }
   }
+  runScript(db, zIn, nIn, zBuf);
+  rc = sqlite3_close(db);
+  if( rc!=SQLITE_OK ){
+    printf("Error: close: %s\n", sqlite3_errmsg(db));
+  }
+  fflush(stdout);
+  return 0;
+}
 
-  /* Cut the input into statements: a statement ends at a ';' that
-  ** sqlite3_complete() says completes it (so a trigger body's ';' does
-  ** not); a line that starts with '.' where a statement would start is a
-  ** dot command. The text after the last complete statement, if it is not
-  ** just white space or comments, runs as a statement of its own. */
+int main(int argc, char **argv){
+  int trusted = -1, defensive = -1;
+  int nDb = 0, iArg, rc;
+  char *zIn, *zBuf;
+  size_t nIn;
+
+  /* A first pass checks the command line and counts the databases. */
+  for(iArg=1; iArg<argc; iArg++){
+    const char *z = argv[iArg];
+    if( strcmp(z, "--trusted-schema")==0 || strcmp(z, "--defensive")==0 ){
+      onOff(iArg+1<argc ? argv[++iArg] : 0);
+    }else if( strcmp(z, "--version")==0 ){
+      printf("%s\n", sqlite3_libversion());
+      return 0;
+    }else if( z[0]=='-' ){
+      usage();
+    }else{
+      nDb++;
+    }
+  }
+  if( nDb==0 ) usage();
+
+  rc = sqlite3_auto_extension((void(*)(void))sqlite3_quota_init);
+  if( rc!=SQLITE_OK ){
+    fprintf(stderr, "sqlshell: sqlite3_auto_extension: %d\n", rc);
+    return 2;
+  }
   zIn = readAll(&nIn);
   zBuf = malloc(nIn + 1);
   if( zBuf==0 ){
     fprintf(stderr, "sqlshell: out of memory\n");
     free(zIn);
-    sqlite3_close(db);
     return 2;
   }
-  iStart = 0;
-  while( iStart<nIn ){
-    /* Skip white space between statements; a dot line is a command. */
-    if( zIn[iStart]==' ' || zIn[iStart]=='\t' || zIn[iStart]=='\n'
-     || zIn[iStart]=='\r' ){
-      iStart++;
-      continue;
-    }
-    if( zIn[iStart]=='.' ){
-      size_t e = iStart;
-      while( e<nIn && zIn[e]!='\n' ) e++;
-      runDot(db, zIn+iStart, (zIn[e-1]=='\r') ? e-iStart-1 : e-iStart);
-      fflush(stdout);
-      iStart = e;
-      continue;
-    }
-    /* The statement: up to the first ';' that completes it, or the end. */
-    for(i=iStart; i<nIn; i++){
-      if( zIn[i]==';' ){
-        memcpy(zBuf, zIn+iStart, i+1-iStart);
-        zBuf[i+1-iStart] = 0;
-        if( sqlite3_complete(zBuf) ) break;
+  rc = 0;
+  for(iArg=1; rc==0 && iArg<argc; iArg++){
+    const char *z = argv[iArg];
+    if( strcmp(z, "--trusted-schema")==0 ){
+      trusted = onOff(argv[++iArg]);
+    }else if( strcmp(z, "--defensive")==0 ){
+      defensive = onOff(argv[++iArg]);
+    }else{
+      if( nDb>1 ){
+        printf("@@sqlshell-run@@\n");
+        fflush(stdout);
       }
+      rc = runDb(z, trusted, defensive, zIn, nIn, zBuf);
     }
-    if( i==nIn ){
-      memcpy(zBuf, zIn+iStart, nIn-iStart);
-      zBuf[nIn-iStart] = 0;
-    }
-    runOne(db, zBuf);
-    fflush(stdout);
-    iStart = (i==nIn) ? nIn : i+1;
   }
   free(zBuf);
   free(zIn);
-  rc = sqlite3_close(db);
-  if( rc!=SQLITE_OK ){
-    printf("Error: close: %s\n", sqlite3_errstr(rc));
-  }
-  fflush(stdout);
-  return 0;
+  return rc;
 }
