@@ -69,7 +69,7 @@ def load(conn: C) -> C:
     """
     if hasattr(conn, "run_async") and hasattr(conn, "driver_connection"):
         # SQLAlchemy's adapted aiosqlite connection, inside a sync event hook.
-        conn.run_async(load_async)  # type: ignore[attr-defined]
+        conn.run_async(load_async)
         return conn
     if type(conn).__module__.startswith("aiosqlite"):
         raise TypeError("sqlite_quota.load: an aiosqlite connection is loaded with "

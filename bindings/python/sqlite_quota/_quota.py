@@ -150,6 +150,10 @@ def meta_text(meta: Meta) -> Optional[str]:
     return json.dumps(meta, separators=(",", ":"), sort_keys=True)
 
 
+def _int_or_none(value: Any) -> Optional[int]:
+    return None if value is None else int(value)
+
+
 def ttl_value(ttl: Ttl) -> Union[int, str, None]:
     if isinstance(ttl, datetime.timedelta):
         return int(ttl.total_seconds())
@@ -312,11 +316,11 @@ class Quota:
 
     def settle(self, hold_id: int, amount: int, meta: Meta = None) -> Optional[int]:
         """quota_settle(): the units charged (None: the key was deleted)."""
-        return self._one(SQL_SETTLE, (hold_id, amount, meta_text(meta)))
+        return _int_or_none(self._one(SQL_SETTLE, (hold_id, amount, meta_text(meta))))
 
     def release(self, hold_id: int) -> int:
         """quota_release(): the units released."""
-        return self._one(SQL_RELEASE, (hold_id,))
+        return int(self._one(SQL_RELEASE, (hold_id,)))
 
     def consume(self, key: Key, amount: int, request_id: Optional[Key] = None,
                 meta: Meta = None) -> int:
@@ -325,7 +329,7 @@ class Quota:
         for _ in range(_DENIAL_TRIES):
             ledger_id = self._one(SQL_CONSUME, params)
             if ledger_id is not None:
-                return ledger_id
+                return int(ledger_id)
             status = self.status(key, amount)
             if not status.allowed:
                 break
@@ -334,7 +338,7 @@ class Quota:
     def record(self, key: Key, amount: int, request_id: Optional[Key] = None,
                meta: Meta = None) -> Optional[int]:
         """Charge work already done, even past the cap; the ledger id (None: no such key)."""
-        return self._one(SQL_RECORD, (key, amount, request_id, meta_text(meta)))
+        return _int_or_none(self._one(SQL_RECORD, (key, amount, request_id, meta_text(meta))))
 
     def check(self, key: Key, amount: int = 1) -> bool:
         """Would ``amount`` be granted now?  Changes nothing."""

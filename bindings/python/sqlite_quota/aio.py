@@ -24,8 +24,8 @@ from typing import Any, Awaitable, Callable, Generator, Optional, Sequence, Type
 
 from ._quota import (
     SQL_CHECK, SQL_CONSUME, SQL_RECORD, SQL_RELEASE, SQL_RESERVE, SQL_SETTLE, SQL_STATUS,
-    _DENIAL_TRIES, Key, Meta, QuotaExceeded, Status, Ttl, _named, _named_params, meta_text,
-    ttl_value,
+    _DENIAL_TRIES, Key, Meta, QuotaExceeded, Status, Ttl, _int_or_none, _named, _named_params,
+    meta_text, ttl_value,
 )
 from ._load import load_async
 
@@ -158,10 +158,10 @@ class AsyncQuota:
         return _Reservation(self, key, amount, request_id, ttl)
 
     async def settle(self, hold_id: int, amount: int, meta: Meta = None) -> Optional[int]:
-        return await self._run(SQL_SETTLE, (hold_id, amount, meta_text(meta)))
+        return _int_or_none(await self._run(SQL_SETTLE, (hold_id, amount, meta_text(meta))))
 
     async def release(self, hold_id: int) -> int:
-        return await self._run(SQL_RELEASE, (hold_id,))
+        return int(await self._run(SQL_RELEASE, (hold_id,)))
 
     async def consume(self, key: Key, amount: int, request_id: Optional[Key] = None,
                       meta: Meta = None) -> int:
@@ -169,7 +169,7 @@ class AsyncQuota:
         for _ in range(_DENIAL_TRIES):
             ledger_id = await self._run(SQL_CONSUME, params)
             if ledger_id is not None:
-                return ledger_id
+                return int(ledger_id)
             status = await self.status(key, amount)
             if not status.allowed:
                 break
@@ -177,7 +177,7 @@ class AsyncQuota:
 
     async def record(self, key: Key, amount: int, request_id: Optional[Key] = None,
                      meta: Meta = None) -> Optional[int]:
-        return await self._run(SQL_RECORD, (key, amount, request_id, meta_text(meta)))
+        return _int_or_none(await self._run(SQL_RECORD, (key, amount, request_id, meta_text(meta))))
 
     async def check(self, key: Key, amount: int = 1) -> bool:
         return bool(await self._run(SQL_CHECK, (key, amount)))

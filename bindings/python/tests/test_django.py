@@ -94,10 +94,16 @@ def charge(request, alias):
     return JsonResponse({"ledger_id": ledger_id, "used_before": before})
 
 
+# The slow work of generate(): it lasts until the test has done what it
+# wanted to do meanwhile.
+SLOW = {"started": threading.Event(), "finish": threading.Event()}
+
+
 def generate(request):
     """Reserve, do slow work (stands for a model call), settle."""
     with Quota(connections["immediate"]).reserve("k", 5) as hold:
-        time.sleep(0.6)
+        SLOW["started"].set()
+        SLOW["finish"].wait(10)
         hold.settle(4)
     return JsonResponse({"hold": hold.id, "charged": hold.charged})
 
@@ -269,15 +275,18 @@ def test_the_sqlite3_connection_is_in_autocommit(store):
 
 
 def _during_request(url):
-    """GET url in a thread; meanwhile another connection (timeout 0.2 s) charges 1."""
+    """GET url in a thread; during its slow work another connection (timeout 0.2 s) charges 1."""
+    SLOW["started"].clear()
+    SLOW["finish"].clear()
     result = {}
     t = threading.Thread(target=lambda: result.update(r=Client().get(url)))
     t.start()
-    time.sleep(0.2)
+    assert SLOW["started"].wait(10)
     try:
         result["other"] = other_writer(timeout=0.2)
     except sqlite3.OperationalError as e:
         result["other"] = str(e)
+    SLOW["finish"].set()
     t.join(10)
     return result
 
