@@ -122,6 +122,9 @@ class QuotaExceeded(Exception):
             msg += ", retry after %d s" % self.retry_after
         super().__init__(msg)
 
+    def __reduce__(self) -> Any:          # picklable (multiprocessing, task queues)
+        return (QuotaExceeded, (self.status,))
+
     @property
     def http_status(self) -> int:
         """402 Payment Required for a balance, 429 Too Many Requests for a window."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import datetime
 import json
+import pickle
 import sqlite3
 
 import aiosqlite
@@ -106,6 +107,8 @@ def test_denied_lifetime_balance_is_insufficient_quota(q):
     assert (err.status.used, err.status.remaining, err.status.cap) == (7, 3, 10)
     assert str(err) == "k: insufficient_quota: 4 asked, 3 remaining"
     assert json.loads(json.dumps(err.to_dict()))["error"]["remaining"] == 3
+    again = pickle.loads(pickle.dumps(err))
+    assert (again.code, again.status, str(again)) == (err.code, err.status, str(err))
     assert q.status("k").reserved == 0
 
 
