@@ -5,6 +5,7 @@
 #   make test        build everything and run every test (ends "N passed, N failed")
 #   make newest      the C test drivers again, against the newest SQLite (below)
 #   make static      libsqlite_quota.a (compiled with SQLITE_CORE) and ext/quota.h
+#   make python      the Python wheel build/dist/sqlite_quota-VERSION-py3-none-PLATFORM.whl
 #   make install     quota.so, libsqlite_quota.a, quota.h, sqlite-quota.pc
 #                    (PREFIX=/usr/local, DESTDIR honoured)
 #   make asan        the whole suite with AddressSanitizer + UBSan
@@ -88,7 +89,7 @@ DQLITE_PKGS    = libdqlite-dev go-dqlite
 DQLITE_PRESENT = $(and $(wildcard /usr/include/dqlite.h),$(shell command -v dqlite 2>/dev/null))
 
 .PHONY: all demo test deps-build deps-test install clean drivers static dqlite-if-possible \
-        asan valgrind coverage bench bench-quick npm node-deps \
+        asan valgrind coverage bench bench-quick npm node-deps python \
         dqlite test-dqlite deps-dqlite fuzz fuzz-replay analyze newest newest-if-present \
         coverage-build
 
@@ -242,6 +243,13 @@ node-deps: | build
 # The npm package sqlite-quota: build/npm/sqlite-quota-VERSION.tgz
 npm: $(SO) | build
 	sh bindings/node/pack.sh build/npm
+
+# The Python package sqlite-quota: build/dist/sqlite_quota-VERSION-py3-none-
+# PLATFORM.whl with quota.so inside, written by bindings/python/build_wheel.py
+# (standard library only, no network); see bindings/python/README.md.
+python: $(SO) | build
+	@rm -f build/dist/sqlite_quota-*.whl
+	python3 bindings/python/build_wheel.py $(SO) ext/quota.h build/dist
 
 # Static library: the same sources with SQLITE_CORE, for programs that
 # register the extension with sqlite3_auto_extension() (see ext/quota.h).

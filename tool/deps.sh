@@ -13,6 +13,9 @@ have_cmd make || need="$need make"
 if [ "${1:-build}" != build ]; then
   have_cmd sqlite3 || need="$need sqlite3"
   [ -x /usr/bin/python3 ] || need="$need python3"      # test/client_python.test
+  # test/python.test makes a virtualenv of /usr/bin/python3
+  [ -x /usr/bin/python3 ] && ! /usr/bin/python3 -c 'import ensurepip, venv' >/dev/null 2>&1 \
+    && need="$need python3-venv"
   have_cmd valgrind || need="$need valgrind"           # test/sanitize.test
   have_cmd tclsh || need="$need tcl"
   if have_cmd tclsh; then
