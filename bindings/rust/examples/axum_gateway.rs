@@ -155,8 +155,10 @@ fn refusal(status: &Value) -> Response {
         _ => StatusCode::TOO_MANY_REQUESTS,
     };
     let message = format!(
-        "quota of {} exceeded on {}: {} remaining",
-        status["key"], status["limited_by"], status["remaining"]
+        "quota exceeded for {} (limited by {}): {} remaining",
+        status["key"].as_str().unwrap_or("?"),
+        status["limited_by"].as_str().unwrap_or("?"),
+        status["remaining"]
     );
     let mut response = error(http, code, &message);
     // retry_after is null for a lifetime balance, else whole seconds >= 1.

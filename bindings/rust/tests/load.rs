@@ -45,7 +45,7 @@ fn load_twice_is_harmless() {
 fn without_load_there_is_no_quota_function() {
     let conn = Connection::open_in_memory().unwrap();
     let err = conn.query_row("SELECT quota_version()", [], |r| r.get::<_, String>(0)).unwrap_err();
-    assert_eq!(err.to_string(), "no such function: quota_version");
+    assert_eq!(sqlite_message(&err), "no such function: quota_version");
 }
 
 #[test]
@@ -204,4 +204,21 @@ fn deferred_transaction_that_reads_first_gets_busy_at_once_immediate_waits() {
     assert!(waited >= HOLD / 2, "BEGIN IMMEDIATE waited only {waited:?}");
     writer.join().unwrap();
     assert_eq!(used_reserved(&conn, "k"), (3, 0));
+}
+
+/// The SQLite the program linked: with `bundled`, libsqlite3-sys's copy,
+/// whose header version rusqlite's bindings carry; otherwise the system's
+/// (test/rust.test compares it with the system library's version).
+#[test]
+fn linked_sqlite() {
+    let conn = Connection::open_in_memory().unwrap();
+    let v: String = conn.query_row("SELECT sqlite_version()", [], |r| r.get(0)).unwrap();
+    assert_eq!(v, rusqlite::version());
+    println!("linked SQLite {v}");
+    if cfg!(feature = "bundled") {
+        let header = rusqlite::ffi::SQLITE_VERSION.to_str().unwrap();
+        assert_eq!(v, header);
+    }
+    // The extension's own floor.
+    assert!(rusqlite::version_number() >= 3_034_000);
 }

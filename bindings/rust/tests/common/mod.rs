@@ -90,3 +90,16 @@ pub fn used_reserved(conn: &Connection, key: &str) -> (i64, i64) {
     .unwrap()
     .unwrap_or_else(|| panic!("no quota key {key}"))
 }
+
+/// SQLite's message in a rusqlite error: rusqlite reports a prepare error
+/// as SqlInputError (with the offset) on SQLite 3.38 and later when built
+/// with modern_sqlite (as `bundled` is), as SqliteFailure otherwise.
+pub fn sqlite_message(e: &rusqlite::Error) -> String {
+    match e {
+        rusqlite::Error::SqliteFailure(_, Some(m)) => m.clone(),
+        // The variant exists with modern_sqlite, which `bundled` turns on.
+        #[cfg(feature = "bundled")]
+        rusqlite::Error::SqlInputError { msg, .. } => msg.clone(),
+        other => panic!("not an SQLite error: {other:?}"),
+    }
+}
