@@ -268,7 +268,7 @@ func writerHoldingTheLock(t *testing.T, file, requestID string, hold time.Durati
 // _txlock=immediate, Begin() waits for the lock (up to the busy timeout)
 // and the transaction then goes through.
 func TestTxLock(t *testing.T) {
-	const hold = 400 * time.Millisecond
+	const hold = time.Second
 	file := filepath.Join(t.TempDir(), "txlock.db")
 	deferred := openDB(t, file)
 	immediate := openDB(t, file, "_txlock=immediate")
@@ -374,7 +374,7 @@ func TestConcurrentConsumeNeverOverspends(t *testing.T) {
 }
 
 // The gateway's fan-out: 20 requests from 5 goroutines reserve 20 tokens
-// each on a hard balance of 100, hold them for 30 ms of model time, then
+// each on a hard balance of 100, hold them for 100 ms of model time, then
 // settle 15. The holds overlap; spend never exceeds the cap; every refusal
 // is insufficient_quota without retry_after.
 func TestConcurrentReservationsNeverOverspend(t *testing.T) {
@@ -422,7 +422,7 @@ func TestConcurrentReservationsNeverOverspend(t *testing.T) {
 				}
 				for m := mostReserved.Load(); reserved > m && !mostReserved.CompareAndSwap(m, reserved); m = mostReserved.Load() {
 				}
-				time.Sleep(30 * time.Millisecond) // the model call
+				time.Sleep(100 * time.Millisecond) // the model call
 				var charged int64
 				if err := db.QueryRow("SELECT quota_settle(?, ?)", hold.Int64, tokens).Scan(&charged); err != nil {
 					t.Error(err)

@@ -11,8 +11,8 @@
 //! The source directory is `SQLITE_QUOTA_EXT_DIR` when set, else `ext/`
 //! inside the crate (a packaged copy), else `../../ext` (this repository).
 //! The crate's version must equal `SQLITE_QUOTA_VERSION` in `quota.h`: the
-//! build stops otherwise, so the crate never ships another version's code
-//! under its own number.
+//! build warns otherwise, and the crate's test one_version_everywhere fails.
+//! `sqlite_quota::VERSION` is always quota.h's, the compiled code's.
 
 use std::env;
 use std::fs;
@@ -90,9 +90,10 @@ fn main() {
     let version = header_version(&dir.join("quota.h"));
     let crate_version = env::var("CARGO_PKG_VERSION").unwrap();
     if version != crate_version {
-        panic!(
-            "sqlite-quota: the crate's version {crate_version} (Cargo.toml) differs from \
-             SQLITE_QUOTA_VERSION {version} in {}; set the same number in both",
+        // tests/load.rs (one_version_everywhere) fails on this too.
+        println!(
+            "cargo:warning=the crate's version {crate_version} (Cargo.toml) differs from \
+             SQLITE_QUOTA_VERSION {version} in {}: set the same number in both",
             dir.join("quota.h").display()
         );
     }

@@ -137,14 +137,14 @@ fn within_cap_is_served() {
 /// A runaway agent fires 20 requests at once, from 4 threads with a
 /// connection each, at a key with a hard balance of 100: a burst drains
 /// the cap, the rest are refused, and spend never exceeds the cap. The
-/// stand-in model takes 50 ms, so the holds of requests in flight overlap.
+/// stand-in model takes 100 ms, so the holds of requests in flight overlap.
 #[test]
 fn fan_out_of_20_concurrent_requests_never_spends_past_the_cap() {
     const CAP: i64 = 100;
     const MAX_TOKENS: i64 = 20;
     const THREADS: usize = 4;
     const PER_THREAD: usize = 5;
-    const LATENCY: Duration = Duration::from_millis(50);
+    const LATENCY: Duration = Duration::from_millis(100);
 
     let path = scratch_db("fan_out");
     create_principal(&open(&path), ACCOUNT, KEY, CAP, None);

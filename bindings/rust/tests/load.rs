@@ -160,7 +160,7 @@ fn writer_holding_the_lock(path: &std::path::PathBuf, hold: Duration, request_id
 /// waits for the lock up to the busy timeout, then goes through.
 #[test]
 fn deferred_transaction_that_reads_first_gets_busy_at_once_immediate_waits() {
-    const HOLD: Duration = Duration::from_millis(400);
+    const HOLD: Duration = Duration::from_millis(1000);
     let path = scratch_db("deferred_immediate");
     let mut conn = open(&path); // busy timeout 5 s
     conn.execute_batch(
