@@ -14,6 +14,10 @@
 #   make bench       the benchmark (bench/quotabench.c); bench-quick for a short run
 #   make fuzz        libFuzzer runs of test/fuzz/*.c (FUZZ_SECONDS each, default 60)
 #   make analyze     gcc -fanalyzer, cppcheck, clang-tidy-14, scan-build-14 on ext/
+#   make rust        the Rust crate (bindings/rust): cargo test, system and
+#                    bundled SQLite (test/rust.test; make test runs it too)
+#   make go          the Go package (bindings/go): go test with go-sqlite3's
+#                    and the system SQLite (test/go.test; make test too)
 #   make dqlite      build/quota-dqlite-node, a dqlite node serving the extension
 #                    (installs libdqlite-dev and go-dqlite as root)
 #   make test-dqlite a 3-node dqlite cluster on 127.0.0.1 with a leader failover
@@ -91,7 +95,7 @@ DQLITE_PRESENT = $(and $(wildcard /usr/include/dqlite.h),$(shell command -v dqli
 .PHONY: all demo test deps-build deps-test install clean drivers static dqlite-if-possible \
         asan valgrind coverage bench bench-quick npm node-deps python \
         dqlite test-dqlite deps-dqlite fuzz fuzz-replay analyze newest newest-if-present \
-        coverage-build
+        coverage-build rust go
 
 all: $(SO)
 
@@ -250,6 +254,16 @@ npm: $(SO) | build
 python: $(SO) | build
 	@rm -f build/dist/sqlite_quota-*.whl
 	python3 bindings/python/build_wheel.py $(SO) ext/quota.h build/dist
+
+# The Rust crate and the Go package compile ext/*.c themselves (build.rs,
+# cgo). Their tests: cargo test and go test, run and reported by these Tcl
+# files, which keep their builds in build/rust-target and build/go (crates
+# in ~/.cargo) and skip when the toolchain or the registry is missing.
+rust: | build
+	$(TCLSH) test/all.tcl test/rust.test
+
+go: | build
+	$(TCLSH) test/all.tcl test/go.test
 
 # Static library: the same sources with SQLITE_CORE, for programs that
 # register the extension with sqlite3_auto_extension() (see ext/quota.h).
