@@ -42,9 +42,11 @@
 **     SQLITE_FCNTL_DATA_VERSION (which moves with every commit to the
 **     database, by any connection, this one included) has not moved since
 **     uDataVersion. Set only when a transaction of the store's own ends in
-**     COMMIT. A call in a transaction of its own starts with bKnown =
-**     bTrusted && the data version is unchanged; every other call starts
-**     with nothing known.
+**     COMMIT. A writing call in a transaction of its own (BEGIN IMMEDIATE,
+**     which reads the data version afresh) starts with bKnown = bTrusted
+**     && the data version is unchanged; every other call starts with
+**     nothing known. (A deferred BEGIN has read nothing when it returns:
+**     the data version it shows may be one commit behind.)
 **   So nothing held in memory outlives a rollback, a failed call, or a
 **   commit by anyone else: it is dropped (quotaStoreForget) and read again.
 **
@@ -681,7 +683,10 @@ int quotaStoreTxnBegin(QuotaStore *p, int bWrite, QuotaTxn *pTxn){
       }
     }
   }
-  if( rc==SQLITE_OK && (pTxn->eMode==QUOTA_TXN_OWN || pTxn->eMode==QUOTA_TXN_READ_OWN)
+  /* Only BEGIN IMMEDIATE has started the read transaction by now, and so
+  ** brought the data version up to date: a deferred BEGIN reads nothing
+  ** yet, and another connection's commit would go unseen. */
+  if( rc==SQLITE_OK && pTxn->eMode==QUOTA_TXN_OWN
    && p->bTrusted && storeDataVersion(p)==p->uDataVersion ){
     p->bKnown = 1;              /* nothing committed since our own commit */
   }else{
