@@ -69,13 +69,14 @@
 */
 static const char *const azStmtSql[QS_COUNT] = {
   /* Everything a call needs to know before it touches a key: the sweep
-  ** state (the ordered lane's largest expiry is on its newest row) and the
-  ** options. */
+  ** state (the ordered lane's largest expiry is on its newest row), the
+  ** options, and the largest ids (to tell a hand-edited store). */
   [QS_STATE] =
     "SELECT (SELECT value FROM {meta} WHERE name='swept'),"
     " (SELECT value FROM {meta} WHERE name='sweepid'),"
     " (SELECT l0max FROM {holds} ORDER BY id DESC LIMIT 1),"
-    " (SELECT value FROM {meta} WHERE name='options')",
+    " (SELECT value FROM {meta} WHERE name='options'),"
+    " (SELECT max(id) FROM {holds}), (SELECT max(id) FROM {ledger})",
   [QS_KEY_BY_NAME] =
     "SELECT id, cap, kind, len, anchor, parent, used, reserved, pstart, oldest,"
     " wtotal FROM {keys} WHERE key=?1",
@@ -400,47 +401,89 @@ static int storeOptionsLoad(QuotaStore *p){
 
 /* -------------------------------------------------------- create, drop */
 
-int quotaStoreCreate(sqlite3 *db, const char *zDb, const char *zName,
-                     const QuotaOptions *pOpt){
-  static const char zSchema[] =
-    "CREATE TABLE {keys}("
-    "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
-    "  key TEXT NOT NULL UNIQUE,"
+/* The shadow tables as this build creates them (and the first rows). */
+static const char zCreateSchema[] =
+  "CREATE TABLE {keys}("
+  "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+  "  key TEXT NOT NULL UNIQUE,"
+  "  cap INTEGER, period TEXT, kind INTEGER NOT NULL, len INTEGER NOT NULL,"
+  "  anchor INTEGER, parent INTEGER, retention INTEGER,"
+  "  used INTEGER NOT NULL, reserved INTEGER NOT NULL,"
+  "  pstart INTEGER NOT NULL, oldest INTEGER,"
+  "  wtotal INTEGER NOT NULL DEFAULT 0,"
+  "  UNIQUE(parent, id));"
+  "CREATE TABLE {notes}(id INTEGER PRIMARY KEY, note);"
+  "CREATE TABLE {holds}("
+  "  id INTEGER PRIMARY KEY, key_id INTEGER NOT NULL,"
+  "  amount INTEGER NOT NULL, expires INTEGER NOT NULL,"
+  "  state INTEGER NOT NULL, charged INTEGER, ended INTEGER, request_id TEXT,"
+  "  lane INTEGER NOT NULL, l0max INTEGER NOT NULL);"
+  "CREATE TABLE {expiry}("
+  "  expires INTEGER NOT NULL, hold_id INTEGER NOT NULL,"
+  "  PRIMARY KEY(expires, hold_id)) WITHOUT ROWID;"
+  "CREATE TABLE {ledger}("
+  "  id INTEGER PRIMARY KEY, key TEXT NOT NULL, amount INTEGER NOT NULL,"
+  "  at INTEGER NOT NULL, request_id TEXT, hold_id INTEGER, meta TEXT,"
+  "  over INTEGER NOT NULL, late INTEGER NOT NULL);"
+  "CREATE TABLE {requests}("
+  "  id INTEGER PRIMARY KEY, key_id INTEGER NOT NULL, request_id TEXT NOT NULL,"
+  "  op INTEGER NOT NULL, amount INTEGER NOT NULL, result INTEGER,"
+  "  at INTEGER NOT NULL, UNIQUE(key_id, request_id));"
+  "CREATE TABLE {window}("
+  "  key_id INTEGER NOT NULL, sec INTEGER NOT NULL, amount INTEGER NOT NULL,"
+  "  total INTEGER NOT NULL, PRIMARY KEY(key_id, sec)) WITHOUT ROWID;"
+  "CREATE TABLE {meta}(name TEXT PRIMARY KEY, value) WITHOUT ROWID;"
+  "INSERT INTO {meta}(name, value) VALUES"
+  "  ('schema', " QUOTA_STR(QUOTA_SCHEMA_VERSION) "), ('swept', 0),"
+  "  ('sweepid', 0), ('purgepos', 0);";
+
+/*
+** Definitions of shadow tables that older versions created and that an
+** upgraded store keeps: 0.1.0's quota_keys, with the note column.
+*/
+static const struct { const char *zSuffix; const char *zBody; } aLegacyDef[] = {
+  { "keys",
+    "(  id INTEGER PRIMARY KEY AUTOINCREMENT,  key TEXT NOT NULL UNIQUE,"
     "  cap INTEGER, period TEXT, kind INTEGER NOT NULL, len INTEGER NOT NULL,"
     "  anchor INTEGER, parent INTEGER, retention INTEGER,"
     "  used INTEGER NOT NULL, reserved INTEGER NOT NULL,"
-    "  pstart INTEGER NOT NULL, oldest INTEGER,"
-    "  wtotal INTEGER NOT NULL DEFAULT 0,"
-    "  UNIQUE(parent, id));"
-    "CREATE TABLE {notes}(id INTEGER PRIMARY KEY, note);"
-    "CREATE TABLE {holds}("
-    "  id INTEGER PRIMARY KEY, key_id INTEGER NOT NULL,"
-    "  amount INTEGER NOT NULL, expires INTEGER NOT NULL,"
-    "  state INTEGER NOT NULL, charged INTEGER, ended INTEGER, request_id TEXT,"
-    "  lane INTEGER NOT NULL, l0max INTEGER NOT NULL);"
-    "CREATE TABLE {expiry}("
-    "  expires INTEGER NOT NULL, hold_id INTEGER NOT NULL,"
-    "  PRIMARY KEY(expires, hold_id)) WITHOUT ROWID;"
-    "CREATE TABLE {ledger}("
-    "  id INTEGER PRIMARY KEY, key TEXT NOT NULL, amount INTEGER NOT NULL,"
-    "  at INTEGER NOT NULL, request_id TEXT, hold_id INTEGER, meta TEXT,"
-    "  over INTEGER NOT NULL, late INTEGER NOT NULL);"
-    "CREATE TABLE {requests}("
-    "  id INTEGER PRIMARY KEY, key_id INTEGER NOT NULL, request_id TEXT NOT NULL,"
-    "  op INTEGER NOT NULL, amount INTEGER NOT NULL, result INTEGER,"
-    "  at INTEGER NOT NULL, UNIQUE(key_id, request_id));"
-    "CREATE TABLE {window}("
-    "  key_id INTEGER NOT NULL, sec INTEGER NOT NULL, amount INTEGER NOT NULL,"
-    "  total INTEGER NOT NULL, PRIMARY KEY(key_id, sec)) WITHOUT ROWID;"
-    "CREATE TABLE {meta}(name TEXT PRIMARY KEY, value) WITHOUT ROWID;"
-    "INSERT INTO {meta}(name, value) VALUES"
-    "  ('schema', " QUOTA_STR(QUOTA_SCHEMA_VERSION) "), ('swept', 0),"
-    "  ('sweepid', 0), ('purgepos', 0);";
+    "  pstart INTEGER NOT NULL, oldest INTEGER, note,"
+    "  wtotal INTEGER NOT NULL DEFAULT 0,  UNIQUE(parent, id))" },
+};
+
+/*
+** True when zSql (sqlite_schema.sql of shadow table zSuffix) defines the
+** table as some version of sqlite-quota did: the text from its first "("
+** is compared, so a renamed table (ALTER TABLE ... RENAME rewrites the
+** name) still matches.
+*/
+static int storeDefinitionOk(const char *zSuffix, const char *zSql){
+  const char *zBody = zSql ? strchr(zSql, '(') : 0;
+  char zTag[32];
+  const char *zDef;
+  int i;
+  if( zBody==0 ) return 0;
+  sqlite3_snprintf(sizeof(zTag), zTag, "{%s}(", zSuffix);
+  zDef = strstr(zCreateSchema, zTag);
+  if( zDef ){
+    const char *zOpen = zDef + strlen(zTag) - 1;
+    size_t n = strcspn(zOpen, ";");
+    if( strlen(zBody)==n && memcmp(zBody, zOpen, n)==0 ) return 1;
+  }
+  for(i=0; i<QUOTA_ARRAYSIZE(aLegacyDef); i++){
+    if( strcmp(zSuffix, aLegacyDef[i].zSuffix)==0
+     && strcmp(zBody, aLegacyDef[i].zBody)==0 ) return 1;
+  }
+  return 0;
+}
+
+int quotaStoreCreate(sqlite3 *db, const char *zDb, const char *zName,
+                     const QuotaOptions *pOpt){
   char *zText = storeOptionsText(pOpt);
   sqlite3_str *pSql = sqlite3_str_new(0);
   char *zSql;
   int rc;
-  sqlite3_str_appendall(pSql, zSchema);
+  sqlite3_str_appendall(pSql, zCreateSchema);
   sqlite3_str_appendf(pSql, "INSERT INTO {meta}(name, value) VALUES('options', %Q);",
                       zText);
   zSql = sqlite3_str_finish(pSql);
@@ -746,6 +789,34 @@ void quotaStoreTxnAbort(QuotaStore *p, QuotaTxn *pTxn){
 }
 
 /*
+** Set p->zForeign when a shadow table is not defined as sqlite-quota
+** defines it (a column with another collation, type or default, a CHECK
+** added by hand): such a store would answer wrongly in ways no row check
+** sees ('VICTIM' naming 'victim').
+*/
+static int storeCheckDefinitions(QuotaStore *p){
+  sqlite3_stmt *pStmt = 0;
+  char *zSql = sqlite3_mprintf("SELECT name, sql FROM \"%w\".sqlite_schema"
+      " WHERE type='table' AND substr(name, 1, %d)=%Q", p->zDb,
+      (int)strlen(p->zName)+1, p->zName);
+  int rc, n = (int)strlen(p->zName);
+  if( zSql==0 ) return SQLITE_NOMEM;
+  rc = sqlite3_prepare_v2(p->db, zSql, -1, &pStmt, 0);
+  sqlite3_free(zSql);
+  while( rc==SQLITE_OK && p->zForeign==0 && sqlite3_step(pStmt)==SQLITE_ROW ){
+    const char *zName = (const char*)sqlite3_column_text(pStmt, 0);
+    const char *zDef = (const char*)sqlite3_column_text(pStmt, 1);
+    if( zName && zName[n]=='_' && quotaStoreIsShadow(&zName[n+1])
+     && !storeDefinitionOk(&zName[n+1], zDef) ){
+      p->zForeign = sqlite3_mprintf("table '%s' defined differently", zName);
+      if( p->zForeign==0 ) rc = SQLITE_NOMEM;
+    }
+  }
+  if( rc==SQLITE_OK ) rc = sqlite3_finalize(pStmt); else sqlite3_finalize(pStmt);
+  return rc;
+}
+
+/*
 ** Make what the store remembers the truth of the running transaction:
 ** read the sweep state and the options' stamp when they are not known,
 ** load the options again when the stamp moved (quota_configure, or a
@@ -766,14 +837,21 @@ int quotaStoreRefresh(QuotaStore *p){
     sqlite3_reset(pStmt);
     return NEVER(rc==SQLITE_DONE) ? SQLITE_CORRUPT_VTAB : rc;
   }
-  if( sqlite3_column_type(pStmt, 0)!=SQLITE_INTEGER
-   || sqlite3_column_type(pStmt, 1)!=SQLITE_INTEGER ){
-    sqlite3_reset(pStmt);
-    return SQLITE_CORRUPT_VTAB;
-  }
   p->iSwept = sqlite3_column_int64(pStmt, 0);
   p->iSweepId = sqlite3_column_int64(pStmt, 1);
   p->iL0Max = sqlite3_column_int64(pStmt, 2);       /* 0 when no hold yet */
+  /* Values no sqlite-quota writes: a watermark outside the years it
+  ** handles, a sweep position past the newest hold, an id at the end of
+  ** the 64-bit range (SQLite would hand out random ids after it). */
+  if( sqlite3_column_type(pStmt, 0)!=SQLITE_INTEGER
+   || sqlite3_column_type(pStmt, 1)!=SQLITE_INTEGER
+   || p->iSwept<QUOTA_TIME_MIN || p->iSwept>QUOTA_TIME_MAX
+   || p->iSweepId<0 || p->iSweepId>sqlite3_column_int64(pStmt, 4)+1
+   || sqlite3_column_int64(pStmt, 4)==LARGEST_INT64
+   || sqlite3_column_int64(pStmt, 5)==LARGEST_INT64 ){
+    sqlite3_reset(pStmt);
+    return SQLITE_CORRUPT_VTAB;
+  }
   /* the options changed (quota_configure, or the table was made again) */
   zOptions = (const char*)sqlite3_column_text(pStmt, 3);
   rc = SQLITE_OK;
@@ -790,6 +868,7 @@ int quotaStoreRefresh(QuotaStore *p){
     p->zForeign = p->zCallsQuota = 0;
     rc = quotaSchemaScan(p->db, p->zDb, p->zName, quotaStoreIsShadow,
                          &p->zCallsQuota, &p->zForeign);
+    if( rc==SQLITE_OK && p->zForeign==0 ) rc = storeCheckDefinitions(p);
     p->bSchemaScanned = rc==SQLITE_OK;
     p->nSchemaSeen = nPrep;
   }
@@ -823,9 +902,9 @@ int quotaStoreCheckWrite(QuotaStore *p, char **pzErr){
   *pzErr = 0;
   if( p->bOptionsBad ) return SQLITE_CORRUPT_VTAB;
   if( p->zForeign==0 ) return SQLITE_OK;
-  *pzErr = sqlite3_mprintf("the quota store has a %s that sqlite-quota did "
-      "not create; it would run inside every call: drop it (a TEMP trigger "
-      "of the application's is allowed)", p->zForeign);
+  *pzErr = sqlite3_mprintf("the quota store has a %s, which sqlite-quota "
+      "did not make, and will not be written with it: drop it or restore "
+      "the table (a TEMP trigger of the application's is allowed)", p->zForeign);
   return *pzErr ? SQLITE_ERROR : SQLITE_NOMEM;
 }
 
@@ -944,7 +1023,7 @@ int quotaStoreKeyByName(QuotaStore *p, const char *zKey, QuotaKey *k, int *pFoun
   if( rc!=SQLITE_OK ) return rc;
   sqlite3_bind_text(pStmt, 1, zKey, -1, SQLITE_STATIC);
   rc = storeLoadKey(pStmt, k, pFound);
-  sqlite3_bind_null(pStmt, 1);
+  sqlite3_clear_bindings(pStmt);   /* not a bind: it would clear the error */
   if( rc==SQLITE_OK && *pFound && p->bKnown ){
     size_t n = strlen(zKey);
     p->bKeyCached = n<sizeof(p->zKeyCache);
@@ -1217,7 +1296,9 @@ int quotaStoreHoldGet(QuotaStore *p, sqlite3_int64 id, QuotaHold *h, QuotaKey *k
       /* cannot fail: a cached name fits zKeyBuf (both QUOTA_KEY_NAME_BUF) */
       (void)storeHoldKeyName(h, p->zKeyCache, strlen(p->zKeyCache));
     }
-    if( h->amount<0 || h->state<HOLD_LIVE || h->state>HOLD_ORPHANED ){
+    if( h->amount<0 || h->state<HOLD_LIVE || h->state>HOLD_ORPHANED
+     || (h->state==HOLD_SETTLED
+         && (sqlite3_column_type(pStmt, 4)!=SQLITE_INTEGER || h->charged<0)) ){
       rc = SQLITE_CORRUPT_VTAB;
     }
     if( rc==SQLITE_ROW ) rc = sqlite3_reset(pStmt); else sqlite3_reset(pStmt);
@@ -1255,7 +1336,7 @@ int quotaStoreHoldInsert(QuotaStore *p, sqlite3_int64 keyId, sqlite3_int64 amoun
   sqlite3_bind_int(pStmt, 5, bLane0 ? 0 : 1);
   sqlite3_bind_int64(pStmt, 6, bLane0 ? expires : p->iL0Max);
   rc = quotaStepDone(pStmt);
-  sqlite3_bind_null(pStmt, 4);
+  sqlite3_clear_bindings(pStmt);   /* not a bind: it would clear the error */
   if( rc!=SQLITE_OK ) return rc;
   *pId = sqlite3_last_insert_rowid(p->db);
   if( bLane0 ){
@@ -1355,7 +1436,10 @@ int quotaStoreExpiredHolds(QuotaStore *p, sqlite3_int64 now,
       rc = SQLITE_CORRUPT_VTAB;            /* never written by sqlite-quota */
       break;
     }
-    if( sqlite3_column_int(pStmt, 5)!=0 ) continue;       /* lane 1 */
+    if( sqlite3_column_int(pStmt, 5)!=0 ){
+      if( sqlite3_column_int64(pStmt, 5)!=1 ){ rc = SQLITE_CORRUPT_VTAB; break; }
+      continue;                                           /* lane 1 */
+    }
     if( sqlite3_column_int64(pStmt, 4)>now ){ nextId = id; break; }
     nextId = id+1;
     if( sqlite3_column_int(pStmt, 3)==HOLD_LIVE ){
@@ -1428,7 +1512,7 @@ int quotaStoreRequestGet(QuotaStore *p, sqlite3_int64 keyId, const char *zReq,
   }else{
     sqlite3_reset(pStmt);
   }
-  sqlite3_bind_null(pStmt, 2);
+  sqlite3_clear_bindings(pStmt);   /* not a bind: it would clear the error */
   return rc;
 }
 
@@ -1445,7 +1529,7 @@ int quotaStoreRequestPut(QuotaStore *p, sqlite3_int64 keyId, const char *zReq,
   sqlite3_bind_int64(pStmt, 5, result);
   sqlite3_bind_int64(pStmt, 6, now);
   rc = quotaStepDone(pStmt);
-  sqlite3_bind_null(pStmt, 2);
+  sqlite3_clear_bindings(pStmt);   /* not a bind: it would clear the error */
   return rc;
 }
 

@@ -811,6 +811,19 @@ static int vtabUpdateMethod(sqlite3_vtab *pVtab, int argc, sqlite3_value **argv,
     vtabError(p, rc, "%s", zErr);
   }
   sqlite3_free(zErr);
+  if( rc!=SQLITE_OK && rc!=SQLITE_NOMEM && p->base.zErrMsg==0 ){
+    /* An error of a statement on the shadow tables: say what it was (a
+    ** refusal of ours from a trigger keeps its own words). */
+    const char *zMsg = sqlite3_errmsg(pStore->db);
+    if( rc==SQLITE_CORRUPT_VTAB ){
+      vtabError(p, rc, "the quota store is damaged: a shadow table holds "
+                "values sqlite-quota never writes");
+    }else if( strncmp(zMsg, "quota", 5)==0 ){
+      p->base.zErrMsg = sqlite3_mprintf("%s", zMsg);
+    }else{
+      vtabError(p, rc, "%s", zMsg);
+    }
+  }
   quotaStoreForget(pStore);
   quotaStoreUnref(pStore);
   quotaConnLeave(p->pConn);
