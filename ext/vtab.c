@@ -429,6 +429,9 @@ static int vtabValidatePeriod(QuotaTab *p, sqlite3_value *v, KeyWrite *w){
     return SQLITE_OK;
   }
   z = (const char*)sqlite3_value_text(v);
+  if( t==SQLITE_TEXT && z && (int)strlen(z)!=sqlite3_value_bytes(v) ){
+    return vtabError(p, SQLITE_CONSTRAINT, "period must not contain a NUL byte");
+  }
   if( t!=SQLITE_TEXT || z==0
    || quotaParsePeriod(z, &w->k.eKind, &w->k.nLen, w->zPeriod) ){
     return vtabError(p, SQLITE_CONSTRAINT, "unknown period '%s'", z ? z : "");
@@ -508,16 +511,21 @@ static int vtabCheckDepth(QuotaTab *p, const QuotaKey *pParent,
 static int vtabValidateParent(QuotaTab *p, sqlite3_value *v, const char *zKey,
                               sqlite3_int64 selfId, sqlite3_int64 *pParentId){
   QuotaStore *pStore = p->pStore;
+  char zBuf[QUOTA_NUMBER_TEXT];
   const char *zParent;
   QuotaKey k;
   sqlite3_str *pPath;
   sqlite3_int64 id;
-  int bFound = 0, rc, depth = 0;
-  int t = sqlite3_value_type(v);      /* before value_text: it may convert */
+  int bFound = 0, rc, depth = 0, bNul;
   *pParentId = 0;
-  if( t==SQLITE_NULL ) return SQLITE_OK;
-  zParent = (const char*)sqlite3_value_text(v);
-  if( zParent==0 || (t!=SQLITE_TEXT && t!=SQLITE_INTEGER) ){
+  if( sqlite3_value_type(v)==SQLITE_NULL ) return SQLITE_OK;
+  zParent = quotaValueText(v, zBuf, &bNul);
+  if( bNul ){
+    return vtabError(p, SQLITE_CONSTRAINT, "parent must not contain a NUL byte");
+  }
+  if( zParent==0 && sqlite3_value_type(v)==SQLITE_TEXT ){
+    zParent = "";                     /* no key is '': "no such parent" */
+  }else if( zParent==0 ){
     return vtabError(p, SQLITE_CONSTRAINT, "parent must be a key");
   }
   if( strcmp(zParent, zKey)==0 ){
@@ -556,11 +564,12 @@ static int vtabValidateParent(QuotaTab *p, sqlite3_value *v, const char *zKey,
 
 static int vtabInsert(QuotaTab *p, sqlite3_value **argv, sqlite_int64 *pRowid){
   QuotaStore *pStore = p->pStore;
+  char zKeyBuf[QUOTA_NUMBER_TEXT];
   const char *zKey;
   KeyWrite w;
   QuotaKey k;
   sqlite3_int64 used = 0, now = quotaNow(p->pConn);
-  int rc, i, bFound = 0;
+  int rc, i, bFound = 0, bNul;
   memset(&w, 0, sizeof(w));
   if( sqlite3_value_type(argv[1])!=SQLITE_NULL ){
     return vtabError(p, SQLITE_CONSTRAINT, "rowid is assigned by the table");
@@ -570,9 +579,11 @@ static int vtabInsert(QuotaTab *p, sqlite3_value **argv, sqlite_int64 *pRowid){
       return vtabError(p, SQLITE_CONSTRAINT, "column %s is read-only", azColName[i]);
     }
   }
-  i = sqlite3_value_type(argv[2+QCOL_KEY]);    /* before value_text */
-  zKey = (const char*)sqlite3_value_text(argv[2+QCOL_KEY]);
-  if( zKey==0 || zKey[0]==0 || (i!=SQLITE_TEXT && i!=SQLITE_INTEGER) ){
+  zKey = quotaValueText(argv[2+QCOL_KEY], zKeyBuf, &bNul);
+  if( bNul ){
+    return vtabError(p, SQLITE_CONSTRAINT, "key must not contain a NUL byte");
+  }
+  if( zKey==0 ){
     return vtabError(p, SQLITE_CONSTRAINT, "key must be a non-empty text");
   }
   rc = quotaKeyByName(pStore, zKey, &k, &bFound);
@@ -694,11 +705,13 @@ static int vtabUpdate(QuotaTab *p, sqlite3_value **argv){
   pOldRetention = sqlite3_column_value(pRow, 2);
   zKey = sqlite3_mprintf("%s", sqlite3_column_text(pRow, 0));
   if( zKey==0 ) rc = SQLITE_NOMEM;
-  if( rc==SQLITE_OK && !sqlite3_value_nochange(argv[2+QCOL_KEY])
-   && ((sqlite3_value_type(argv[2+QCOL_KEY])!=SQLITE_TEXT
-        && sqlite3_value_type(argv[2+QCOL_KEY])!=SQLITE_INTEGER)
-       || strcmp((const char*)sqlite3_value_text(argv[2+QCOL_KEY]), zKey)!=0) ){
-    rc = vtabError(p, SQLITE_CONSTRAINT, "column key cannot be changed");
+  if( rc==SQLITE_OK && !sqlite3_value_nochange(argv[2+QCOL_KEY]) ){
+    char zBuf[QUOTA_NUMBER_TEXT];
+    int bNul;
+    const char *zNew = quotaValueText(argv[2+QCOL_KEY], zBuf, &bNul);
+    if( zNew==0 || strcmp(zNew, zKey)!=0 ){
+      rc = vtabError(p, SQLITE_CONSTRAINT, "column key cannot be changed");
+    }
   }
   memset(&w, 0, sizeof(w));
   /* Each setting: the new value when given, else the stored one. */
