@@ -8,7 +8,7 @@
 **
 ** The layers, each including only the ones below it:
 **
-**   quota.c                     the entry point: registers the two below
+**   entry.c                     the entry point: registers the two below
 **   functions.c   vtab.c        the SQL functions; the `quota` table
 **   conn.c                      per-connection state: clock, tables, the
 **                               guard that refuses a call inside a call
@@ -27,7 +27,7 @@
 #ifndef SQLITE_CORE
 SQLITE_EXTENSION_INIT3
 #endif
-#include "quota.h"
+#include "quota.h"            /* the public header: the version */
 
 #define LARGEST_INT64  ((sqlite3_int64)0x7fffffffffffffffLL)
 #define SMALLEST_INT64 (-LARGEST_INT64-1)

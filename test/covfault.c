@@ -19,7 +19,7 @@
 **    usable (a quota_integrity() call after it). After every run, with all
 **    connections closed, sqlite3_memory_used() is back at its baseline.
 ** 2. The clock through a version-1 VFS and through a version-2 VFS without
-**    xCurrentTimeInt64 (quota.c, quotaNow: xCurrentTime is used).
+**    xCurrentTimeInt64 (conn.c, quotaNow: xCurrentTime is used).
 ** 3. The loadable build's entry point called with a doctored API table:
 **    a host SQLite older than 3.40.0 is refused, and so is a second SQLite
 **    library in the same process; with and without an error message

@@ -29,7 +29,7 @@ pub use rusqlite;
 pub const VERSION: &str = env!("SQLITE_QUOTA_VERSION");
 
 extern "C" {
-    /// The extension's entry point (ext/quota.c), compiled with SQLITE_CORE:
+    /// The extension's entry point (ext/entry.c), compiled with SQLITE_CORE:
     /// it ignores its third argument.
     fn sqlite3_quota_init(
         db: *mut ffi::sqlite3,

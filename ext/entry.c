@@ -1,5 +1,5 @@
 /*
-** quota.c: the entry point of sqlite-quota.
+** entry.c: the entry point of sqlite-quota.
 **
 ** sqlite-quota turns a SQLite database into a quota ledger: per-key limits
 ** over lifetime balances, calendar periods and rolling windows; two-phase
