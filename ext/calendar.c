@@ -1,7 +1,7 @@
 /*
-** calendar.c: the time arithmetic of sqlite-quota. Pure functions, no SQLite
-** calls, no allocation: everything here can be tested alone
-** (test/calendar_unit.c).
+** calendar.c: the time arithmetic of sqlite-quota. Pure functions, no
+** database, no allocation: everything here can be tested alone
+** (test/calendar_unit.c); quotaResultTime only hands a time to SQL.
 **
 ** Time is an integer count of seconds since 1970-01-01 00:00:00 UTC.
 **
@@ -52,21 +52,25 @@ static void calCivilFromDays(sqlite3_int64 z, sqlite3_int64 *py, int *pm, int *p
   *py = y + (*pm<=2);
 }
 
+/* a/b rounded towards minus infinity (C rounds towards zero). */
 static sqlite3_int64 calFloorDiv(sqlite3_int64 a, sqlite3_int64 b){
   sqlite3_int64 q = a/b;
   if( (a%b)!=0 && ((a<0)!=(b<0)) ) q--;
   return q;
 }
 
+/* Gregorian leap year. */
 static int calIsLeap(sqlite3_int64 y){
   return (y%4==0 && y%100!=0) || y%400==0;
 }
 
+/* Days in month m (1-12) of year y. */
 static int calDaysInMonth(sqlite3_int64 y, int m){
   static const int aDays[] = {31,28,31,30,31,30,31,31,30,31,30,31};
   return m==2 && calIsLeap(y) ? 29 : aDays[m-1];
 }
 
+/* Unix seconds t as a civil date and time (UTC). */
 void quotaCalSplit(sqlite3_int64 t, QuotaCivil *p){
   sqlite3_int64 days = calFloorDiv(t, 86400);
   sqlite3_int64 secs = t - days*86400;
@@ -76,11 +80,13 @@ void quotaCalSplit(sqlite3_int64 t, QuotaCivil *p){
   p->S = (int)(secs%60);
 }
 
+/* A civil date and time (UTC) as Unix seconds: quotaCalSplit's inverse. */
 sqlite3_int64 quotaCalJoin(const QuotaCivil *p){
   return calDaysFromCivil(p->y, p->m, p->d)*86400 + (sqlite3_int64)p->H*3600
        + (sqlite3_int64)p->M*60 + p->S;
 }
 
+/* t as 'YYYY-MM-DD HH:MM:SS' in zOut (QUOTA_TIME_TEXT bytes). */
 void quotaCalFormat(sqlite3_int64 t, char *zOut){
   QuotaCivil c;
   quotaCalSplit(t, &c);
@@ -109,6 +115,7 @@ static sqlite3_int64 calShiftMonths(sqlite3_int64 anchor, sqlite3_int64 nMonth){
   return quotaCalJoin(&c);
 }
 
+/* The period of the anchor's sequence that holds t (see HOW IT WORKS). */
 void quotaCalBounds(
   int nMonths,               /* months per period, or 0 for a fixed length */
   sqlite3_int64 nFixed,      /* seconds per period when nMonths is 0 */
@@ -144,4 +151,11 @@ void quotaCalBounds(
     *pStart = anchor + k*nFixed;
     *pEnd = *pStart + nFixed;
   }
+}
+
+/* Set a function's or a column's result to t as 'YYYY-MM-DD HH:MM:SS'. */
+void quotaResultTime(sqlite3_context *ctx, sqlite3_int64 t){
+  char zTime[QUOTA_TIME_TEXT];
+  quotaCalFormat(t, zTime);
+  sqlite3_result_text(ctx, zTime, -1, SQLITE_TRANSIENT);
 }

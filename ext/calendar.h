@@ -19,6 +19,7 @@ sqlite3_int64 quotaCalJoin(const QuotaCivil *p);
 
 #define QUOTA_TIME_TEXT 24   /* room for 'YYYYY-MM-DD HH:MM:SS' */
 void quotaCalFormat(sqlite3_int64 t, char *zOut);   /* QUOTA_TIME_TEXT bytes */
+void quotaResultTime(sqlite3_context *ctx, sqlite3_int64 t);
 
 void quotaCalBounds(int nMonths, sqlite3_int64 nFixed, sqlite3_int64 anchor,
                     sqlite3_int64 t, sqlite3_int64 *pStart, sqlite3_int64 *pEnd);

@@ -29,6 +29,7 @@
 /* Julian day number of 1970-01-01 00:00:00, in milliseconds. */
 #define UNIX_EPOCH_JD_MS ((sqlite3_int64)210866760000000LL)
 
+/* The state of a new connection, with one reference for the caller. */
 QuotaConn *quotaConnNew(sqlite3 *db){
   QuotaConn *pConn = sqlite3_malloc64(sizeof(*pConn));
   if( pConn ){
@@ -39,6 +40,7 @@ QuotaConn *quotaConnNew(sqlite3 *db){
   return pConn;
 }
 
+/* Drop a reference (the destructor of every registration). */
 void quotaConnUnref(void *pArg){
   QuotaConn *pConn = (QuotaConn*)pArg;
   if( ALWAYS(pConn) && --pConn->nRef<=0 ) sqlite3_free(pConn);
@@ -76,6 +78,8 @@ void quotaConnAddTable(QuotaConn *pConn, QuotaStore *pStore){
   pConn->pTables = pStore;
 }
 
+/* xDisconnect: the table leaves the list (the store may live on in a
+** running call, which holds its own reference). */
 void quotaConnRemoveTable(QuotaConn *pConn, QuotaStore *pStore){
   QuotaStore **pp;
   for(pp=&pConn->pTables; *pp; pp=&(*pp)->pNext){
@@ -87,6 +91,7 @@ void quotaConnRemoveTable(QuotaConn *pConn, QuotaStore *pStore){
   }
 }
 
+/* The connected table zDb.zName, or NULL. */
 static QuotaStore *connLookup(QuotaConn *pConn, const char *zDb, const char *zName){
   QuotaStore *p;
   for(p=pConn->pTables; p; p=p->pNext){
@@ -149,6 +154,7 @@ int quotaConnEnter(QuotaConn *pConn, const char *zCall){
   return SQLITE_OK;
 }
 
+/* Leave the extension: the end of the call quotaConnEnter admitted. */
 void quotaConnLeave(QuotaConn *pConn){
   pConn->zActive = 0;
 }

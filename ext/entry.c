@@ -52,6 +52,11 @@ static int quotaAlreadyLoaded(sqlite3 *db){
   return bFound;
 }
 
+/*
+** The entry point: `.load ./quota`, load_extension('./quota'), or
+** sqlite3_auto_extension() with SQLITE_CORE. Registers the module and the
+** functions, sharing one QuotaConn between them.
+*/
 #ifdef _WIN32
 __declspec(dllexport)
 #endif

@@ -259,6 +259,7 @@ static int argAmount(sqlite3_value *v, sqlite3_int64 *pAmount){
   return quotaValueInt(v, pAmount) || *pAmount<0;
 }
 
+/* A positive 64-bit integer (util.c's integer rule). */
 static int argHoldId(sqlite3_value *v, sqlite3_int64 *pId){
   return quotaValueInt(v, pId) || *pId<=0;
 }
@@ -565,10 +566,12 @@ static void chargeNow(sqlite3_context *ctx, int argc, sqlite3_value **argv,
   }
 }
 
+/* quota_consume(key, amount [, request_id [, meta]]): see chargeNow. */
 static void consumeFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   chargeNow(ctx, argc, argv, "quota_consume", REQ_CONSUME);
 }
 
+/* quota_record(key, amount [, request_id [, meta]]): see chargeNow. */
 static void recordFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   chargeNow(ctx, argc, argv, "quota_record", REQ_RECORD);
 }
@@ -615,6 +618,7 @@ static void checkFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   if( callEnd(&call, rc) ) sqlite3_result_int(ctx, quotaChainDenies(&c, amount)<0);
 }
 
+/* Append z as a JSON string (quotes, backslashes and controls escaped). */
 static void jsonString(sqlite3_str *pStr, const char *z){
   sqlite3_str_appendchar(pStr, 1, '"');
   for(; *z; z++){
@@ -631,6 +635,7 @@ static void jsonString(sqlite3_str *pStr, const char *z){
   sqlite3_str_appendchar(pStr, 1, '"');
 }
 
+/* Append v as a JSON number, or null. */
 static void jsonIntOrNull(sqlite3_str *pStr, int bNull, sqlite3_int64 v){
   if( bNull ) sqlite3_str_appendall(pStr, "null");
   else sqlite3_str_appendf(pStr, "%lld", v);
@@ -845,15 +850,11 @@ static int simpleBegin(QuotaCall *pCall, sqlite3_context *ctx, const char *zFunc
   return 0;
 }
 
+/* End what simpleBegin started. */
 static void simpleEnd(QuotaCall *pCall){
   quotaConnLeave(pCall->pConn);
 }
 
-static void resultTime(sqlite3_context *ctx, sqlite3_int64 t){
-  char zTime[QUOTA_TIME_TEXT];
-  quotaCalFormat(t, zTime);
-  sqlite3_result_text(ctx, zTime, -1, SQLITE_TRANSIENT);
-}
 
 /* quota_clock([time]): pin this connection's clock to `time`, unpin it
 ** (NULL), or read it; returns the time the functions use now. */
@@ -882,10 +883,11 @@ static void clockFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
       pConn->iPinned = t;
     }
   }
-  resultTime(ctx, quotaNow(pConn));
+  quotaResultTime(ctx, quotaNow(pConn));
   simpleEnd(&call);
 }
 
+/* quota_version(): the extension's version, SQLITE_QUOTA_VERSION. */
 static void versionFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   (void)argc; (void)argv;
   sqlite3_result_text(ctx, SQLITE_QUOTA_VERSION, -1, SQLITE_STATIC);

@@ -39,6 +39,7 @@ static int periodNormalizeNone(QuotaStore*, QuotaKey*, sqlite3_int64, int);
 static int periodNormalizeCalendar(QuotaStore*, QuotaKey*, sqlite3_int64, int);
 static int periodNormalizeWindow(QuotaStore*, QuotaKey*, sqlite3_int64, int);
 static int periodChargeWindow(QuotaStore*, QuotaKey*, sqlite3_int64, sqlite3_int64);
+/* A lifetime balance frees nothing with time. */
 static int periodRetryNever(QuotaStore*, const QuotaKey*, sqlite3_int64,
                             sqlite3_int64, sqlite3_int64*);
 static int periodRetryCalendar(QuotaStore*, const QuotaKey*, sqlite3_int64,
@@ -86,6 +87,7 @@ int quotaKeyCheck(const QuotaKey *k){
   return SQLITE_OK;
 }
 
+/* The white space a period text may have around its words. */
 static int periodIsSpace(char c){
   return c==' ' || c=='\t' || c=='\n' || c=='\r';
 }
@@ -235,6 +237,8 @@ static int periodNormalizeNone(QuotaStore *p, QuotaKey *k, sqlite3_int64 now,
   return SQLITE_OK;
 }
 
+/* A calendar period: roll `used` over when the period holding `now`
+** starts after the stored one. */
 static int periodNormalizeCalendar(QuotaStore *p, QuotaKey *k, sqlite3_int64 now,
                                    int bWrite){
   const QuotaKind *pKind = quotaKind(k->eKind);
@@ -256,6 +260,7 @@ static int periodNormalizeCalendar(QuotaStore *p, QuotaKey *k, sqlite3_int64 now
   return SQLITE_OK;
 }
 
+/* A lifetime balance frees nothing with time. */
 static int periodRetryNever(QuotaStore *p, const QuotaKey *k, sqlite3_int64 amount,
                             sqlite3_int64 now, sqlite3_int64 *pSecs){
   (void)p; (void)k; (void)amount; (void)now;

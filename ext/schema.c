@@ -29,6 +29,7 @@
 #include "schema.h"
 #include <string.h>
 
+/* A byte that continues an identifier, as SQLite's tokenizer reads it. */
 static int schemaIsIdChar(unsigned char c){
   return (c>='a' && c<='z') || (c>='A' && c<='Z') || (c>='0' && c<='9')
       || c=='_' || c=='$' || c>=0x80;
@@ -73,6 +74,8 @@ static int schemaIsWatched(const char *z, int n){
   return 0;
 }
 
+/* True when zName is a function schema.c watches for (functions.c asks
+** at registration). */
 int quotaSchemaWatches(const char *zName){
   return schemaIsWatched(zName, (int)strlen(zName));
 }

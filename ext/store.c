@@ -201,6 +201,7 @@ static const char *const azShadow[] = {
   "keys", "notes", "holds", "expiry", "ledger", "requests", "window", "meta", 0
 };
 
+/* True when zSuffix names a shadow table (xShadowName). */
 int quotaStoreIsShadow(const char *zSuffix){
   int i;
   for(i=0; azShadow[i]; i++){
@@ -260,6 +261,7 @@ const char *quotaOptionExpect(int iOpt){
   }
 }
 
+/* Where option iOpt lives in pOpt. */
 sqlite3_int64 *quotaOptionSlot(QuotaOptions *pOpt, int iOpt){
   switch( iOpt ){
     case QUOTA_OPT_HOLD_TTL:    return &pOpt->nHoldTtl;
@@ -270,6 +272,7 @@ sqlite3_int64 *quotaOptionSlot(QuotaOptions *pOpt, int iOpt){
   }
 }
 
+/* The options of a table created without any. */
 void quotaStoreDefaultOptions(QuotaOptions *pOpt){
   pOpt->nHoldTtl = (sqlite3_int64)15*60;
   pOpt->nIdem = (sqlite3_int64)24*3600;
@@ -477,6 +480,7 @@ static int storeDefinitionOk(const char *zSuffix, const char *zSql){
   return 0;
 }
 
+/* xCreate: the shadow tables, with the first rows of quota_meta. */
 int quotaStoreCreate(sqlite3 *db, const char *zDb, const char *zName,
                      const QuotaOptions *pOpt){
   char *zText = storeOptionsText(pOpt);
@@ -504,6 +508,7 @@ static void storeFinalizeAll(QuotaStore *p){
   p->bSchemaScanned = 0;
 }
 
+/* Drop a reference; the last one finalizes the statements and frees. */
 void quotaStoreUnref(QuotaStore *p){
   if( p==0 || --p->nRef>0 ) return;
   storeFinalizeAll(p);
@@ -633,6 +638,7 @@ int quotaStoreMetaGet(QuotaStore *p, const char *zName, sqlite3_int64 *pVal){
   return rc;
 }
 
+/* Set the integer row zName of quota_meta. */
 static int storeMetaSet(QuotaStore *p, const char *zName, sqlite3_int64 v){
   sqlite3_stmt *pStmt;
   int rc = quotaStoreStmt(p, QS_META_SET, &pStmt);
@@ -651,6 +657,8 @@ void quotaStoreForget(QuotaStore *p){
   p->bKeyCached = 0;
 }
 
+/* SQLITE_FCNTL_DATA_VERSION of the store's database: it moves with
+** every commit, by any connection (THE ONE RULE). */
 static unsigned int storeDataVersion(QuotaStore *p){
   unsigned int v = 0;
   sqlite3_file_control(p->db, p->zDb, SQLITE_FCNTL_DATA_VERSION, &v);
@@ -986,6 +994,7 @@ int quotaStoreKeyFromRow(sqlite3_stmt *pStmt, int iCol, QuotaKey *k){
   return SQLITE_OK;
 }
 
+/* Step a key statement; *pFound says whether it had a row. */
 static int storeLoadKey(sqlite3_stmt *pStmt, QuotaKey *k, int *pFound){
   int rc = sqlite3_step(pStmt);
   *pFound = 0;
@@ -1035,6 +1044,7 @@ int quotaStoreKeyByName(QuotaStore *p, const char *zKey, QuotaKey *k, int *pFoun
   return rc;
 }
 
+/* A key by id, as stored (never from the key cache). */
 int quotaStoreKeyById(QuotaStore *p, sqlite3_int64 id, QuotaKey *k, int *pFound){
   sqlite3_stmt *pStmt;
   int rc = quotaStoreStmt(p, QS_KEY_BY_ID, &pStmt);
@@ -1088,6 +1098,7 @@ static void storeBindKey(sqlite3_stmt *pStmt, const char *zPeriod,
   sqlite3_bind_int64(pStmt, 13, k->wtotal);
 }
 
+/* INSERT a key with the settings and counters of k. */
 int quotaStoreKeyInsert(QuotaStore *p, const char *zKey, const char *zPeriod,
                         sqlite3_int64 retention, int bRetention,
                         const QuotaKey *k, sqlite3_int64 *pId){
@@ -1102,6 +1113,7 @@ int quotaStoreKeyInsert(QuotaStore *p, const char *zKey, const char *zPeriod,
   return rc;
 }
 
+/* Rewrite every column of key k->id (the table's UPDATE). */
 int quotaStoreKeyUpdate(QuotaStore *p, const char *zPeriod,
                         sqlite3_int64 retention, int bRetention, const QuotaKey *k){
   sqlite3_stmt *pStmt;
@@ -1310,6 +1322,7 @@ int quotaStoreHoldGet(QuotaStore *p, sqlite3_int64 id, QuotaHold *h, QuotaKey *k
   return rc;
 }
 
+/* Free what quotaStoreHoldGet copied into h. */
 void quotaStoreHoldClear(QuotaHold *h){
   sqlite3_value_free(h->pReq);
   sqlite3_free(h->zKeyOwned);
@@ -1516,6 +1529,7 @@ int quotaStoreRequestGet(QuotaStore *p, sqlite3_int64 keyId, const char *zReq,
   return rc;
 }
 
+/* Remember request id zReq of key keyId with its operation and result. */
 int quotaStoreRequestPut(QuotaStore *p, sqlite3_int64 keyId, const char *zReq,
                          int op, sqlite3_int64 amount, sqlite3_int64 result,
                          sqlite3_int64 now){

@@ -62,6 +62,7 @@ const char *quotaValueText(sqlite3_value *v, char *zBuf, int *pbNul){
   return z[0] ? z : 0;
 }
 
+/* White space a duration text may have around its parts. */
 static int utilIsSpace(char c){
   return c==' ' || c=='\t' || c=='\n' || c=='\r';
 }

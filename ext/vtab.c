@@ -188,11 +188,13 @@ static int vtabInit(sqlite3 *db, void *pAux, int argc, const char *const *argv,
   return SQLITE_OK;
 }
 
+/* CREATE VIRTUAL TABLE: a new store. */
 static int vtabCreate(sqlite3 *db, void *pAux, int argc, const char *const *argv,
                       sqlite3_vtab **ppVtab, char **pzErr){
   return vtabInit(db, pAux, argc, argv, ppVtab, pzErr, 1);
 }
 
+/* A statement names an existing table: open its store (upgrading it). */
 static int vtabConnect(sqlite3 *db, void *pAux, int argc, const char *const *argv,
                        sqlite3_vtab **ppVtab, char **pzErr){
   return vtabInit(db, pAux, argc, argv, ppVtab, pzErr, 0);
@@ -210,6 +212,7 @@ static int vtabDisconnect(sqlite3_vtab *pVtab){
   return SQLITE_OK;
 }
 
+/* DROP TABLE: the shadow tables go; on failure the table stays usable. */
 static int vtabDestroy(sqlite3_vtab *pVtab){
   QuotaTab *p = (QuotaTab*)pVtab;
   int rc = quotaStoreDestroy(p->pStore);
@@ -217,6 +220,7 @@ static int vtabDestroy(sqlite3_vtab *pVtab){
   return vtabDisconnect(pVtab);
 }
 
+/* ALTER TABLE ... RENAME: the shadow tables follow. */
 static int vtabRename(sqlite3_vtab *pVtab, const char *zNew){
   QuotaTab *p = (QuotaTab*)pVtab;
   int rc = quotaStoreRename(p->pStore, zNew);
@@ -228,6 +232,7 @@ static int vtabRename(sqlite3_vtab *pVtab, const char *zNew){
   return rc;
 }
 
+/* xShadowName: SQLite protects these tables under SQLITE_DBCONFIG_DEFENSIVE. */
 static int vtabShadowName(const char *zSuffix){
   return quotaStoreIsShadow(zSuffix);
 }
@@ -263,6 +268,7 @@ static int vtabBestIndex(sqlite3_vtab *pVtab, sqlite3_index_info *pInfo){
   return SQLITE_OK;
 }
 
+/* A cursor; its statement is made by xFilter. */
 static int vtabOpen(sqlite3_vtab *pVtab, sqlite3_vtab_cursor **ppCur){
   QuotaCursor *pCur = sqlite3_malloc64(sizeof(*pCur));
   (void)pVtab;
@@ -272,6 +278,7 @@ static int vtabOpen(sqlite3_vtab *pVtab, sqlite3_vtab_cursor **ppCur){
   return SQLITE_OK;
 }
 
+/* Finalize the cursor's statement and free it. */
 static int vtabClose(sqlite3_vtab_cursor *cur){
   QuotaCursor *pCur = (QuotaCursor*)cur;
   sqlite3_finalize(pCur->pStmt);
@@ -293,6 +300,11 @@ static int vtabStep(QuotaCursor *pCur){
   return rc==SQLITE_DONE ? SQLITE_OK : rc;
 }
 
+/*
+** Start a scan: all keys, one by name, or one by rowid (the plan of
+** xBestIndex). Refused inside a quota call (the guard, conn.c). The clock
+** is read once, so every row of the scan is shown as of the same time.
+*/
 static int vtabFilter(sqlite3_vtab_cursor *cur, int idxNum, const char *idxStr,
                       int argc, sqlite3_value **argv){
   QuotaCursor *pCur = (QuotaCursor*)cur;
@@ -311,25 +323,27 @@ static int vtabFilter(sqlite3_vtab_cursor *cur, int idxNum, const char *idxStr,
   return vtabStep(pCur);
 }
 
+/* The next row of the scan. */
 static int vtabNext(sqlite3_vtab_cursor *cur){
   return vtabStep((QuotaCursor*)cur);
 }
 
+/* True after the last row. */
 static int vtabEof(sqlite3_vtab_cursor *cur){
   return ((QuotaCursor*)cur)->bEof;
 }
 
+/* The key's id in quota_keys is the row's rowid. */
 static int vtabRowid(sqlite3_vtab_cursor *cur, sqlite_int64 *pRowid){
   *pRowid = ((QuotaCursor*)cur)->k.id;
   return SQLITE_OK;
 }
 
-static void resultTime(sqlite3_context *ctx, sqlite3_int64 t){
-  char zTime[QUOTA_TIME_TEXT];
-  quotaCalFormat(t, zTime);
-  sqlite3_result_text(ctx, zTime, -1, SQLITE_TRANSIENT);
-}
 
+/*
+** A column of the current row. The computed ones (used and after) show the
+** key as of the scan's clock: rolled over, its expired holds released.
+*/
 static int vtabColumn(sqlite3_vtab_cursor *cur, sqlite3_context *ctx, int iCol){
   QuotaCursor *pCur = (QuotaCursor*)cur;
   QuotaTab *p = (QuotaTab*)cur->pVtab;
@@ -358,7 +372,7 @@ static int vtabColumn(sqlite3_vtab_cursor *cur, sqlite3_context *ctx, int iCol){
       sqlite3_result_value(ctx, sqlite3_column_value(pStmt, QCUR_PERIOD));
       break;
     case QCOL_ANCHOR:
-      if( k->bAnchor ) resultTime(ctx, k->anchor);
+      if( k->bAnchor ) quotaResultTime(ctx, k->anchor);
       break;
     case QCOL_PARENT:
       sqlite3_result_value(ctx, sqlite3_column_value(pStmt, QCUR_PARENT));
@@ -381,10 +395,10 @@ static int vtabColumn(sqlite3_vtab_cursor *cur, sqlite3_context *ctx, int iCol){
       if( k->bCap ) sqlite3_result_int64(ctx, quotaRoom(k));
       break;
     case QCOL_PERIOD_START:
-      if( k->bPeriod ) resultTime(ctx, k->pstart);
+      if( k->bPeriod ) quotaResultTime(ctx, k->pstart);
       break;
     case QCOL_RESETS_AT:
-      if( k->bPeriod ) resultTime(ctx, k->pend);
+      if( k->bPeriod ) quotaResultTime(ctx, k->pend);
       break;
     case QCOL_RETRY_AFTER: {
       sqlite3_int64 secs = -1;
@@ -411,6 +425,7 @@ struct KeyWrite {
   int bRetention; sqlite3_int64 retention;
 };
 
+/* cap: NULL or a non-negative integer. */
 static int vtabValidateCap(QuotaTab *p, sqlite3_value *v, KeyWrite *w){
   int t = sqlite3_value_type(v);
   w->k.bCap = t!=SQLITE_NULL;
@@ -419,6 +434,7 @@ static int vtabValidateCap(QuotaTab *p, sqlite3_value *v, KeyWrite *w){
   return vtabError(p, SQLITE_CONSTRAINT, "cap must be NULL or a non-negative integer");
 }
 
+/* period: NULL (lifetime) or a period text; canonical text kept in w. */
 static int vtabValidatePeriod(QuotaTab *p, sqlite3_value *v, KeyWrite *w){
   const char *z;
   int t = sqlite3_value_type(v);      /* before value_text: it may convert */
@@ -439,6 +455,7 @@ static int vtabValidatePeriod(QuotaTab *p, sqlite3_value *v, KeyWrite *w){
   return SQLITE_OK;
 }
 
+/* anchor: NULL or anything datetime() reads (with the connection's clock for 'now'). */
 static int vtabValidateAnchor(QuotaTab *p, sqlite3_value *v, KeyWrite *w){
   int rc;
   w->k.bAnchor = sqlite3_value_type(v)!=SQLITE_NULL;
@@ -451,6 +468,7 @@ static int vtabValidateAnchor(QuotaTab *p, sqlite3_value *v, KeyWrite *w){
   return rc;
 }
 
+/* retention: NULL (the table's), 'forever', or a non-negative duration. */
 static int vtabValidateRetention(QuotaTab *p, sqlite3_value *v, KeyWrite *w){
   int t = sqlite3_value_type(v);
   w->bRetention = t!=SQLITE_NULL;
@@ -469,6 +487,7 @@ static int vtabValidateRetention(QuotaTab *p, sqlite3_value *v, KeyWrite *w){
       "retention must be NULL, 'forever' or a non-negative duration");
 }
 
+/* used: a non-negative integer (NULL is 0 on INSERT; refused on UPDATE). */
 static int vtabValidateUsed(QuotaTab *p, sqlite3_value *v, sqlite3_int64 *pUsed){
   int t = sqlite3_value_type(v);
   if( t==SQLITE_NULL ){ *pUsed = 0; return SQLITE_OK; }
@@ -562,6 +581,7 @@ static int vtabValidateParent(QuotaTab *p, sqlite3_value *v, const char *zKey,
   return rc;
 }
 
+/* INSERT: a new key, every value checked before anything is written. */
 static int vtabInsert(QuotaTab *p, sqlite3_value **argv, sqlite_int64 *pRowid){
   QuotaStore *pStore = p->pStore;
   char zKeyBuf[QUOTA_NUMBER_TEXT];
@@ -639,6 +659,7 @@ static int vtabPeek(QuotaTab *p, sqlite3_int64 id, sqlite3_int64 now,
   return rc;
 }
 
+/* Key `id` for a write: holds swept, the key brought to `now` in the store. */
 static int vtabLoadForWrite(QuotaTab *p, sqlite3_int64 id, sqlite3_int64 now,
                             QuotaKey *k){
   int bFound = 0;
@@ -649,6 +670,8 @@ static int vtabLoadForWrite(QuotaTab *p, sqlite3_int64 id, sqlite3_int64 now,
   return rc;
 }
 
+/* DELETE: a key that is no key's parent goes, and its live holds stop
+** counting at its ancestors (quotaOrphanHolds). */
 static int vtabDelete(QuotaTab *p, sqlite3_int64 id){
   QuotaStore *pStore = p->pStore;
   sqlite3_int64 now = quotaNow(p->pConn);
@@ -676,6 +699,11 @@ static int vtabDelete(QuotaTab *p, sqlite3_int64 id){
   return rc;
 }
 
+/*
+** UPDATE: the settings given replace the stored ones (each checked first);
+** `used` given is an admin's reset, not a charge (no ledger row). Moving
+** into or out of a window keeps the usage so far.
+*/
 static int vtabUpdate(QuotaTab *p, sqlite3_value **argv){
   QuotaStore *pStore = p->pStore;
   sqlite3_int64 id = sqlite3_value_int64(argv[0]);
@@ -844,6 +872,7 @@ static int vtabUpdateMethod(sqlite3_vtab *pVtab, int argc, sqlite3_value **argv,
 }
 
 #if SQLITE_VERSION_NUMBER>=3044000
+/* PRAGMA integrity_check (SQLite 3.44+): quota_integrity()'s checks. */
 static int vtabIntegrity(sqlite3_vtab *pVtab, const char *zSchema,
                          const char *zTabName, int mFlags, char **pzErr){
   (void)zSchema; (void)zTabName; (void)mFlags;
