@@ -14,6 +14,7 @@ struct QuotaConn {
   int nRef;                 /* registrations still holding this object */
   int bPinned;              /* true when quota_clock() pinned the clock */
   sqlite3_int64 iPinned;    /* the pinned time, when bPinned */
+  int bPinnedNow;           /* ... pinned by quota_clock('now') */
   sqlite3_vfs *pVfs;        /* main's VFS, the clock; found on first use */
   QuotaStore *pTables;      /* connected quota tables, any schema and name */
   const char *zActive;      /* the quota call running now, or NULL */

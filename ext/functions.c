@@ -180,9 +180,14 @@ static int callBegin(QuotaCall *pCall, sqlite3_context *ctx, const char *zFunc,
   pCall->now = quotaNow(pCall->pConn);
   if( rc==SQLITE_OK && eCall!=CALL_INSPECT ){
     rc = quotaStoreRefresh(pCall->p);
-    if( rc==SQLITE_ERROR && quotaConnTableGone(pCall->pConn, "main", "quota") ){
-      return callError(pCall, SQLITE_ERROR, "%s: no quota table (CREATE "
-          "VIRTUAL TABLE quota USING quota): it was dropped or renamed", zFunc);
+    if( rc==SQLITE_ERROR ){
+      /* the probe of quotaConnTableGone clears the connection's error:
+      ** keep SQLite's reason first, in case the table is still there */
+      callCapture(pCall, rc);
+      if( quotaConnTableGone(pCall->pConn, "main", "quota") ){
+        return callError(pCall, SQLITE_ERROR, "%s: no quota table (CREATE "
+            "VIRTUAL TABLE quota USING quota): it was dropped or renamed", zFunc);
+      }
     }
   }
   if( rc==SQLITE_OK && !pCall->txn.bClean ){
@@ -195,9 +200,15 @@ static int callBegin(QuotaCall *pCall, sqlite3_context *ctx, const char *zFunc,
       sqlite3_free(zErr);
     }
   }
-  if( rc==SQLITE_OK && bWrite && pCall->p->opt.bClockPinned && !pCall->pConn->bPinned ){
-    rc = callError(pCall, SQLITE_ERROR, "%s: the quota table requires a "
-        "pinned clock (clock=pinned): call quota_clock(time) first", zFunc);
+  if( rc==SQLITE_OK && bWrite && pCall->p->opt.bClockPinned ){
+    if( !pCall->pConn->bPinned ){
+      rc = callError(pCall, SQLITE_ERROR, "%s: the quota table requires a "
+          "pinned clock (clock=pinned): call quota_clock(time) first", zFunc);
+    }else if( pCall->pConn->bPinnedNow ){
+      rc = callError(pCall, SQLITE_ERROR, "%s: the quota table requires a "
+          "pinned clock (clock=pinned), and quota_clock('now') pinned this "
+          "host's own time: pin the same literal time on every node", zFunc);
+    }
   }
   if( rc!=SQLITE_OK ) callCapture(pCall, rc);
   return rc;
@@ -254,6 +265,25 @@ static void argError(sqlite3_context *ctx, const char *zFmt, const char *zFunc){
   resultError(ctx, SQLITE_MISMATCH, zFmt, zFunc);
 }
 
+/* Report that argument zArg of zFunc must be zRule, and what it was. */
+static void argRefused(sqlite3_context *ctx, const char *zFunc, const char *zArg,
+                       const char *zRule, sqlite3_value *v){
+  char *zGot = quotaValueDescribe(v);
+  if( zGot==0 ){
+    sqlite3_result_error_nomem(ctx);
+    return;
+  }
+  resultError(ctx, SQLITE_MISMATCH, "%s: %s must be %s, not %s", zFunc, zArg,
+              zRule, zGot);
+  sqlite3_free(zGot);
+}
+
+/* The rules of the arguments, as messages state them. */
+#define RULE_NAME   "a non-empty text or an integer"
+#define RULE_AMOUNT "a non-negative integer"
+#define RULE_HOLD   "a positive integer"
+#define RULE_TTL    "a positive duration (seconds, or text such as '15 minutes')"
+
 /* A non-negative 64-bit integer (util.c's integer rule). */
 static int argAmount(sqlite3_value *v, sqlite3_int64 *pAmount){
   return quotaValueInt(v, pAmount) || *pAmount<0;
@@ -272,7 +302,7 @@ static const char *argKey(sqlite3_context *ctx, sqlite3_value *v,
   if( bNul ){
     argError(ctx, "%s: key must not contain a NUL byte", zFunc);
   }else if( z==0 ){
-    argError(ctx, "%s: key must be a non-empty text", zFunc);
+    argRefused(ctx, zFunc, "key", RULE_NAME, v);
   }
   return z;
 }
@@ -286,8 +316,11 @@ static const char *argRequest(sqlite3_context *ctx, int argc, sqlite3_value **ar
   if( argc<=i || sqlite3_value_type(argv[i])==SQLITE_NULL ) return 0;
   z = quotaValueText(argv[i], zBuf, &bNul);
   if( z==0 ){
-    argError(ctx, bNul ? "%s: request_id must not contain a NUL byte"
-                       : "%s: request_id must be text", zFunc);
+    if( bNul ){
+      argError(ctx, "%s: request_id must not contain a NUL byte", zFunc);
+    }else{
+      argRefused(ctx, zFunc, "request_id", RULE_NAME " (or NULL)", argv[i]);
+    }
     *pbBad = 1;
   }
   return z;
@@ -302,7 +335,7 @@ static sqlite3_value *argMeta(sqlite3_context *ctx, int argc, sqlite3_value **ar
   if( argc<=i || sqlite3_value_type(argv[i])==SQLITE_NULL ) return 0;
   v = argv[i];
   if( sqlite3_value_type(v)!=SQLITE_TEXT ){
-    argError(ctx, "%s: meta must be text", zFunc);
+    argRefused(ctx, zFunc, "meta", "text (JSON welcome) or NULL", v);
     *pbBad = 1;
     return 0;
   }
@@ -362,13 +395,13 @@ static void reserveFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
 
   if( (zKey = argKey(ctx, argv[0], zFunc, zKeyBuf))==0 ) return;
   if( argAmount(argv[1], &amount) ){
-    argError(ctx, "%s: amount must be a non-negative integer", zFunc); return;
+    argRefused(ctx, zFunc, "amount", RULE_AMOUNT, argv[1]); return;
   }
   zReq = argRequest(ctx, argc, argv, 2, zFunc, zReqBuf, &bBad);
   if( bBad ) return;
   if( argc>3 && sqlite3_value_type(argv[3])!=SQLITE_NULL ){
     if( quotaValueDuration(argv[3], &ttl) || ttl<=0 ){
-      argError(ctx, "%s: ttl must be a positive duration", zFunc); return;
+      argRefused(ctx, zFunc, "ttl", RULE_TTL " or NULL", argv[3]); return;
     }
     bTtl = 1;
   }
@@ -434,10 +467,10 @@ static void settleFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   memset(&h, 0, sizeof(h));
 
   if( argHoldId(argv[0], &holdId) ){
-    argError(ctx, "%s: hold_id must be a positive integer", zFunc); return;
+    argRefused(ctx, zFunc, "hold_id", RULE_HOLD, argv[0]); return;
   }
   if( argAmount(argv[1], &amount) ){
-    argError(ctx, "%s: amount must be a non-negative integer", zFunc); return;
+    argRefused(ctx, zFunc, "amount", RULE_AMOUNT, argv[1]); return;
   }
   pMeta = argMeta(ctx, argc, argv, 2, zFunc, &bBad);
   if( bBad ) return;
@@ -494,7 +527,7 @@ static void releaseFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   (void)argc;
   memset(&h, 0, sizeof(h));
   if( argHoldId(argv[0], &holdId) ){
-    argError(ctx, "%s: hold_id must be a positive integer", zFunc); return;
+    argRefused(ctx, zFunc, "hold_id", RULE_HOLD, argv[0]); return;
   }
   if( callBegin(&call, ctx, zFunc, CALL_WRITE) ){ callEnd(&call, call.rcErr); return; }
   rc = loadHold(&call, holdId, &h, &k);
@@ -526,7 +559,7 @@ static void chargeNow(sqlite3_context *ctx, int argc, sqlite3_value **argv,
 
   if( (zKey = argKey(ctx, argv[0], zFunc, zKeyBuf))==0 ) return;
   if( argAmount(argv[1], &amount) ){
-    argError(ctx, "%s: amount must be a non-negative integer", zFunc); return;
+    argRefused(ctx, zFunc, "amount", RULE_AMOUNT, argv[1]); return;
   }
   zReq = argRequest(ctx, argc, argv, 2, zFunc, zReqBuf, &bBad);
   if( bBad ) return;
@@ -597,7 +630,7 @@ static int argCheck(sqlite3_context *ctx, int argc, sqlite3_value **argv,
   *pAmount = 1;
   if( (*pzKey = argKey(ctx, argv[0], zFunc, zKeyBuf))==0 ) return 1;
   if( argc>1 && argAmount(argv[1], pAmount) ){
-    argError(ctx, "%s: amount must be a non-negative integer", zFunc); return 1;
+    argRefused(ctx, zFunc, "amount", RULE_AMOUNT, argv[1]); return 1;
   }
   return 0;
 }
@@ -866,12 +899,17 @@ static void clockFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   if( argc==1 ){
     if( sqlite3_value_type(argv[0])==SQLITE_NULL ){
       pConn->bPinned = 0;
+      pConn->bPinnedNow = 0;
     }else{
       sqlite3_int64 t;
+      int eType = sqlite3_value_type(argv[0]);
       int rc = quotaParseTime(pConn->db, quotaNow(pConn), argv[0], &t);
       if( rc==SQLITE_MISMATCH ){
-        resultError(ctx, SQLITE_ERROR, "quota_clock: not a time: '%s'",
-                    (const char*)sqlite3_value_text(argv[0]));
+        resultError(ctx, SQLITE_ERROR, "quota_clock: not a time: '%s'%s",
+            (const char*)sqlite3_value_text(argv[0]),
+            (eType==SQLITE_INTEGER || eType==SQLITE_FLOAT)
+              ? " (a number is read as a Julian day; for Unix seconds write"
+                " datetime(N, 'unixepoch'))" : "");
         simpleEnd(&call);
         return;
       }else if( rc!=SQLITE_OK ){
@@ -881,6 +919,10 @@ static void clockFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
       }
       pConn->bPinned = 1;
       pConn->iPinned = t;
+      /* 'now' pins whatever this host's clock says: not what clock=pinned
+      ** asks for (the same time on every node that replays the call) */
+      pConn->bPinnedNow = eType==SQLITE_TEXT
+          && sqlite3_stricmp((const char*)sqlite3_value_text(argv[0]), "now")==0;
     }
   }
   quotaResultTime(ctx, quotaNow(pConn));

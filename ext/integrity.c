@@ -183,6 +183,14 @@ int quotaIntegrity(QuotaStore *p, char **pzErr){
                              p->zName);
     if( *pzErr==0 ) rc = SQLITE_NOMEM;
   }
+  /* the shadow tables as sqlite-quota made them: no trigger, view or
+  ** definition of someone else's */
+  if( rc==SQLITE_OK && *pzErr==0 ) rc = quotaStoreScanSchema(p);
+  if( rc==SQLITE_OK && *pzErr==0 && p->zForeign ){
+    *pzErr = sqlite3_mprintf("%s: the store has a %s, which sqlite-quota did "
+                             "not make", p->zName, p->zForeign);
+    if( *pzErr==0 ) rc = SQLITE_NOMEM;
+  }
   for(i=0; rc==SQLITE_OK && *pzErr==0 && i<QUOTA_ARRAYSIZE(azCheck); i++){
     sqlite3_stmt *pStmt = 0;
     char *zSql = integritySql(azCheck[i]);

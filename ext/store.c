@@ -805,7 +805,7 @@ void quotaStoreTxnAbort(QuotaStore *p, QuotaTxn *pTxn){
 static int storeCheckDefinitions(QuotaStore *p){
   sqlite3_stmt *pStmt = 0;
   char *zSql = sqlite3_mprintf("SELECT name, sql FROM \"%w\".sqlite_schema"
-      " WHERE type='table' AND substr(name, 1, %d)=%Q", p->zDb,
+      " WHERE type='table' AND substr(name, 1, %d)=%Q||'_'", p->zDb,
       (int)strlen(p->zName)+1, p->zName);
   int rc, n = (int)strlen(p->zName);
   if( zSql==0 ) return SQLITE_NOMEM;
@@ -821,6 +821,23 @@ static int storeCheckDefinitions(QuotaStore *p){
     }
   }
   if( rc==SQLITE_OK ) rc = sqlite3_finalize(pStmt); else sqlite3_finalize(pStmt);
+  return rc;
+}
+
+/*
+** Read the store's schema afresh: p->zForeign (a trigger, view or table
+** definition on the shadow tables that sqlite-quota did not make) and
+** p->zCallsQuota (an object of that schema calling quota functions).
+*/
+int quotaStoreScanSchema(QuotaStore *p){
+  int rc;
+  sqlite3_free(p->zForeign);
+  sqlite3_free(p->zCallsQuota);
+  p->zForeign = p->zCallsQuota = 0;
+  rc = quotaSchemaScan(p->db, p->zDb, p->zName, quotaStoreIsShadow,
+                       &p->zCallsQuota, &p->zForeign);
+  if( rc==SQLITE_OK && p->zForeign==0 ) rc = storeCheckDefinitions(p);
+  p->bSchemaScanned = rc==SQLITE_OK;
   return rc;
 }
 
@@ -871,13 +888,7 @@ int quotaStoreRefresh(QuotaStore *p){
   if( rc==SQLITE_OK ) rc = sqlite3_reset(pStmt); else sqlite3_reset(pStmt);
   nPrep = sqlite3_stmt_status(pStmt, SQLITE_STMTSTATUS_REPREPARE, 0);
   if( rc==SQLITE_OK && (!p->bSchemaScanned || nPrep!=p->nSchemaSeen) ){
-    sqlite3_free(p->zForeign);
-    sqlite3_free(p->zCallsQuota);
-    p->zForeign = p->zCallsQuota = 0;
-    rc = quotaSchemaScan(p->db, p->zDb, p->zName, quotaStoreIsShadow,
-                         &p->zCallsQuota, &p->zForeign);
-    if( rc==SQLITE_OK && p->zForeign==0 ) rc = storeCheckDefinitions(p);
-    p->bSchemaScanned = rc==SQLITE_OK;
+    rc = quotaStoreScanSchema(p);
     p->nSchemaSeen = nPrep;
   }
   if( rc==SQLITE_OK ){

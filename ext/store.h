@@ -199,6 +199,7 @@ int quotaStoreTxnFinish(QuotaStore *p, QuotaTxn *pTxn);
 void quotaStoreTxnAbort(QuotaStore *p, QuotaTxn *pTxn);
 void quotaStoreForget(QuotaStore *p);
 int quotaStoreRefresh(QuotaStore *p);
+int quotaStoreScanSchema(QuotaStore *p);
 int quotaStoreReadState(QuotaStore *p, int bFresh);
 int quotaStoreCheckWrite(QuotaStore *p, char **pzErr);
 int quotaStoreConfigure(QuotaStore *p, int iOpt, sqlite3_int64 v);

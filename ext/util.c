@@ -189,3 +189,31 @@ int quotaStepDone(sqlite3_stmt *pStmt){
   }
   return rc;
 }
+
+/*
+** A short description of a value for an error message, so that it says
+** what was received: "NULL", "text '5'", "a blob", "-3", "3.5", "1e+300
+** (past the 64-bit range)". sqlite3_malloc'ed; NULL when out of memory.
+*/
+char *quotaValueDescribe(sqlite3_value *v){
+  switch( sqlite3_value_type(v) ){
+    case SQLITE_NULL:
+      return sqlite3_mprintf("NULL");
+    case SQLITE_INTEGER:
+      return sqlite3_mprintf("%lld", sqlite3_value_int64(v));
+    case SQLITE_FLOAT: {
+      double r = sqlite3_value_double(v);
+      int bOut = !(r>=-9223372036854775808.0 && r<9223372036854775808.0);
+      return sqlite3_mprintf("%!.15g%s", r, bOut ? " (past the 64-bit range)" : "");
+    }
+    case SQLITE_TEXT: {
+      const char *z = (const char*)sqlite3_value_text(v);
+      int n = sqlite3_value_bytes(v);
+      if( z==0 ) return 0;
+      if( (int)strlen(z)!=n ) return sqlite3_mprintf("text with a NUL byte");
+      return sqlite3_mprintf("text '%.40q%s'", z, n>40 ? "..." : "");
+    }
+    default:
+      return sqlite3_mprintf("a blob");
+  }
+}

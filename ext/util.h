@@ -72,6 +72,7 @@ sqlite3_int64 quotaSubSat(sqlite3_int64 a, sqlite3_int64 b);
 int quotaParseTime(sqlite3 *db, sqlite3_int64 now, sqlite3_value *pVal,
                    sqlite3_int64 *pT);
 int quotaStepDone(sqlite3_stmt *pStmt);
+char *quotaValueDescribe(sqlite3_value *v);
 
 /* Room quotaValueText needs for the decimal text of a number. */
 #define QUOTA_NUMBER_TEXT 24

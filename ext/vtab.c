@@ -96,6 +96,17 @@ static int vtabError(QuotaTab *p, int rc, const char *zFmt, ...){
   return p->base.zErrMsg ? rc : SQLITE_NOMEM;
 }
 
+/* Refuse column zCol's value v: it must be zRule (and say what it was). */
+static int vtabRefused(QuotaTab *p, const char *zCol, const char *zRule,
+                       sqlite3_value *v){
+  char *zGot = quotaValueDescribe(v);
+  int rc;
+  if( zGot==0 ) return SQLITE_NOMEM;
+  rc = vtabError(p, SQLITE_CONSTRAINT, "%s must be %s, not %s", zCol, zRule, zGot);
+  sqlite3_free(zGot);
+  return rc;
+}
+
 /* The refusal of a read or write made from inside a quota call. */
 static int vtabNested(QuotaTab *p){
   return vtabError(p, SQLITE_ERROR, "the quota table cannot be read or written "
@@ -104,9 +115,10 @@ static int vtabNested(QuotaTab *p){
 
 /* ------------------------------------------------------------- options */
 
-/* Parse one "name=value" argument of CREATE VIRTUAL TABLE into *pOpt. */
+/* Parse one "name=value" argument of CREATE VIRTUAL TABLE into *pOpt;
+** *pmSeen has a bit for each option already given (twice is an error). */
 static int vtabOption(const char *zTable, const char *zArg, QuotaOptions *pOpt,
-                      char **pzErr){
+                      unsigned int *pmSeen, char **pzErr){
   const char *zEq = strchr(zArg, '=');
   char zVal[64];
   int nName, nVal, i;
@@ -136,9 +148,16 @@ static int vtabOption(const char *zTable, const char *zArg, QuotaOptions *pOpt,
      && sqlite3_strnicmp(zArg, quotaOptionName[i], nName)==0 ) break;
   }
   if( i>=QUOTA_OPT_COUNT ){
-    *pzErr = sqlite3_mprintf("%s: unknown option '%.*s'", zTable, nName, zArg);
+    *pzErr = sqlite3_mprintf("%s: unknown option '%.*s' (hold_ttl, idempotency, "
+        "retention, purge_limit, clock)", zTable, nName, zArg);
     return SQLITE_ERROR;
   }
+  if( *pmSeen & (1u<<i) ){
+    *pzErr = sqlite3_mprintf("%s: option %s is given twice", zTable,
+                             quotaOptionName[i]);
+    return SQLITE_ERROR;
+  }
+  *pmSeen |= 1u<<i;
   if( quotaOptionParse(i, 0, zVal, quotaOptionSlot(pOpt, i)) ){
     *pzErr = sqlite3_mprintf("%s: option %s must be %s: '%s'", zTable,
         quotaOptionName[i], quotaOptionExpect(i), zVal);
@@ -154,10 +173,13 @@ static int vtabInit(sqlite3 *db, void *pAux, int argc, const char *const *argv,
   QuotaConn *pConn = (QuotaConn*)pAux;
   QuotaOptions opt;
   QuotaTab *p;
+  unsigned int mSeen = 0;
   int rc = SQLITE_OK, i;
   *ppVtab = 0;
   quotaStoreDefaultOptions(&opt);
-  for(i=3; rc==SQLITE_OK && i<argc; i++) rc = vtabOption(argv[2], argv[i], &opt, pzErr);
+  for(i=3; rc==SQLITE_OK && i<argc; i++){
+    rc = vtabOption(argv[2], argv[i], &opt, &mSeen, pzErr);
+  }
   if( rc==SQLITE_OK ){
     /* INSERT OR IGNORE skips a refused row; see vtabInsert for REPLACE. */
     rc = sqlite3_vtab_config(db, SQLITE_VTAB_CONSTRAINT_SUPPORT, 1);
@@ -431,7 +453,7 @@ static int vtabValidateCap(QuotaTab *p, sqlite3_value *v, KeyWrite *w){
   w->k.bCap = t!=SQLITE_NULL;
   if( t==SQLITE_NULL ) return SQLITE_OK;
   if( quotaValueInt(v, &w->k.cap)==0 && w->k.cap>=0 ) return SQLITE_OK;
-  return vtabError(p, SQLITE_CONSTRAINT, "cap must be NULL or a non-negative integer");
+  return vtabRefused(p, "cap", "NULL or a non-negative integer", v);
 }
 
 /* period: NULL (lifetime) or a period text; canonical text kept in w. */
@@ -450,7 +472,10 @@ static int vtabValidatePeriod(QuotaTab *p, sqlite3_value *v, KeyWrite *w){
   }
   if( t!=SQLITE_TEXT || z==0
    || quotaParsePeriod(z, &w->k.eKind, &w->k.nLen, w->zPeriod) ){
-    return vtabError(p, SQLITE_CONSTRAINT, "unknown period '%s'", z ? z : "");
+    char zList[200];
+    quotaPeriodList(zList, sizeof(zList));
+    return vtabError(p, SQLITE_CONSTRAINT, "unknown period '%s': use %s",
+                     z ? z : "", zList);
   }
   return SQLITE_OK;
 }
@@ -462,8 +487,9 @@ static int vtabValidateAnchor(QuotaTab *p, sqlite3_value *v, KeyWrite *w){
   if( !w->k.bAnchor ) return SQLITE_OK;
   rc = quotaParseTime(p->pStore->db, quotaNow(p->pConn), v, &w->k.anchor);
   if( rc==SQLITE_MISMATCH ){
-    return vtabError(p, SQLITE_CONSTRAINT, "anchor is not a time: '%s'",
-                     (const char*)sqlite3_value_text(v));
+    return vtabError(p, SQLITE_CONSTRAINT, "anchor is not a time: '%s' (use "
+        "'YYYY-MM-DD HH:MM:SS' UTC, or anything datetime() reads)",
+        (const char*)sqlite3_value_text(v));
   }
   return rc;
 }
@@ -483,8 +509,7 @@ static int vtabValidateRetention(QuotaTab *p, sqlite3_value *v, KeyWrite *w){
                                    &w->retention, 0)==0 ){
     return SQLITE_OK;
   }
-  return vtabError(p, SQLITE_CONSTRAINT,
-      "retention must be NULL, 'forever' or a non-negative duration");
+  return vtabRefused(p, "retention", "NULL, 'forever' or a non-negative duration", v);
 }
 
 /* used: a non-negative integer (NULL is 0 on INSERT; refused on UPDATE). */
@@ -492,7 +517,7 @@ static int vtabValidateUsed(QuotaTab *p, sqlite3_value *v, sqlite3_int64 *pUsed)
   int t = sqlite3_value_type(v);
   if( t==SQLITE_NULL ){ *pUsed = 0; return SQLITE_OK; }
   if( quotaValueInt(v, pUsed)==0 && *pUsed>=0 ) return SQLITE_OK;
-  return vtabError(p, SQLITE_CONSTRAINT, "used must be a non-negative integer");
+  return vtabRefused(p, "used", "a non-negative integer", v);
 }
 
 /*
@@ -545,7 +570,7 @@ static int vtabValidateParent(QuotaTab *p, sqlite3_value *v, const char *zKey,
   if( zParent==0 && sqlite3_value_type(v)==SQLITE_TEXT ){
     zParent = "";                     /* no key is '': "no such parent" */
   }else if( zParent==0 ){
-    return vtabError(p, SQLITE_CONSTRAINT, "parent must be a key");
+    return vtabRefused(p, "parent", "NULL or a key", v);
   }
   if( strcmp(zParent, zKey)==0 ){
     return vtabError(p, SQLITE_CONSTRAINT, "parent chain has a cycle: %s -> %s",
@@ -604,7 +629,7 @@ static int vtabInsert(QuotaTab *p, sqlite3_value **argv, sqlite_int64 *pRowid){
     return vtabError(p, SQLITE_CONSTRAINT, "key must not contain a NUL byte");
   }
   if( zKey==0 ){
-    return vtabError(p, SQLITE_CONSTRAINT, "key must be a non-empty text");
+    return vtabRefused(p, "key", "a non-empty text or an integer", argv[2+QCOL_KEY]);
   }
   rc = quotaKeyByName(pStore, zKey, &k, &bFound);
   if( rc!=SQLITE_OK ) return rc;
@@ -783,7 +808,7 @@ static int vtabUpdate(QuotaTab *p, sqlite3_value **argv){
   if( rc==SQLITE_OK && !sqlite3_value_nochange(argv[2+QCOL_USED]) ){
     rc = vtabValidateUsed(p, argv[2+QCOL_USED], &used);
     if( rc==SQLITE_OK && sqlite3_value_type(argv[2+QCOL_USED])==SQLITE_NULL ){
-      rc = vtabError(p, SQLITE_CONSTRAINT, "used must be a non-negative integer");
+      rc = vtabRefused(p, "used", "a non-negative integer", argv[2+QCOL_USED]);
     }
   }
   sqlite3_reset(pRow);
@@ -837,9 +862,11 @@ static int vtabUpdateMethod(sqlite3_vtab *pVtab, int argc, sqlite3_value **argv,
   pStore->nRef++;
   rc = quotaStoreRefresh(pStore);
   if( rc==SQLITE_OK ) rc = quotaStoreCheckWrite(pStore, &zErr);
-  if( rc==SQLITE_OK && pStore->opt.bClockPinned && !p->pConn->bPinned ){
+  if( rc==SQLITE_OK && pStore->opt.bClockPinned
+   && (!p->pConn->bPinned || p->pConn->bPinnedNow) ){
     rc = vtabError(p, SQLITE_ERROR, "this table requires a pinned clock "
-        "(clock=pinned): call quota_clock(time) first");
+        "(clock=pinned): call quota_clock(time) first, with the same literal "
+        "time on every node");
   }else if( rc==SQLITE_OK ){
     if( argc==1 ){
       rc = vtabDelete(p, sqlite3_value_int64(argv[0]));

@@ -162,3 +162,45 @@ proc do_catchsql_unchanged_glob_test {name sql pattern} {
   uplevel 1 [list do_test $name [list catchsql_glob $sql $pattern] ok]
   uplevel 1 [list do_test $name.unchanged [list dump_compare $before] same]
 }
+
+#-------------------------------------------------------------------------
+# refused FUNC ARG SQLVALUE
+#   The message of an argument a quota function refuses: "FUNC: ARG must
+#   be RULE, not DESCRIPTION", RULE the argument's rule as ext/functions.c
+#   states it, DESCRIPTION what the value was (value_describe).
+# value_describe SQLVALUE
+#   How the extension describes the value of the SQL expression SQLVALUE in
+#   an error message (ext/util.c, quotaValueDescribe), computed here with
+#   SQL's own printf: "NULL", "-3", "2.5", "text '5'", "a blob", "1.0e+30
+#   (past the 64-bit range)".
+set ::refused_rule [dict create \
+  key        "a non-empty text or an integer" \
+  request_id "a non-empty text or an integer (or NULL)" \
+  amount     "a non-negative integer" \
+  hold_id    "a positive integer" \
+  meta       "text (JSON welcome) or NULL" \
+  ttl        "a positive duration (seconds, or text such as '15 minutes') or NULL" \
+]
+proc value_describe {sqlval {d db}} {
+  $d one "SELECT CASE typeof(v)
+      WHEN 'null' THEN 'NULL'
+      WHEN 'integer' THEN CAST(v AS TEXT)
+      WHEN 'real' THEN printf('%!.15g', v) ||
+        CASE WHEN v>=-9223372036854775808.0 AND v<9223372036854775808.0
+             THEN '' ELSE ' (past the 64-bit range)' END
+      WHEN 'text' THEN 'text ''' || replace(substr(v, 1, 40), '''', '''''') ||
+        CASE WHEN length(CAST(v AS BLOB))>40 THEN '...' ELSE '' END || ''''
+      ELSE 'a blob' END FROM (SELECT $sqlval AS v)"
+}
+proc refused {fn arg sqlval} {
+  return "$fn: $arg must be [dict get $::refused_rule $arg], not [value_describe $sqlval]"
+}
+
+# table_refused COLUMN RULE SQLVALUE
+#   The message of a value the quota table refuses (ext/vtab.c): "quota:
+#   COLUMN must be RULE, not DESCRIPTION".
+proc table_refused {col rule sqlval} {
+  return "quota: $col must be $rule, not [value_describe $sqlval]"
+}
+# The accepted periods, as the table's "unknown period" message lists them.
+set ::period_list "NULL, 'lifetime', 'hour', 'day', 'week', 'month', 'year' or 'rolling N seconds|minutes|hours|days'"
