@@ -319,6 +319,7 @@ typedef struct Model {
   int nHold, nHoldAlloc; MHold *aHold;   /* in id order */
   int nReq, nReqAlloc; MReq *aReq;
   int nLed, nLedAlloc; MLed *aLed;       /* in id order */
+  i64 purgePos;                          /* where quota_purge's ledger scan goes on */
 } Model;
 
 /* What the runs did, for the summary line (the model counts what it sees
@@ -330,6 +331,7 @@ static struct {
 
 /* The table's options of the current seed. */
 static i64 optHoldTtl = 900, optIdem = 86400, optRetention = -1;
+static i64 optPurgeLimit = 10000;
 
 static void modelFree(Model *m){
   int i;
@@ -538,19 +540,21 @@ static MReq *reqFind(Model *m, i64 keyId, const char *zRid, i64 t){
 static void reqPut(Model *m, i64 keyId, const char *zRid, int op, i64 amount,
                    i64 result, i64 t){
   int i;
-  MReq *q = 0;
+  MReq *q;
+  /* The rows in the order they were written (the order quota_purge examines
+  ** them in): an id used again is written anew, at the end. */
   for(i=0; i<m->nReq; i++){
     if( m->aReq[i].keyId==keyId && strcmp(m->aReq[i].zRid, zRid)==0 ){
-      q = &m->aReq[i];
+      for(; i+1<m->nReq; i++) m->aReq[i] = m->aReq[i+1];
+      m->nReq--;
+      break;
     }
   }
-  if( q==0 ){
-    if( m->nReq>=m->nReqAlloc ){
-      m->nReqAlloc = m->nReqAlloc ? m->nReqAlloc*2 : 16;
-      m->aReq = xrealloc(m->aReq, sizeof(MReq)*(size_t)m->nReqAlloc);
-    }
-    q = &m->aReq[m->nReq++];
+  if( m->nReq>=m->nReqAlloc ){
+    m->nReqAlloc = m->nReqAlloc ? m->nReqAlloc*2 : 16;
+    m->aReq = xrealloc(m->aReq, sizeof(MReq)*(size_t)m->nReqAlloc);
   }
+  q = &m->aReq[m->nReq++];
   q->keyId = keyId;
   snprintf(q->zRid, NAMELEN, "%s", zRid);
   q->op = op; q->amount = amount; q->result = result; q->at = t;
@@ -910,22 +914,29 @@ static void mCheck(Model *m, i64 t, int bStatus, const Arg *a, int nArg, Res *r)
   }
 }
 
+/* quota_purge(): one bounded step. Of each of the request ids, the ended
+** holds and the ledger it examines at most purge_limit rows: the oldest
+** request ids and ended holds, and the ledger rows after where its previous
+** call stopped (starting over once a call reaches the end). */
 static void mPurge(Model *m, i64 t, Res *r){
-  i64 nRemoved = 0, maxHold, maxLed;
-  int i, j;
+  i64 nRemoved = 0, maxHold, maxLed, nSeen = 0, last = 0;
+  int i, j, n;
   sweep(m, t);
   /* request ids at least the idempotency window old */
   for(i=j=0; i<m->nReq; i++){
-    if( m->aReq[i].at <= t - optIdem ){ nRemoved++; continue; }
+    if( i<optPurgeLimit && m->aReq[i].at <= t - optIdem ){ nRemoved++; continue; }
     m->aReq[j++] = m->aReq[i];
   }
   m->nReq = j;
   /* holds that ended (or expired) at least the window ago; never the newest */
   maxHold = m->nHold ? m->aHold[m->nHold-1].id : 0;
-  for(i=j=0; i<m->nHold; i++){
+  for(i=j=n=0; i<m->nHold; i++){
     MHold *h = &m->aHold[i];
     i64 end = h->ended>=0 ? h->ended : h->expires;
-    if( h->state!=H_LIVE && h->id<maxHold && end <= t - optIdem ){ nRemoved++; continue; }
+    if( h->state!=H_LIVE && h->id<maxHold && n++<optPurgeLimit && end <= t - optIdem ){
+      nRemoved++;
+      continue;
+    }
     m->aHold[j++] = *h;
   }
   m->nHold = j;
@@ -933,14 +944,19 @@ static void mPurge(Model *m, i64 t, Res *r){
   maxLed = m->nLed ? m->aLed[m->nLed-1].id : 0;
   for(i=j=0; i<m->nLed; i++){
     MLed *l = &m->aLed[i];
-    MKey *k = keyByName(m, l->zKey);
-    i64 keep = optRetention;
-    if( k && k->eRet==RET_SECS ) keep = k->ret;
-    if( k && k->eRet==RET_FOREVER ) keep = -1;
-    if( keep>=0 && l->id<maxLed && t - l->at >= keep ){ nRemoved++; continue; }
+    if( l->id>m->purgePos && nSeen<optPurgeLimit ){
+      MKey *k = keyByName(m, l->zKey);
+      i64 keep = optRetention;
+      if( k && k->eRet==RET_SECS ) keep = k->ret;
+      if( k && k->eRet==RET_FOREVER ) keep = -1;
+      nSeen++;
+      last = l->id;
+      if( keep>=0 && l->id<maxLed && t - l->at >= keep ){ nRemoved++; continue; }
+    }
     m->aLed[j++] = *l;
   }
   m->nLed = j;
+  m->purgePos = nSeen<optPurgeLimit ? 0 : last;
   resInt(r, nRemoved);
 }
 
@@ -2539,6 +2555,19 @@ static void setupSeed(void){
     case 0: case 1: break;
     case 2: optRetention = 600; strcat(zOpt, zOpt[0] ? ", retention=600" : "retention=600"); break;
     default: optRetention = 86400; strcat(zOpt, zOpt[0] ? ", retention='1 day'" : "retention='1 day'"); break;
+  }
+  /* One seed in four purges in small steps. Drawn from the seed apart from
+  ** the stream of operations, so that it changes no other choice. */
+  optPurgeLimit = 10000;
+  {
+    Rng r2;
+    r2.s = (uint64_t)iSeed ^ 0xA5A5A5A5A5A5ULL;
+    if( rngNext(&r2)%4==0 ){
+      char z[40];
+      optPurgeLimit = 1 + (i64)(rngNext(&r2)%4);
+      snprintf(z, sizeof(z), "%spurge_limit=%lld", zOpt[0] ? ", " : "", optPurgeLimit);
+      strcat(zOpt, z);
+    }
   }
   /* the starting time: any second of 2026-2027, often near a month end */
   t0 = mkTime(2026, 1, 1, 0) + (i64)rnd(730)*86400 + rnd(86400);
