@@ -476,9 +476,9 @@ static i64 retryAfter(const MKey *k, const KView *v, i64 amount, i64 t){
     for(i=0; i<k->nB; i++){
       if( k->aB[i].sec>edge ){ first = k->aB[i].sec; bFirst = 1; break; }
     }
-    if( v->reserved + amount <= k->cap && bFirst ){
+    if( amount <= k->cap - v->reserved && bFirst ){
       /* until enough of the oldest charges leave */
-      i64 need = v->used + v->reserved - k->cap + amount, cum = 0;
+      i64 need = v->used - ((k->cap - v->reserved) - amount), cum = 0;
       secs = -1;
       for(i=0; i<k->nB; i++){
         if( k->aB[i].sec<=edge ) continue;
@@ -619,14 +619,42 @@ static const char *opFunc(int op){
   return op==R_RESERVE ? "quota_reserve" : op==R_CONSUME ? "quota_consume" : "quota_record";
 }
 
+/* Whether `amount` fits at every level of k's chain at t (as the chain
+** is after the call's rollover), and whether adding it would take some
+** level's used (bUsed) or reserved past the largest 64-bit integer. */
+static int chainDenies(Model *m, MKey *k, i64 amount, i64 t){
+  MKey *c[MAXKEY];
+  i64 aRes[MAXKEY];
+  int n = chainOf(m, k, c), i;
+  reservedAll(m, t, aRes);
+  for(i=0; i<n; i++){
+    KView v;
+    keyView(m, c[i], t, aRes, &v);
+    if( levelRoom(c[i], &v)<amount ) return 1;
+  }
+  return 0;
+}
+static int chainOverflows(Model *m, MKey *k, i64 amount, i64 t, int bUsed){
+  MKey *c[MAXKEY];
+  i64 aRes[MAXKEY];
+  int n = chainOf(m, k, c), i;
+  reservedAll(m, t, aRes);
+  for(i=0; i<n; i++){
+    KView v;
+    keyView(m, c[i], t, aRes, &v);
+    if( (bUsed ? v.used : v.reserved) > I64_MAX - amount ) return 1;
+  }
+  return 0;
+}
+
 static void mReserve(Model *m, i64 t, const Arg *a, int nArg, Res *r){
   static const char *F = "quota_reserve";
   char zKB[24], zRB[24];
   const char *zKey = argName(&a[0], zKB), *zRid = 0;
-  i64 amount, ttl = optHoldTtl, aRes[MAXKEY];
+  i64 amount, ttl = optHoldTtl;
   MKey *k, *c[MAXKEY];
   MReq *q;
-  int n, i;
+  int n, i, bDenied;
   if( !zKey ){ resErr(r, SQLITE_MISMATCH, "%s: key must be a non-empty text", F); return; }
   if( argAmount(&a[1], &amount) ){
     resErr(r, SQLITE_MISMATCH, "%s: amount must be a non-negative integer", F); return;
@@ -655,15 +683,17 @@ static void mReserve(Model *m, i64 t, const Arg *a, int nArg, Res *r){
     resInt(r, q->result);
     return;
   }
+  /* a grant that would overflow a counter fails and changes nothing; a
+  ** denial keeps the rollover the check made */
+  bDenied = chainDenies(m, k, amount, t);
+  if( !bDenied && chainOverflows(m, k, amount, t, 0) ){
+    resErr(r, SQLITE_TOOBIG, "%s: amount overflows the key's 64-bit counter", F);
+    return;
+  }
   sweep(m, t);
   n = chainOf(m, k, c);
   for(i=0; i<n; i++) normWrite(c[i], t);
-  reservedAll(m, t, aRes);
-  for(i=0; i<n; i++){
-    KView v;
-    keyView(m, c[i], t, aRes, &v);
-    if( levelRoom(c[i], &v)<amount ){ resNull(r); return; }
-  }
+  if( bDenied ){ resNull(r); return; }
   {
     MHold *h;
     i64 id = nextHoldId(m);
@@ -711,6 +741,11 @@ static void mSettle(Model *m, i64 t, const Arg *a, int nArg, Res *r){
   if( !h ){ resErr(r, SQLITE_ERROR, "%s: no such hold: %lld", F, holdId); return; }
   if( h->state==H_RELEASED ){
     resErr(r, SQLITE_ERROR, "%s: hold %lld was released", F, holdId); return;
+  }
+  if( h->state!=H_SETTLED && h->state!=H_ORPHANED && keyById(m, h->keyId)
+   && chainOverflows(m, keyById(m, h->keyId), amount, t, 1) ){
+    resErr(r, SQLITE_TOOBIG, "%s: amount overflows the key's 64-bit counter", F);
+    return;
   }
   sweep(m, t);
   if( h->state==H_SETTLED ){ resInt(r, h->charged); return; }
@@ -762,11 +797,11 @@ static void mCharge(Model *m, i64 t, int op, const Arg *a, int nArg, Res *r){
   const char *F = opFunc(op);
   char zKB[24], zRB[24];
   const char *zKey = argName(&a[0], zKB), *zRid = 0;
-  i64 amount, aRes[MAXKEY];
+  i64 amount;
   MKey *k, *c[MAXKEY];
   MReq *q;
   MLed *l;
-  int n, i, bMeta = 0, over;
+  int n, i, bMeta = 0, over, bDenied;
   if( !zKey ){ resErr(r, SQLITE_MISMATCH, "%s: key must be a non-empty text", F); return; }
   if( argAmount(&a[1], &amount) ){
     resErr(r, SQLITE_MISMATCH, "%s: amount must be a non-negative integer", F); return;
@@ -801,17 +836,15 @@ static void mCharge(Model *m, i64 t, int op, const Arg *a, int nArg, Res *r){
     resInt(r, q->result);
     return;
   }
+  bDenied = op==R_CONSUME && chainDenies(m, k, amount, t);
+  if( !bDenied && chainOverflows(m, k, amount, t, 1) ){
+    resErr(r, SQLITE_TOOBIG, "%s: amount overflows the key's 64-bit counter", F);
+    return;
+  }
   sweep(m, t);
   n = chainOf(m, k, c);
   for(i=0; i<n; i++) normWrite(c[i], t);
-  if( op==R_CONSUME ){
-    reservedAll(m, t, aRes);
-    for(i=0; i<n; i++){
-      KView v;
-      keyView(m, c[i], t, aRes, &v);
-      if( levelRoom(c[i], &v)<amount ){ resNull(r); return; }
-    }
-  }
+  if( bDenied ){ resNull(r); return; }
   over = chargeChain(m, k, amount, t);
   {
     i64 id = nextLedId(m);
@@ -1460,8 +1493,10 @@ static const char zLiveHolds[] = "SELECT id, key_id, amount, expires, request_id
   " FROM quota_holds WHERE state=0 ORDER BY id";
 static const char zHoldIds[] = "SELECT coalesce(group_concat(id), '') FROM"
   " (SELECT id FROM quota_holds ORDER BY id)";
-static const char zLedgerSums[] = "SELECT key, count(*), sum(amount), sum(over),"
-  " sum(late) FROM quota_ledger GROUP BY key ORDER BY key";
+/* the sum of the amounts in two parts, which no amount can overflow */
+static const char zLedgerSums[] = "SELECT key, count(*), sum(amount/1000000000),"
+  " sum(amount%1000000000), sum(over), sum(late) FROM quota_ledger GROUP BY key"
+  " ORDER BY key";
 static const char zLedgerAll[] = "SELECT id, key, amount, at, request_id, hold_id,"
   " meta, over, late FROM quota_ledger ORDER BY id";
 static const char zLedgerOne[] = "SELECT id, key, amount, at, request_id, hold_id,"
@@ -1529,13 +1564,14 @@ static void compareLedgerSums(int ic){
   qsort(az, (size_t)nName, sizeof(az[0]), cmpName);
   bufExp.n = 0; bufAdd(&bufExp, "%s", "");
   for(j=0; j<nName; j++){
-    i64 n = 0, sum = 0, over = 0, late = 0;
+    i64 n = 0, sumHi = 0, sumLo = 0, over = 0, late = 0;
     for(i=0; i<m->nLed; i++){
       MLed *l = &m->aLed[i];
       if( strcmp(l->zKey, az[j])!=0 ) continue;
-      n++; sum += l->amount; over += l->over; late += l->late;
+      n++; over += l->over; late += l->late;
+      sumHi += l->amount/1000000000; sumLo += l->amount%1000000000;
     }
-    bufAdd(&bufExp, "%s|%lld|%lld|%lld|%lld\n", az[j], n, sum, over, late);
+    bufAdd(&bufExp, "%s|%lld|%lld|%lld|%lld|%lld\n", az[j], n, sumHi, sumLo, over, late);
   }
   cachedRows(c, zLedgerSums, &bufGot);
   if( strcmp(bufExp.z, bufGot.z)!=0 ) reportDiff("the ledger per key", c, bufExp.z, bufGot.z);
@@ -1689,8 +1725,19 @@ static Arg genKey(MKey **ppKey){
   *ppKey = k;
   return keyArg(k->zName);
 }
+/* Now and then an amount near the largest 64-bit integer: such calls must
+** fail with "amount overflows the key's 64-bit counter" where a counter
+** would pass it, and work where none would. */
+static Arg genHuge(void){
+  switch( rnd(3) ){
+    case 0: return aInt(I64_MAX - rnd(3));
+    case 1: return aInt(I64_MAX/2 + rnd(1000));
+    default: return aInt((i64)1<<62);
+  }
+}
 static Arg genAmount(MKey *k){
   int r = rnd(100);
+  if( r==0 && chance(50) ) return genHuge();
   if( r<4 ){
     switch( rnd(4) ){
       case 0: return aInt(-1);
@@ -1772,7 +1819,7 @@ static Arg genSettleAmount(Arg hold){
   MHold *h = hold.t==SQLITE_INTEGER ? holdById(&M, hold.i) : 0;
   i64 amt = h ? h->amount : 10;
   int r = rnd(100);
-  if( r<3 ) return aInt(-2);
+  if( r<3 ) return chance(60) ? genHuge() : aInt(-2);
   if( r<10 ) return aInt(0);
   if( r<45 ) return aInt(rnd((int)amt + 1));
   if( r<75 ) return aInt(amt);
@@ -2056,7 +2103,8 @@ static void opUpdate(int ic){
     if( chance(20) ){
       int r = rnd(100);
       w.bSet[C_USED] = 1;
-      w.v[C_USED] = r<50 ? aInt(0) : r<92 ? aInt(rnd(60)) : r<96 ? aNull() : aInt(-1);
+      w.v[C_USED] = r<50 ? aInt(0) : r<90 ? aInt(rnd(60)) : r<92 ? genHuge()
+                  : r<96 ? aNull() : aInt(-1);
       n++;
     }
     if( chance(8) ){ w.bSet[C_RETENTION] = 1; w.v[C_RETENTION] = genRetention(); n++; }
