@@ -2075,9 +2075,9 @@ static void opInsert(int ic){
   zOr = r<12 ? " OR IGNORE" : r<17 ? " OR REPLACE" : "";
   writeSql(&w, 0, zOr, zSql, sizeof(zSql));
   mInsert(&M, aConn[ic].now, &w, &exp);
-  if( exp.bErr && zOr[4]=='I' ){
+  if( exp.bErr && strcmp(zOr, " OR IGNORE")==0 ){
     resNull(&exp);                   /* INSERT OR IGNORE skips a refused row */
-  }else if( exp.bErr && zOr[4]=='R' && strstr(exp.zMsg, "already exists") ){
+  }else if( exp.bErr && strcmp(zOr, " OR REPLACE")==0 && strstr(exp.zMsg, "already exists") ){
     strcat(exp.zMsg, " (INSERT OR REPLACE would drop its usage: use UPDATE)");
   }
   doKeyWrite(ic, zSql, &exp);
