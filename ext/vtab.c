@@ -824,9 +824,17 @@ static int vtabUpdate(QuotaTab *p, sqlite3_value **argv){
       bUsed = 1;
       used = k.used;
     }
+    /* The period `used` belongs to changes only with the settings that
+    ** make periods: a clock behind the stored period (a pinned clock
+    ** moved back) must not move it, or its usage would go to the older
+    ** period and be lost at the next rollover. 2026-12-07, found by
+    ** test/model.c. */
+    if( k.eKind!=w.k.eKind || k.nLen!=w.k.nLen || k.bAnchor!=w.k.bAnchor
+     || (k.bAnchor && k.anchor!=w.k.anchor) ){
+      k.pstart = quotaPeriodStart(w.k.eKind, w.k.bAnchor, w.k.anchor, now);
+    }
     k.eKind = w.k.eKind;
     k.nLen = w.k.nLen;
-    k.pstart = quotaPeriodStart(w.k.eKind, w.k.bAnchor, w.k.anchor, now);
     if( bUsed ) rc = quotaSetUsed(pStore, &k, used, now);
     if( rc==SQLITE_OK ){
       k.bCap = w.k.bCap;

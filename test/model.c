@@ -251,6 +251,28 @@ static void argSql(const Arg *a, char *z, size_t n){
   }
 }
 
+/* How the extension describes a refused value in its messages ("NULL",
+** "-3", "2.5", "text 'x'", "a blob"): written from doc/errors.md, with
+** SQLite's own printf for the number's form. */
+static const char *argDesc(const Arg *a, char *z, int n){
+  switch( a->t ){
+    case SQLITE_INTEGER: sqlite3_snprintf(n, z, "%lld", a->i); break;
+    case SQLITE_FLOAT:
+      sqlite3_snprintf(n, z, "%!.15g%s", a->r,
+          (a->r>=-9223372036854775808.0 && a->r<9223372036854775808.0)
+            ? "" : " (past the 64-bit range)");
+      break;
+    case SQLITE_TEXT:
+      sqlite3_snprintf(n, z, "text '%.40q%s'", a->z, strlen(a->z)>40 ? "..." : "");
+      break;
+    case SQLITE_BLOB: sqlite3_snprintf(n, z, "a blob"); break;
+    default: sqlite3_snprintf(n, z, "NULL"); break;
+  }
+  return z;
+}
+#define D(a) argDesc((a), (char[96]){0}, 96)
+#define PERIODS "NULL, 'lifetime', 'hour', 'day', 'week', 'month', 'year' or 'rolling N seconds|minutes|hours|days'"
+
 /* A key or request id: TEXT (non-empty), an INTEGER as its decimal text,
 ** an integral REAL as its integer's text. NULL when it is none of those. */
 static const char *argName(const Arg *a, char *zBuf){
@@ -655,18 +677,18 @@ static void mReserve(Model *m, i64 t, const Arg *a, int nArg, Res *r){
   MKey *k, *c[MAXKEY];
   MReq *q;
   int n, i, bDenied;
-  if( !zKey ){ resErr(r, SQLITE_MISMATCH, "%s: key must be a non-empty text", F); return; }
+  if( !zKey ){ resErr(r, SQLITE_MISMATCH, "%s: key must be a non-empty text or an integer, not %s", F, D(&a[0])); return; }
   if( argAmount(&a[1], &amount) ){
-    resErr(r, SQLITE_MISMATCH, "%s: amount must be a non-negative integer", F); return;
+    resErr(r, SQLITE_MISMATCH, "%s: amount must be a non-negative integer, not %s", F, D(&a[1])); return;
   }
   if( nArg>2 && a[2].t!=SQLITE_NULL ){
     zRid = argName(&a[2], zRB);
-    if( !zRid ){ resErr(r, SQLITE_MISMATCH, "%s: request_id must be text", F); return; }
+    if( !zRid ){ resErr(r, SQLITE_MISMATCH, "%s: request_id must be a non-empty text or an integer (or NULL), not %s", F, D(&a[2])); return; }
   }
   if( nArg>3 && a[3].t!=SQLITE_NULL ){
     if( a[3].t==SQLITE_TEXT ) ttl = parseDuration(a[3].z);
     else if( argInt(&a[3], &ttl) ) ttl = -1;
-    if( ttl<=0 ){ resErr(r, SQLITE_MISMATCH, "%s: ttl must be a positive duration", F); return; }
+    if( ttl<=0 ){ resErr(r, SQLITE_MISMATCH, "%s: ttl must be a positive duration (seconds, or text such as '15 minutes') or NULL, not %s", F, D(&a[3])); return; }
   }
   k = keyByName(m, zKey);
   if( !k ){ resErr(r, SQLITE_ERROR, "%s: no such quota key: '%s'", F, zKey); return; }
@@ -728,13 +750,13 @@ static void mSettle(Model *m, i64 t, const Arg *a, int nArg, Res *r){
   MHold *h;
   int bMeta = 0;
   if( argInt(&a[0], &holdId) || holdId<=0 ){
-    resErr(r, SQLITE_MISMATCH, "%s: hold_id must be a positive integer", F); return;
+    resErr(r, SQLITE_MISMATCH, "%s: hold_id must be a positive integer, not %s", F, D(&a[0])); return;
   }
   if( argAmount(&a[1], &amount) ){
-    resErr(r, SQLITE_MISMATCH, "%s: amount must be a non-negative integer", F); return;
+    resErr(r, SQLITE_MISMATCH, "%s: amount must be a non-negative integer, not %s", F, D(&a[1])); return;
   }
   if( nArg>2 && a[2].t!=SQLITE_NULL && a[2].t!=SQLITE_TEXT ){
-    resErr(r, SQLITE_MISMATCH, "%s: meta must be text", F); return;
+    resErr(r, SQLITE_MISMATCH, "%s: meta must be text (JSON welcome) or NULL, not %s", F, D(&a[2])); return;
   }
   bMeta = nArg>2 && a[2].t==SQLITE_TEXT;
   h = holdById(m, holdId);
@@ -780,7 +802,7 @@ static void mRelease(Model *m, i64 t, const Arg *a, Res *r){
   i64 holdId;
   MHold *h;
   if( argInt(&a[0], &holdId) || holdId<=0 ){
-    resErr(r, SQLITE_MISMATCH, "%s: hold_id must be a positive integer", F); return;
+    resErr(r, SQLITE_MISMATCH, "%s: hold_id must be a positive integer, not %s", F, D(&a[0])); return;
   }
   h = holdById(m, holdId);
   if( !h ){ resErr(r, SQLITE_ERROR, "%s: no such hold: %lld", F, holdId); return; }
@@ -802,16 +824,16 @@ static void mCharge(Model *m, i64 t, int op, const Arg *a, int nArg, Res *r){
   MReq *q;
   MLed *l;
   int n, i, bMeta = 0, over, bDenied;
-  if( !zKey ){ resErr(r, SQLITE_MISMATCH, "%s: key must be a non-empty text", F); return; }
+  if( !zKey ){ resErr(r, SQLITE_MISMATCH, "%s: key must be a non-empty text or an integer, not %s", F, D(&a[0])); return; }
   if( argAmount(&a[1], &amount) ){
-    resErr(r, SQLITE_MISMATCH, "%s: amount must be a non-negative integer", F); return;
+    resErr(r, SQLITE_MISMATCH, "%s: amount must be a non-negative integer, not %s", F, D(&a[1])); return;
   }
   if( nArg>2 && a[2].t!=SQLITE_NULL ){
     zRid = argName(&a[2], zRB);
-    if( !zRid ){ resErr(r, SQLITE_MISMATCH, "%s: request_id must be text", F); return; }
+    if( !zRid ){ resErr(r, SQLITE_MISMATCH, "%s: request_id must be a non-empty text or an integer (or NULL), not %s", F, D(&a[2])); return; }
   }
   if( nArg>3 && a[3].t!=SQLITE_NULL ){
-    if( a[3].t!=SQLITE_TEXT ){ resErr(r, SQLITE_MISMATCH, "%s: meta must be text", F); return; }
+    if( a[3].t!=SQLITE_TEXT ){ resErr(r, SQLITE_MISMATCH, "%s: meta must be text (JSON welcome) or NULL, not %s", F, D(&a[3])); return; }
     bMeta = 1;
   }
   k = keyByName(m, zKey);
@@ -885,9 +907,9 @@ static void mCheck(Model *m, i64 t, int bStatus, const Arg *a, int nArg, Res *r)
   KView v[MAXKEY];
   int n, i, bAllowed = 1, iBest = -1;
   i64 best = 0, retry = -1;
-  if( !zKey ){ resErr(r, SQLITE_MISMATCH, "%s: key must be a non-empty text", F); return; }
+  if( !zKey ){ resErr(r, SQLITE_MISMATCH, "%s: key must be a non-empty text or an integer, not %s", F, D(&a[0])); return; }
   if( nArg>1 && argAmount(&a[1], &amount) ){
-    resErr(r, SQLITE_MISMATCH, "%s: amount must be a non-negative integer", F); return;
+    resErr(r, SQLITE_MISMATCH, "%s: amount must be a non-negative integer, not %s", F, D(&a[1])); return;
   }
   k = keyByName(m, zKey);
   if( !k ){ resErr(r, SQLITE_ERROR, "%s: no such quota key: '%s'", F, zKey); return; }
@@ -1068,21 +1090,21 @@ static int vCap(const Arg *a, KSet *s, Res *r){
   s->bCap = a->t!=SQLITE_NULL;
   if( !s->bCap ) return 0;
   if( argInt(a, &s->cap)==0 && s->cap>=0 ) return 0;
-  resErr(r, SQLITE_CONSTRAINT, "quota: cap must be NULL or a non-negative integer");
+  resErr(r, SQLITE_CONSTRAINT, "quota: cap must be NULL or a non-negative integer, not %s", D(a));
   return 1;
 }
 static int vPeriod(const Arg *a, KSet *s, Res *r){
   s->zPeriod[0] = 0;
   if( a->t==SQLITE_NULL ){ s->kind = K_LIFE; s->len = 0; return 0; }
   if( a->t==SQLITE_TEXT && parsePeriod(a->z, &s->kind, &s->len, s->zPeriod)==0 ) return 0;
-  resErr(r, SQLITE_CONSTRAINT, "quota: unknown period '%s'", a->z);
+  resErr(r, SQLITE_CONSTRAINT, "quota: unknown period '%s': use " PERIODS, a->z);
   return 1;
 }
 static int vAnchor(const Arg *a, KSet *s, Res *r){
   s->bAnchor = a->t!=SQLITE_NULL;
   if( !s->bAnchor ) return 0;
   if( a->i!=(i64)(-I64_MAX-1) ){ s->anchor = a->i; return 0; }
-  resErr(r, SQLITE_CONSTRAINT, "quota: anchor is not a time: '%s'", a->z);
+  resErr(r, SQLITE_CONSTRAINT, "quota: anchor is not a time: '%s' (use 'YYYY-MM-DD HH:MM:SS' UTC, or anything datetime() reads)", a->z);
   return 1;
 }
 static int vRetention(const Arg *a, KSet *s, Res *r){
@@ -1095,13 +1117,13 @@ static int vRetention(const Arg *a, KSet *s, Res *r){
   }else if( argInt(a, &s->ret)==0 && s->ret>=0 ){
     s->eRet = RET_SECS; return 0;
   }
-  resErr(r, SQLITE_CONSTRAINT, "quota: retention must be NULL, 'forever' or a non-negative duration");
+  resErr(r, SQLITE_CONSTRAINT, "quota: retention must be NULL, 'forever' or a non-negative duration, not %s", D(a));
   return 1;
 }
 static int vUsed(const Arg *a, int bUpdate, KSet *s, Res *r){
   if( a->t==SQLITE_NULL && !bUpdate ){ s->used = 0; return 0; }
   if( a->t!=SQLITE_NULL && argInt(a, &s->used)==0 && s->used>=0 ) return 0;
-  resErr(r, SQLITE_CONSTRAINT, "quota: used must be a non-negative integer");
+  resErr(r, SQLITE_CONSTRAINT, "quota: used must be a non-negative integer, not %s", D(a));
   return 1;
 }
 /* The parent: its id in s->parent (0 for none). self is 0 on insert. */
@@ -1112,7 +1134,7 @@ static int vParent(Model *m, const Arg *a, const char *zKey, MKey *self, KSet *s
   s->parent = 0;
   if( a->t==SQLITE_NULL ) return 0;
   zP = (a->t==SQLITE_TEXT || a->t==SQLITE_INTEGER) ? argName(a, zB) : 0;
-  if( zP==0 ){ resErr(r, SQLITE_CONSTRAINT, "quota: parent must be a key"); return 1; }
+  if( zP==0 ){ resErr(r, SQLITE_CONSTRAINT, "quota: parent must be NULL or a key, not %s", D(a)); return 1; }
   if( strcmp(zP, zKey)==0 ){
     resErr(r, SQLITE_CONSTRAINT, "quota: parent chain has a cycle: %s -> %s", zKey, zKey);
     return 1;
@@ -1148,7 +1170,11 @@ static void mInsert(Model *m, i64 t, const KWrite *w, Res *r){
     resErr(r, SQLITE_CONSTRAINT, "quota: column reserved is read-only"); return;
   }
   if( w->v[C_KEY].t==SQLITE_TEXT || w->v[C_KEY].t==SQLITE_INTEGER ) zKey = argName(&w->v[C_KEY], zB);
-  if( !zKey ){ resErr(r, SQLITE_CONSTRAINT, "quota: key must be a non-empty text"); return; }
+  if( !zKey ){
+    resErr(r, SQLITE_CONSTRAINT, "quota: key must be a non-empty text or an integer, not %s",
+           D(&w->v[C_KEY]));
+    return;
+  }
   if( keyByName(m, zKey) ){ resErr(r, SQLITE_CONSTRAINT, "quota: key '%s' already exists", zKey); return; }
   if( vCap(w->bSet[C_CAP] ? &w->v[C_CAP] : &aN, &s, r) ) return;
   if( vPeriod(w->bSet[C_PERIOD] ? &w->v[C_PERIOD] : &aN, &s, r) ) return;
@@ -2387,7 +2413,15 @@ static void opTrigger(int ic){
     st.triggers++;
     st.calls += n;
     checkResult(c, zSql, &exp, &got);
-    if( exp.bErr ){
+    if( exp.bErr && bTemp && iTxn==ic ){
+      /* Inside BEGIN ... COMMIT, a statement that writes only TEMP tables
+      ** keeps no statement journal of the main database: the calls of its
+      ** rows before the failing one stay in the transaction (the caveat of
+      ** doc/transactions.md, "Inside a writing statement or a trigger"). */
+      st.failed++;
+      modelFree(&M);
+      M = S;
+    }else if( exp.bErr ){
       st.failed++;
       modelFree(&S);
     }else{
