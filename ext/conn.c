@@ -103,13 +103,16 @@ static QuotaStore *connLookup(QuotaConn *pConn, const char *zDb, const char *zNa
 }
 
 /* Prepare (not run) a statement naming zDb.zName; SQLite connects the
-** table if it exists (xConnect adds it to the list). */
+** table if it exists (xConnect adds it to the list). bProbing tells
+** xBestIndex that this plan is the extension's own, not a trigger's. */
 static int connProbe(QuotaConn *pConn, const char *zDb, const char *zName){
   sqlite3_stmt *pStmt = 0;
   char *zSql = sqlite3_mprintf("SELECT 1 FROM \"%w\".\"%w\" WHERE 0", zDb, zName);
   int rc;
   if( zSql==0 ) return SQLITE_NOMEM;
+  pConn->bProbing = 1;
   rc = sqlite3_prepare_v2(pConn->db, zSql, -1, &pStmt, 0);
+  pConn->bProbing = 0;
   sqlite3_free(zSql);
   sqlite3_finalize(pStmt);
   return rc;

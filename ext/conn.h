@@ -18,6 +18,7 @@ struct QuotaConn {
   sqlite3_vfs *pVfs;        /* main's VFS, the clock; found on first use */
   QuotaStore *pTables;      /* connected quota tables, any schema and name */
   const char *zActive;      /* the quota call running now, or NULL */
+  int bProbing;             /* connProbe is planning a read of a table */
 };
 
 QuotaConn *quotaConnNew(sqlite3 *db);

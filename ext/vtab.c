@@ -262,8 +262,14 @@ static int vtabShadowName(const char *zSuffix){
 /* -------------------------------------------------------------- reading */
 
 static int vtabBestIndex(sqlite3_vtab *pVtab, sqlite3_index_info *pInfo){
+  QuotaConn *pConn = ((QuotaTab*)pVtab)->pConn;
   int i;
-  (void)pVtab;
+  /* A statement planned while a quota call runs is a trigger's, compiled
+  ** into a statement the call steps: refused here, before it can tie the
+  ** table to the store's statements (they would hold the trigger, the
+  ** trigger the table, the table the store: the connection could never
+  ** be closed). */
+  if( pConn->zActive && !pConn->bProbing ) return vtabNested((QuotaTab*)pVtab);
   pInfo->idxNum = QPLAN_SCAN;
   pInfo->estimatedCost = 1000000.0;
   pInfo->estimatedRows = 100000;
