@@ -207,11 +207,23 @@ char *quotaValueDescribe(sqlite3_value *v){
       return sqlite3_mprintf("%!.15g%s", r, bOut ? " (past the 64-bit range)" : "");
     }
     case SQLITE_TEXT: {
+      /* quoted as SQL would ('' for a quote), control bytes as \xNN so
+      ** that a message stays one readable line; at most 40 bytes */
       const char *z = (const char*)sqlite3_value_text(v);
-      int n = sqlite3_value_bytes(v);
+      int n = sqlite3_value_bytes(v), i;
+      sqlite3_str *pStr;
       if( z==0 ) return 0;
       if( (int)strlen(z)!=n ) return sqlite3_mprintf("text with a NUL byte");
-      return sqlite3_mprintf("text '%.40q%s'", z, n>40 ? "..." : "");
+      pStr = sqlite3_str_new(0);
+      sqlite3_str_appendall(pStr, "text '");
+      for(i=0; i<n && i<40; i++){
+        unsigned char c = (unsigned char)z[i];
+        if( c=='\'' ) sqlite3_str_appendall(pStr, "''");
+        else if( c<0x20 ) sqlite3_str_appendf(pStr, "\\x%02x", c);
+        else sqlite3_str_appendchar(pStr, 1, (char)c);
+      }
+      sqlite3_str_appendall(pStr, n>40 ? "...'" : "'");
+      return sqlite3_str_finish(pStr);
     }
     default:
       return sqlite3_mprintf("a blob");

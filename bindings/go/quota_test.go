@@ -200,7 +200,7 @@ func TestLifecycle(t *testing.T) {
 		message  string
 	}{
 		{"SELECT quota_reserve('nobody', 1)", sqlite3.ErrError, 1, "quota_reserve: no such quota key: 'nobody'"},
-		{"SELECT quota_reserve('sk-live-1', -1)", sqlite3.ErrMismatch, 20, "quota_reserve: amount must be a non-negative integer"},
+		{"SELECT quota_reserve('sk-live-1', -1)", sqlite3.ErrMismatch, 20, "quota_reserve: amount must be a non-negative integer, not -1"},
 		{"SELECT quota_settle(2, 1)", sqlite3.ErrError, 1, "quota_settle: hold 2 was released"},
 	} {
 		var v sql.NullInt64

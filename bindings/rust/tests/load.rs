@@ -105,7 +105,7 @@ fn the_lifecycle_and_its_errors() {
         "SELECT quota_reserve('sk-live-1', -1)",
         ErrorCode::TypeMismatch,
         20,
-        "quota_reserve: amount must be a non-negative integer",
+        "quota_reserve: amount must be a non-negative integer, not -1",
     );
     expect_err("SELECT quota_settle(2, 1)", ErrorCode::Unknown, 1, "quota_settle: hold 2 was released");
     assert_eq!(used_reserved(&conn, "sk-live-1"), (42, 0));
