@@ -92,7 +92,7 @@ DQLITE_PKGS    = libdqlite-dev go-dqlite
 # read): make coverage then builds an instrumented node too.
 DQLITE_PRESENT = $(and $(wildcard /usr/include/dqlite.h),$(shell command -v dqlite 2>/dev/null))
 
-.PHONY: all demo test deps-build deps-test install clean drivers static dqlite-if-possible \
+.PHONY: all demo test deps-build deps-demo deps-test install clean drivers static dqlite-if-possible \
         asan valgrind coverage bench bench-quick npm node-deps python \
         dqlite test-dqlite deps-dqlite fuzz fuzz-replay analyze newest newest-if-present \
         coverage-build rust go
@@ -101,6 +101,9 @@ all: $(SO)
 
 deps-build:
 	@sh tool/deps.sh build
+
+deps-demo:
+	@sh tool/deps.sh demo
 
 deps-test:
 	@sh tool/deps.sh test
@@ -181,7 +184,8 @@ fuzz: $(FUZZER_BIN)
 	      || exit 1; \
 	done
 
-demo: $(SO) | deps-test build
+# make demo needs only what it uses: the compiler (for quota.so) and sqlite3.
+demo: $(SO) | deps-demo build
 	@rm -f build/demo.db build/demo.db-wal build/demo.db-shm
 	$(SQLITE3) -bail build/demo.db < tool/demo.sql
 

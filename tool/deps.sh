@@ -2,16 +2,27 @@
 # Checks the Debian packages the build and the tests need. As root it installs
 # what is missing (apt-get update, then apt-get install -y); otherwise it prints
 # the exact command to run and fails.
-#   usage: tool/deps.sh build|test|dqlite
-# (dqlite: what `make dqlite` needs: libdqlite-dev, and go-dqlite for the
-# `dqlite` shell that test/dqlite.test and doc/scaling.md use.)
+#   usage: tool/deps.sh build|demo|test|dqlite
+#   build   what make needs: a C compiler, make, libsqlite3-dev
+#   demo    what make demo needs: build's, and the sqlite3 shell
+#   test    what make test needs: demo's, and tcl, libsqlite3-tcl, python3,
+#           python3-venv, valgrind
+#   dqlite  test's, and what make dqlite needs: libdqlite-dev, and go-dqlite for
+#           the `dqlite` shell that test/dqlite.test and doc/scaling.md use
+mode=${1:-build}
+case $mode in
+  build|demo|test|dqlite) ;;
+  *) echo "deps: usage: tool/deps.sh build|demo|test|dqlite (not '$mode')" >&2; exit 2 ;;
+esac
 need=""
 have_cmd() { command -v "$1" >/dev/null 2>&1; }
 [ -f /usr/include/sqlite3.h ] || need="$need libsqlite3-dev"
 have_cmd cc || have_cmd gcc || need="$need gcc"
 have_cmd make || need="$need make"
-if [ "${1:-build}" != build ]; then
+if [ "$mode" != build ]; then
   have_cmd sqlite3 || need="$need sqlite3"
+fi
+if [ "$mode" = test ] || [ "$mode" = dqlite ]; then
   [ -x /usr/bin/python3 ] || need="$need python3"      # test/client_python.test
   # test/python.test makes a virtualenv of /usr/bin/python3
   [ -x /usr/bin/python3 ] && ! /usr/bin/python3 -c 'import ensurepip, venv' >/dev/null 2>&1 \
@@ -25,7 +36,7 @@ if [ "${1:-build}" != build ]; then
     need="$need libsqlite3-tcl"
   fi
 fi
-if [ "${1:-build}" = dqlite ]; then
+if [ "$mode" = dqlite ]; then
   [ -f /usr/include/dqlite.h ] || need="$need libdqlite-dev"
   have_cmd dqlite || need="$need go-dqlite"
 fi
