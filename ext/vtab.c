@@ -573,11 +573,7 @@ static int vtabValidateParent(QuotaTab *p, sqlite3_value *v, const char *zKey,
   if( bNul ){
     return vtabError(p, SQLITE_CONSTRAINT, "parent must not contain a NUL byte");
   }
-  if( zParent==0 && sqlite3_value_type(v)==SQLITE_TEXT ){
-    zParent = "";                     /* no key is '': "no such parent" */
-  }else if( zParent==0 ){
-    return vtabRefused(p, "parent", "NULL or a key", v);
-  }
+  if( zParent==0 ) return vtabRefused(p, "parent", "NULL or a key", v);
   if( strcmp(zParent, zKey)==0 ){
     return vtabError(p, SQLITE_CONSTRAINT, "parent chain has a cycle: %s -> %s",
                      zKey, zKey);
