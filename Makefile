@@ -11,6 +11,9 @@
 #   make valgrind    the whole suite under valgrind
 #   make coverage    branch coverage of ext/ (gcovr)
 #   make bench       the benchmark (tool/quotabench.c); bench-quick for a short run
+#   make bench-peers sqlite-quota next to Redis and PostgreSQL doing the same quota
+#                    work (bench/peers.c, about 9 minutes; bench-peers-quick under 2;
+#                    starts and stops its own servers, see bench/peers.sh)
 #   make fuzz        libFuzzer runs of test/fuzz/*.c (FUZZ_SECONDS each, default 60)
 #   make analyze     gcc -fanalyzer, cppcheck, clang-tidy-14, scan-build-14 on ext/
 #   make dqlite      build/quota-dqlite-node, a dqlite node serving the extension
@@ -52,7 +55,8 @@ DQLITE_NODE    = build/quota-dqlite-node
 DQLITE_PRESENT = $(and $(wildcard /usr/include/dqlite.h),$(shell command -v dqlite 2>/dev/null))
 
 .PHONY: all demo test deps-build deps-test install clean drivers static \
-        asan valgrind coverage bench bench-quick npm node-deps \
+        asan valgrind coverage bench bench-quick bench-peers bench-peers-quick FORCE \
+        npm node-deps \
         dqlite test-dqlite deps-dqlite fuzz fuzz-replay analyze newest newest-if-present
 
 all: $(SO)
@@ -294,6 +298,39 @@ bench: build/quotabench
 
 bench-quick: build/quotabench
 	build/quotabench --quick $(BENCHFLAGS)
+
+# make bench-peers: bench/peers.sh deps installs redis-server, postgresql,
+# libhiredis-dev and libpq-dev as root (or prints the apt-get command); the
+# program is then built with the client libraries that are there, and
+# bench/peers.sh run starts Redis and PostgreSQL on 127.0.0.1 (data under
+# build/peers/), runs it and stops them. A side that cannot run prints
+# "bench-peers: SKIPPED: reason". PEERSFLAGS: more options for the program
+# (bench/peers.c), e.g. PEERSFLAGS="--rounds 7".
+PEERSFLAGS ?=
+PEERS_FLAGS = $(shell sh bench/peers.sh cflags)
+PEERS_LIBS  = $(shell sh bench/peers.sh libs)
+
+build/peers/peers: bench/peers.c $(EXT_SRC) $(EXT_HDR) build/peers/flags | deps-build
+	$(CC) -std=gnu99 $(CFLAGS) $(WARN) -DSQLITE_CORE -Iext $(PEERS_FLAGS) -o $@ bench/peers.c \
+	    $(EXT_SRC) $(PEERS_LIBS) -lsqlite3 -lm
+
+# Rewritten only when the flags change (a client library was installed), so
+# that the program is rebuilt then.
+build/peers/flags: FORCE
+	@mkdir -p build/peers
+	@echo '$(PEERS_FLAGS) $(PEERS_LIBS)' | cmp -s - $@ || echo '$(PEERS_FLAGS) $(PEERS_LIBS)' > $@
+
+bench-peers:
+	@sh bench/peers.sh deps
+	@$(MAKE) --no-print-directory build/peers/peers
+	sh bench/peers.sh run $(PEERSFLAGS)
+
+bench-peers-quick:
+	@sh bench/peers.sh deps
+	@$(MAKE) --no-print-directory build/peers/peers
+	sh bench/peers.sh run --quick $(PEERSFLAGS)
+
+FORCE:
 
 clean:
 	rm -rf build $(SO) libsqlite_quota.a
