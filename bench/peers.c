@@ -22,7 +22,9 @@
 **                     the one-vCPU variant; its clients run on CPU 0 too
 **   --pg CONNINFO     a PostgreSQL for this run (tables q, ledger, holds are
 **                     dropped and created)
-**   --skip-redis WHY, --skip-pg WHY   say why a side is not measured
+**   --skip-redis WHY, --skip-pinned WHY, --skip-pg WHY
+**                     why a side is not measured (bench/peers.sh passes the
+**                     reason; the program prints "bench-peers: SKIPPED: ...")
 **   --only LIST       sides to run: sqlite,redis,pinned,pg
 **   --diag            the diagnosis instead of the comparison (below)
 **   --variants LIST   diag variants (default all): default traced bgckpt
@@ -99,14 +101,28 @@
 **              10, 15, 20, 25, 25, 25, 50, 50, then 100 ms, up to 5000 ms in
 **              all) and times its sleeps. A call over 1 ms is attributed to
 **              a checkpoint or a busy sleep it contained, or to neither.
-**   bgckpt     PRAGMA wal_autocheckpoint=0 in the clients, and one more
-**              process that runs a PASSIVE checkpoint every --ckpt-ms ms;
-**              the default busy sleeps (instrumented).
+**   bgckpt     PRAGMA wal_autocheckpoint=0 in the clients, and a helper
+**              process that runs a PASSIVE checkpoint every --ckpt-ms ms,
+**              and a RESTART checkpoint when the log holds --restart-frames
+**              frames or more (under a steady stream of commits a PASSIVE
+**              checkpoint never catches up, so without it the log is never
+**              restarted and grows); the default busy sleeps (instrumented).
 **   shortbusy  the automatic checkpoint (instrumented) and a busy handler
 **              that yields 4 times, then sleeps 20, 50, 100, 200, 500 us,
 **              then 1 ms at a time, up to 5000 ms in all.
 **   both       bgckpt and shortbusy together.
-**   mmap       both, and PRAGMA mmap_size=268435456.
+**   flush      the automatic checkpoint, and a helper process that calls
+**              sync_file_range(SYNC_FILE_RANGE_WRITE) on the -wal file every
+**              --flush-ms ms, so that the log's pages are on their way to
+**              the disk before a checkpoint fsyncs them.
+**   flushshort flush and shortbusy together.
+**
+** Instrumented variants also read getrusage(RUSAGE_THREAD) after every call
+** (one system call): a call over 1 ms that neither checkpointed nor slept in
+** the busy handler is "blocked" if it made a voluntary context switch (I/O,
+** a lock), else "preempted" if it made an involuntary one. The largest -wal
+** file and the page cache misses per call (SQLITE_DBSTATUS_CACHE_MISS) are
+** reported too.
 **
 ** Given --redis, Redis+Lua consume (AOF everysec) runs with the same client
 ** counts in the same rounds, for the ratio the project's target names.
@@ -186,6 +202,7 @@ static struct Options {
   char zPg[512];              /* conninfo or "" */
   char zSkipRedis[256];       /* why Redis is not measured */
   char zSkipPg[256];          /* why PostgreSQL is not measured */
+  char zSkipPinned[256];      /* why the one-vCPU Redis is not measured */
   int abOnly[NSYS];           /* sides to run */
   char zVariants[256];        /* diag variants, comma-separated, "" = all */
   int msCkpt;                 /* diag checkpointer period */
@@ -1532,10 +1549,20 @@ static void out_header(const char *zTitle, double tRun){
 ** The comparison
 */
 static int g_abSys[NSYS];     /* sides measured */
+static char g_zSkipped[1024]; /* the sides skipped and why, for the report */
+
+/* A side that cannot run: one line on stdout now, and one in the report. */
+static void skipped(const char *zSide, const char *zWhy){
+  size_t n = strlen(g_zSkipped);
+  printf("bench-peers: SKIPPED: %s: %s\n", zSide, zWhy);
+  fflush(stdout);
+  snprintf(g_zSkipped+n, sizeof(g_zSkipped)-n, "%s%s (%s)", n ? "; " : "", zSide, zWhy);
+}
 
 static void report_compare(void){
   static const int aOp[] = { OP_CONSUME, OP_PAIR };
   int iOp, bDur, iCli, s, r;
+  if( g_zSkipped[0] ) out("Not measured: %s.\n\n", g_zSkipped);
   out("Unfair in sqlite-quota's favour: the peers' scripts do less (no calendar periods, no hold"
       " expiry or sweeping, no idempotency, no parent chains, no input checks), and they pay a"
       " loopback round trip per call (a wake-up of a process on the other vCPU: the one-vCPU Redis"
@@ -1779,7 +1806,8 @@ static void usage(void){
   fprintf(stderr,
     "usage: peers [--quick] [--rounds N] [--seconds S] [--clients LIST] [--dir DIR]\n"
     "             [--redis HOST:PORT] [--redis-pinned HOST:PORT] [--pg CONNINFO]\n"
-    "             [--skip-redis WHY] [--skip-pg WHY] [--only sqlite,redis,pinned,pg]\n"
+    "             [--skip-redis WHY] [--skip-pinned WHY] [--skip-pg WHY]\n"
+    "             [--only sqlite,redis,pinned,pg]\n"
     "             [--diag [--variants LIST] [--ckpt-ms N] [--restart-frames N] [--flush-ms N]]\n");
   exit(2);
 }
@@ -1843,6 +1871,7 @@ int main(int argc, char **argv){
     else if( strcmp(z, "--pg")==0 ) snprintf(g.zPg, sizeof(g.zPg), "%s", zArg);
     else if( strcmp(z, "--skip-redis")==0 ) snprintf(g.zSkipRedis, sizeof(g.zSkipRedis), "%s", zArg);
     else if( strcmp(z, "--skip-pg")==0 ) snprintf(g.zSkipPg, sizeof(g.zSkipPg), "%s", zArg);
+    else if( strcmp(z, "--skip-pinned")==0 ) snprintf(g.zSkipPinned, sizeof(g.zSkipPinned), "%s", zArg);
     else if( strcmp(z, "--only")==0 ) snprintf(zOnly, sizeof(zOnly), "%s", zArg);
     else if( strcmp(z, "--variants")==0 ) snprintf(g.zVariants, sizeof(g.zVariants), "%s", zArg);
     else if( strcmp(z, "--ckpt-ms")==0 ) g.msCkpt = atoi(zArg);
@@ -1887,14 +1916,15 @@ int main(int argc, char **argv){
       const char *zAddr = s==SYS_REDIS ? g.zRedis : g.zPinned;
       redisContext *c;
       if( !g.abOnly[s] || (g.bDiag && s==SYS_PINNED) ) continue;
+      const char *zSkip = s==SYS_REDIS ? g.zSkipRedis : g.zSkipPinned;
+      const char *zSide = s==SYS_REDIS ? "Redis" : "Redis on one vCPU";
       if( zAddr[0]==0 ){
-        progress("bench-peers: SKIPPED: %s: %s\n", s==SYS_REDIS ? "Redis" : "Redis on one vCPU",
-                 (s==SYS_REDIS && g.zSkipRedis[0]) ? g.zSkipRedis : "no server given");
+        skipped(zSide, zSkip[0] ? zSkip : "no server given (--redis, --redis-pinned)");
         continue;
       }
       c = redis_connect(zAddr, zErr, sizeof(zErr));
       if( c==0 ){
-        progress("bench-peers: SKIPPED: %s: %s\n", s==SYS_REDIS ? "Redis" : "Redis on one vCPU", zErr);
+        skipped(zSide, zErr);
         continue;
       }
       redis_setup(c, s==SYS_REDIS ? 0 : 1);
@@ -1904,19 +1934,21 @@ int main(int argc, char **argv){
   }
 #else
   if( g.abOnly[SYS_REDIS] ){
-    progress("bench-peers: SKIPPED: Redis: %s\n",
-             g.zSkipRedis[0] ? g.zSkipRedis : "built without hiredis (libhiredis-dev)");
+    skipped("Redis", g.zSkipRedis[0] ? g.zSkipRedis : "built without hiredis (libhiredis-dev)");
+  }
+  if( g.abOnly[SYS_PINNED] && !g.bDiag ){
+    skipped("Redis on one vCPU", g.zSkipPinned[0] ? g.zSkipPinned : "built without hiredis (libhiredis-dev)");
   }
 #endif
 #ifdef PEERS_PG
   if( g.abOnly[SYS_PG] && !g.bDiag ){
     if( g.zPg[0]==0 ){
-      progress("bench-peers: SKIPPED: PostgreSQL: %s\n", g.zSkipPg[0] ? g.zSkipPg : "no server given");
+      skipped("PostgreSQL", g.zSkipPg[0] ? g.zSkipPg : "no server given (--pg)");
     }else{
       char zErr[512];
       PGconn *c = pg_connect(zErr, sizeof(zErr));
       if( c==0 ){
-        progress("bench-peers: SKIPPED: PostgreSQL: %s\n", zErr);
+        skipped("PostgreSQL", zErr);
       }else{
         pg_setup(c);
         PQfinish(c);
@@ -1926,8 +1958,7 @@ int main(int argc, char **argv){
   }
 #else
   if( g.abOnly[SYS_PG] && !g.bDiag ){
-    progress("bench-peers: SKIPPED: PostgreSQL: %s\n",
-             g.zSkipPg[0] ? g.zSkipPg : "built without libpq (libpq-dev)");
+    skipped("PostgreSQL", g.zSkipPg[0] ? g.zSkipPg : "built without libpq (libpq-dev)");
   }
 #endif
   if( g_abSys[SYS_SQLITE] ) sqlite_setup();

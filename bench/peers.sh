@@ -21,7 +21,8 @@
 # checkout under a private home directory), the data goes to a fresh directory under
 # /tmp instead, and the script says so. As another user, the servers run as that user.
 #
-# A side whose server cannot start prints `bench-peers: SKIPPED: reason` and the others
+# A side that cannot run (package missing, server not starting) prints
+# `bench-peers: SKIPPED: SIDE: reason` (the program does, given the reason) and the others
 # are still measured. The servers are stopped by their PIDs (from their pid files) when
 # the script ends, also on failure or interruption (trap), and their data directories
 # are deleted; the logs stay in build/peers/.
@@ -94,7 +95,8 @@ PIDFILES=""            # pid files of the servers this run started
 DATADIRS=""            # directories to delete at the end
 TMPDATA=""             # a /tmp directory, when the server user cannot reach build/peers
 
-skip() { echo "bench-peers: SKIPPED: $*"; }
+# A side that cannot run: its reason goes to the program, which prints
+# "bench-peers: SKIPPED: SIDE: reason" and measures the others.
 
 # stop PIDFILE SIGNAL: signal the server by its PID and wait (up to 30 s) until it is gone.
 stop_server() {
@@ -110,7 +112,13 @@ stop_server() {
   done
 }
 
+PROGPID=""             # the benchmark program, while it runs
 cleanup() {
+  if [ -n "$PROGPID" ]; then
+    kill -TERM "$PROGPID" 2>/dev/null
+    wait "$PROGPID" 2>/dev/null
+    PROGPID=""
+  fi
   for entry in $PIDFILES; do
     stop_server "${entry%%:*}" "${entry##*:}"
   done
@@ -182,24 +190,23 @@ start_redis() {
   return 1
 }
 if ! have_cmd redis-server; then
-  skip "Redis: redis-server is not installed (sh bench/peers.sh deps)"
-  set -- "$@" --skip-redis "redis-server is not installed"
+  set -- "$@" --skip-redis "redis-server is not installed (sh bench/peers.sh deps)" \
+              --skip-pinned "redis-server is not installed"
 elif ! sh "$TOP/bench/peers.sh" cflags | grep -q PEERS_REDIS; then
-  skip "Redis: libhiredis-dev is not installed (sh bench/peers.sh deps)"
-  set -- "$@" --skip-redis "libhiredis-dev is not installed"
+  set -- "$@" --skip-redis "libhiredis-dev is not installed (sh bench/peers.sh deps)" \
+              --skip-pinned "libhiredis-dev is not installed"
 else
   if start_redis "$REDIS_PORT" redis; then
     set -- "$@" --redis "127.0.0.1:$REDIS_PORT"
   else
-    skip "Redis: the server did not start on 127.0.0.1:$REDIS_PORT (see $DIR/redis.log)"
-    set -- "$@" --skip-redis "the server did not start on 127.0.0.1:$REDIS_PORT"
+    set -- "$@" --skip-redis "the server did not start on 127.0.0.1:$REDIS_PORT (see $DIR/redis.log)"
   fi
   if ! have_cmd taskset; then
-    skip "Redis on one vCPU: taskset is not installed (util-linux)"
+    set -- "$@" --skip-pinned "taskset is not installed (util-linux)"
   elif start_redis "$PINNED_PORT" redis-pinned taskset -c 0; then
     set -- "$@" --redis-pinned "127.0.0.1:$PINNED_PORT"
   else
-    skip "Redis on one vCPU: the server did not start on 127.0.0.1:$PINNED_PORT (see $DIR/redis-pinned.log)"
+    set -- "$@" --skip-pinned "the server did not start on 127.0.0.1:$PINNED_PORT (see $DIR/redis-pinned.log)"
   fi
 fi
 
@@ -227,24 +234,26 @@ start_pg() {
   return 0
 }
 if [ -z "$PGBIN" ]; then
-  skip "PostgreSQL: the server is not installed (sh bench/peers.sh deps)"
-  set -- "$@" --skip-pg "the server is not installed"
+  set -- "$@" --skip-pg "the server is not installed (sh bench/peers.sh deps)"
 elif ! sh "$TOP/bench/peers.sh" cflags | grep -q PEERS_PG; then
-  skip "PostgreSQL: libpq-dev is not installed (sh bench/peers.sh deps)"
-  set -- "$@" --skip-pg "libpq-dev is not installed"
+  set -- "$@" --skip-pg "libpq-dev is not installed (sh bench/peers.sh deps)"
 else
   # start_pg runs in this shell (not $(...)) so that PIDFILES keeps its pid file.
   why=$(mktemp)
   if start_pg >"$why"; then
     set -- "$@" --pg "host=127.0.0.1 port=$PG_PORT user=peers dbname=postgres"
   else
-    skip "PostgreSQL: $(cat "$why")"
     set -- "$@" --skip-pg "$(cat "$why")"
   fi
   rm -f "$why"
 fi
 
-"$PROG" "$@"
+# In the background and waited for, so that a signal runs the trap at once
+# (a shell runs traps only after a foreground command ends).
+"$PROG" "$@" &
+PROGPID=$!
+wait "$PROGPID"
 rc=$?
+PROGPID=""
 cleanup
 exit $rc
