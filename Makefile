@@ -13,7 +13,8 @@
 #   make bench       the benchmark (tool/quotabench.c); bench-quick for a short run
 #   make bench-peers sqlite-quota next to Redis and PostgreSQL doing the same quota
 #                    work (bench/peers.c, about 9 minutes; bench-peers-quick under 2;
-#                    starts and stops its own servers, see bench/peers.sh)
+#                    starts and stops its own servers, see bench/peers.sh);
+#                    bench-peers-diag: sqlite-quota's tail latency and scaling
 #   make fuzz        libFuzzer runs of test/fuzz/*.c (FUZZ_SECONDS each, default 60)
 #   make analyze     gcc -fanalyzer, cppcheck, clang-tidy-14, scan-build-14 on ext/
 #   make dqlite      build/quota-dqlite-node, a dqlite node serving the extension
@@ -55,7 +56,7 @@ DQLITE_NODE    = build/quota-dqlite-node
 DQLITE_PRESENT = $(and $(wildcard /usr/include/dqlite.h),$(shell command -v dqlite 2>/dev/null))
 
 .PHONY: all demo test deps-build deps-test install clean drivers static \
-        asan valgrind coverage bench bench-quick bench-peers bench-peers-quick FORCE \
+        asan valgrind coverage bench bench-quick bench-peers bench-peers-quick bench-peers-diag FORCE \
         npm node-deps \
         dqlite test-dqlite deps-dqlite fuzz fuzz-replay analyze newest newest-if-present
 
@@ -329,6 +330,14 @@ bench-peers-quick:
 	@sh bench/peers.sh deps
 	@$(MAKE) --no-print-directory build/peers/peers
 	sh bench/peers.sh run --quick $(PEERSFLAGS)
+
+# sqlite-quota's tail latency and multi-process scaling under checkpoint and
+# busy-handler variants, Redis+Lua beside it (build/peers/peers --diag; about
+# 9 minutes).
+bench-peers-diag:
+	@sh bench/peers.sh deps
+	@$(MAKE) --no-print-directory build/peers/peers
+	sh bench/peers.sh run --diag $(PEERSFLAGS)
 
 FORCE:
 

@@ -33,6 +33,7 @@
 **   --restart-frames N  diag: the checkpointer runs a RESTART checkpoint
 **                     when the log holds N frames or more (default 4000)
 **   --flush-ms N      diag: the log writeback period (default 1)
+**   --full            diag: synchronous=FULL (and Redis AOF always) instead
 **
 ** The report (markdown) goes to stdout, progress to stderr.
 **
@@ -194,6 +195,7 @@ static struct Options {
   double rSec;                /* seconds per case per round */
   int bQuick;                 /* --quick */
   int bDiag;                  /* --diag */
+  int bFull;                  /* --full: the diagnosis with synchronous=FULL */
   int aCli[MAX_NCLI];         /* client counts */
   int nCli;
   char zDir[512];             /* SQLite database directory */
@@ -350,6 +352,8 @@ struct Slot {
   long long nFrameCkpt;       /* frames in the log at those checkpoints */
   long long nBusy;            /* busy-handler invocations */
   long long nsBusy;           /* time spent in them */
+  long long mxRetry;          /* most busy-handler invocations in one wait */
+  long long mxBusyNs;         /* longest time one wait spent in the busy handler */
   long long nSlow;            /* ops over 1 ms */
   long long nSlowCkpt;        /* ... that ran a checkpoint */
   long long nSlowBusy;        /* ... that slept in the busy handler (and no checkpoint) */
@@ -389,7 +393,7 @@ struct Case {
   /* diagnosis counters, summed over rounds and processes */
   long long aCkpt[MAX_NCLI], aNsCkpt[MAX_NCLI], aMxCkpt[MAX_NCLI], aFrameCkpt[MAX_NCLI];
   long long aBgCkpt[MAX_NCLI], aNsBg[MAX_NCLI], aMxBg[MAX_NCLI];
-  long long aBusy[MAX_NCLI], aNsBusy[MAX_NCLI];
+  long long aBusy[MAX_NCLI], aNsBusy[MAX_NCLI], aMxRetry[MAX_NCLI], aMxBusyNs[MAX_NCLI];
   long long aSlow[MAX_NCLI], aSlowCkpt[MAX_NCLI], aSlowBusy[MAX_NCLI], aVerySlow[MAX_NCLI];
   long long aSlowBlock[MAX_NCLI], aSlowPreempt[MAX_NCLI];
   long long aWalMax[MAX_NCLI];  /* largest -wal file seen (bytes) */
@@ -827,7 +831,8 @@ struct Client {
   char zRKey[24];             /* "peers:k0000042" */
   sqlite3 *db;
   sqlite3_stmt *pA, *pB;
-  long long nsBusyStart;      /* start of the current wait (BUSY_SHORT) */
+  long long nsBusyStart;      /* start of the current wait */
+  long long nsBusyWait;       /* time slept in the current wait */
   int bCallCkpt;              /* the current call ran a checkpoint */
   int bCallBusy;              /* the current call slept in the busy handler */
   int iLastFrame;
@@ -896,8 +901,15 @@ static int diag_busy(void *pArg, int nPrior){
     if( nPrior<4 ) sched_yield();
     else usleep((useconds_t)(nPrior-4 < 5 ? aUs[nPrior-4] : 1000));
   }
-  p->pSlot->nBusy++;
-  p->pSlot->nsBusy += now_ns() - t0;
+  {
+    long long dt = now_ns() - t0;
+    if( nPrior==0 ) p->nsBusyWait = 0;
+    p->nsBusyWait += dt;
+    p->pSlot->nBusy++;
+    p->pSlot->nsBusy += dt;
+    if( nPrior+1>p->pSlot->mxRetry ) p->pSlot->mxRetry = nPrior+1;
+    if( p->nsBusyWait>p->pSlot->mxBusyNs ) p->pSlot->mxBusyNs = p->nsBusyWait;
+  }
   p->bCallBusy = 1;
   return 1;
 }
@@ -1380,6 +1392,8 @@ static void run_case(Case *p, int iCli, int iRound){
     p->aFrameCkpt[iCli] += s->nFrameCkpt;
     if( s->mxCkpt>p->aMxCkpt[iCli] ) p->aMxCkpt[iCli] = s->mxCkpt;
     p->aBusy[iCli] += s->nBusy; p->aNsBusy[iCli] += s->nsBusy;
+    if( s->mxRetry>p->aMxRetry[iCli] ) p->aMxRetry[iCli] = s->mxRetry;
+    if( s->mxBusyNs>p->aMxBusyNs[iCli] ) p->aMxBusyNs[iCli] = s->mxBusyNs;
     p->aSlow[iCli] += s->nSlow; p->aSlowCkpt[iCli] += s->nSlowCkpt;
     p->aSlowBusy[iCli] += s->nSlowBusy; p->aVerySlow[iCli] += s->nVerySlow;
     p->aSlowBlock[iCli] += s->nSlowBlock; p->aSlowPreempt[iCli] += s->nSlowPreempt;
@@ -1711,11 +1725,14 @@ static void report_diag(void){
   int i, iCli, r;
   Case *pRedis = 0;
   for(i=0; i<g_nCase; i++) if( g_aCase[i].eSys==SYS_REDIS ) pRedis = &g_aCase[i];
-  out("quota_consume on WAL synchronous=NORMAL, 1,000 keys at random. ops/s: granted calls of"
+  out("quota_consume on WAL synchronous=%s, 1,000 keys at random. ops/s: granted calls of"
       " all processes / seconds, median over rounds; x 1 proc: median of per-round ratios"
       " to the same variant's 1 process. Latency per call, all calls of all rounds pooled.%s\n\n",
-      pRedis ? " x Redis: per-round ratio to Redis+Lua consume (AOF everysec) with the same"
-               " client count, median." : "");
+      g.bFull ? "FULL" : "NORMAL",
+      pRedis ? (g.bFull ? " x Redis: per-round ratio to Redis+Lua consume (AOF always) with the"
+                          " same client count, median."
+                        : " x Redis: per-round ratio to Redis+Lua consume (AOF everysec) with the"
+                          " same client count, median.") : "");
   out("| variant | procs | ops/s | x 1 proc | per-round x 1 proc |%s p50 us | p99 us | p99.9 us | max us | calls > 1 ms | > 20 ms | errors |\n",
       pRedis ? " x Redis |" : "");
   out("|---|---:|---:|---:|---|%s---:|---:|---:|---:|---:|---:|---:|\n", pRedis ? "---:|" : "");
@@ -1724,7 +1741,7 @@ static void report_diag(void){
     for(iCli=0; iCli<g.nCli; iCli++){
       const Hist *h = p->apHist[iCli];
       double aR[MAX_ROUND];
-      out("| %s | %d | %s |", p->iVar>=0 ? g_aVar[p->iVar].zId : "Redis+Lua everysec",
+      out("| %s | %d | %s |", p->iVar>=0 ? g_aVar[p->iVar].zId : g.bFull ? "Redis+Lua always" : "Redis+Lua everysec",
           g.aCli[iCli], fmt_int(median(p->aOps[iCli], g.nRound)));
       if( iCli==0 && g.aCli[0]==1 ){
         out(" 1 | - |");
@@ -1763,9 +1780,9 @@ static void report_diag(void){
       " saw (every 256 calls; each case starts from an empty log). Misses: pages a call"
       " read from the files (SQLITE_DBSTATUS_CACHE_MISS), per call.\n\n", g.msCkpt, g.nRestartFrames, g.msFlush);
   out("| variant | procs | calls | in-call checkpoints | mean / max ms | frames in log at them |"
-      " background checkpoints | mean / max ms | busy calls | busy ms per call |"
+      " background checkpoints | mean / max ms | busy calls | busy ms per call | longest wait: retries / ms |"
       " RESTARTs | mean / max ms | writebacks | mean / max ms | slow: ckpt / busy / blocked / preempted / other | WAL MB | misses per call |\n");
-  out("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|\n");
+  out("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|\n");
   for(i=0; i<g_nCase; i++){
     Case *p = &g_aCase[i];
     if( p->iVar<0 || !g_aVar[p->iVar].bHook ) continue;
@@ -1773,7 +1790,7 @@ static void report_diag(void){
       long long nCall = p->aOps1[iCli];
       long long nOther = p->aSlow[iCli]-p->aSlowCkpt[iCli]-p->aSlowBusy[iCli]
                          -p->aSlowBlock[iCli]-p->aSlowPreempt[iCli];
-      out("| %s | %d | %s | %s | %.2f / %.2f | %.0f | %s | %.2f / %.2f | %s | %.4f | %s | %.2f / %.2f | %s | %.3f / %.2f | %s / %s / %s / %s / %s | %.1f | %.2f |\n",
+      out("| %s | %d | %s | %s | %.2f / %.2f | %.0f | %s | %.2f / %.2f | %s | %.4f | %lld / %.1f | %s | %.2f / %.2f | %s | %.3f / %.2f | %s / %s / %s / %s / %s | %.1f | %.2f |\n",
           g_aVar[p->iVar].zId, g.aCli[iCli], fmt_int((double)nCall),
           fmt_int((double)p->aCkpt[iCli]),
           p->aCkpt[iCli] ? (double)p->aNsCkpt[iCli]/(double)p->aCkpt[iCli]/1e6 : 0.0,
@@ -1784,6 +1801,7 @@ static void report_diag(void){
           (double)p->aMxBg[iCli]/1e6,
           fmt_int((double)p->aBusy[iCli]),
           nCall ? (double)p->aNsBusy[iCli]/(double)nCall/1e6 : 0.0,
+          p->aMxRetry[iCli], (double)p->aMxBusyNs[iCli]/1e6,
           fmt_int((double)p->aRestart[iCli]),
           p->aRestart[iCli] ? (double)p->aNsRestart[iCli]/(double)p->aRestart[iCli]/1e6 : 0.0,
           (double)p->aMxRestart[iCli]/1e6,
@@ -1808,7 +1826,8 @@ static void usage(void){
     "             [--redis HOST:PORT] [--redis-pinned HOST:PORT] [--pg CONNINFO]\n"
     "             [--skip-redis WHY] [--skip-pinned WHY] [--skip-pg WHY]\n"
     "             [--only sqlite,redis,pinned,pg]\n"
-    "             [--diag [--variants LIST] [--ckpt-ms N] [--restart-frames N] [--flush-ms N]]\n");
+    "             [--diag [--full] [--variants LIST] [--ckpt-ms N] [--restart-frames N]\n"
+    "                     [--flush-ms N]]\n");
   exit(2);
 }
 
@@ -1860,6 +1879,7 @@ int main(int argc, char **argv){
     const char *zArg = i+1<argc ? argv[i+1] : 0;
     if( strcmp(z, "--quick")==0 ){ g.bQuick = 1; continue; }
     if( strcmp(z, "--diag")==0 ){ g.bDiag = 1; continue; }
+    if( strcmp(z, "--full")==0 ){ g.bFull = 1; continue; }
     if( zArg==0 ) usage();
     i++;
     if( strcmp(z, "--rounds")==0 ) g.nRound = atoi(zArg);
@@ -1968,9 +1988,9 @@ int main(int argc, char **argv){
   if( g.bDiag ){
     for(i=0; i<NVAR; i++){
       if( g.zVariants[0] && !in_list(g.zVariants, g_aVar[i].zId) ) continue;
-      add_case(SYS_SQLITE, OP_CONSUME, 0, i);
+      add_case(SYS_SQLITE, OP_CONSUME, g.bFull, i);
     }
-    if( g_abSys[SYS_REDIS] ) add_case(SYS_REDIS, OP_CONSUME, 0, -1);
+    if( g_abSys[SYS_REDIS] ) add_case(SYS_REDIS, OP_CONSUME, g.bFull, -1);
     if( g_nCase==0 ) die("no variant matches --variants %s", g.zVariants);
   }else{
     static const int aOp[] = { OP_CONSUME, OP_TXN, OP_PAIR };
