@@ -506,6 +506,8 @@ static sqlite3 *sq_open(const char *zPath, int flags){
   }
   rc = sqlite3_extended_result_codes(db, 1);
   if( rc!=SQLITE_OK ) die("sqlite3_extended_result_codes: %s", sqlite3_errstr(rc));
+  rc = sqlite3_busy_timeout(db, 5000);   /* the clients set their own */
+  if( rc!=SQLITE_OK ) die("sqlite3_busy_timeout: %s", sqlite3_errstr(rc));
   return db;
 }
 
@@ -918,13 +920,16 @@ static void client_open_sqlite(Client *p){
   const Variant *v = p->pVar;
   int rc;
   p->db = sq_open(g_zDb, SQLITE_OPEN_READWRITE);
-  sq_exec(p->db, p->pCase->bDurable ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
+  /* The busy handler first: the first statement reads the schema, and
+  ** while another process that just opened the database rebuilds the
+  ** WAL index, that read is busy. */
   if( v==0 || v->eBusy==BUSY_TIMEOUT ){
     rc = sqlite3_busy_timeout(p->db, 5000);
   }else{
     rc = sqlite3_busy_handler(p->db, diag_busy, p);
   }
   if( rc!=SQLITE_OK ) die("busy handler: %s", sqlite3_errstr(rc));
+  sq_exec(p->db, p->pCase->bDurable ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
   if( v ){
     if( v->nAutoCkpt==0 ) sq_exec(p->db, "PRAGMA wal_autocheckpoint=0");
     /* Installed after the PRAGMA: each replaces the other. */
@@ -1261,9 +1266,9 @@ static void helper_main(const Variant *pVar, Slot *pSlot, int fdReady, int fdGo)
   g_bChild = 1;
   snprintf(zWal, sizeof(zWal), "%s-wal", g_zDb);
   db = sq_open(g_zDb, SQLITE_OPEN_READWRITE);
-  sq_exec(db, "PRAGMA synchronous=NORMAL");
   rc = sqlite3_busy_handler(db, ckpt_busy, &tBusy);
   if( rc!=SQLITE_OK ) die("checkpointer: sqlite3_busy_handler: %s", sqlite3_errstr(rc));
+  sq_exec(db, "PRAGMA synchronous=NORMAL");
   if( write(fdReady, &c, 1)!=1 ) die("checkpointer: write: %s", strerror(errno));
   close(fdReady);
   if( read(fdGo, &c, 1)<0 ) die("checkpointer: read: %s", strerror(errno));
