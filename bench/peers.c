@@ -117,6 +117,14 @@
 **              --flush-ms ms, so that the log's pages are on their way to
 **              the disk before a checkpoint fsyncs them.
 **   flushshort flush and shortbusy together.
+**   all        bgckpt, flush and shortbusy together: one helper process
+**              starts the log's writeback every --flush-ms ms and
+**              checkpoints every --ckpt-ms ms.
+**   assist     the automatic checkpoint stays on (so the log restarts as
+**              usual, without a RESTART checkpoint), and the helper process
+**              runs a PASSIVE checkpoint every 5 ms (never RESTART) and the
+**              log writeback, so that the checkpoint a call runs finds the
+**              log mostly copied and synced; short busy sleeps.
 **
 ** Instrumented variants also read getrusage(RUSAGE_THREAD) after every call
 ** (one system call): a call over 1 ms that neither checkpointed nor slept in
@@ -416,15 +424,20 @@ struct Variant {
   int eBusy;                  /* BUSY_* */
   int bBgCkpt;                /* the helper process checkpoints */
   int bFlush;                 /* the helper process starts writeback of the log */
+  int bRestart;               /* the helper's RESTART checkpoints (bBgCkpt) */
+  int msCkpt;                 /* the helper's checkpoint period; 0 = --ckpt-ms */
 };
 static const Variant g_aVar[] = {
-  { "default",   "default: busy_timeout 5000, automatic checkpoint", 0, 1000, BUSY_TIMEOUT, 0, 0 },
-  { "traced",    "traced: the default policy, instrumented", 1, 1000, BUSY_MIMIC, 0, 0 },
-  { "bgckpt",    "bgckpt: wal_autocheckpoint=0 + checkpointer process", 1, 0, BUSY_MIMIC, 1, 0 },
-  { "shortbusy", "shortbusy: short busy sleeps, automatic checkpoint", 1, 1000, BUSY_SHORT, 0, 0 },
-  { "both",      "both: checkpointer process + short busy sleeps", 1, 0, BUSY_SHORT, 1, 0 },
-  { "flush",     "flush: automatic checkpoint + log writeback process", 1, 1000, BUSY_MIMIC, 0, 1 },
-  { "flushshort","flushshort: flush + short busy sleeps", 1, 1000, BUSY_SHORT, 0, 1 },
+  { "default",   "default: busy_timeout 5000, automatic checkpoint", 0, 1000, BUSY_TIMEOUT, 0, 0, 0, 0 },
+  { "traced",    "traced: the default policy, instrumented", 1, 1000, BUSY_MIMIC, 0, 0, 0, 0 },
+  { "bgckpt",    "bgckpt: wal_autocheckpoint=0 + checkpointer process", 1, 0, BUSY_MIMIC, 1, 0, 1, 0 },
+  { "shortbusy", "shortbusy: short busy sleeps, automatic checkpoint", 1, 1000, BUSY_SHORT, 0, 0, 0, 0 },
+  { "both",      "both: checkpointer process + short busy sleeps", 1, 0, BUSY_SHORT, 1, 0, 1, 0 },
+  { "flush",     "flush: automatic checkpoint + log writeback process", 1, 1000, BUSY_MIMIC, 0, 1, 0, 0 },
+  { "flushshort","flushshort: flush + short busy sleeps", 1, 1000, BUSY_SHORT, 0, 1, 0, 0 },
+  { "all",       "all: checkpointer + log writeback + short busy sleeps", 1, 0, BUSY_SHORT, 1, 1, 1, 0 },
+  { "assist",    "assist: automatic checkpoint, helped by PASSIVE checkpoints every 5 ms and log writeback; short busy sleeps",
+                 1, 1000, BUSY_SHORT, 1, 1, 0, 5 },
 };
 #define NVAR ((int)(sizeof(g_aVar)/sizeof(g_aVar[0])))
 
@@ -1293,7 +1306,7 @@ static void helper_main(const Variant *pVar, Slot *pSlot, int fdReady, int fdGo)
       usleep((useconds_t)g.msFlush * 1000);
       continue;
     }
-    tNextCkpt = t0 + (long long)g.msCkpt * 1000000LL;
+    tNextCkpt = t0 + (long long)(pVar->msCkpt ? pVar->msCkpt : g.msCkpt) * 1000000LL;
     t0 = now_ns();
     rc = sqlite3_wal_checkpoint_v2(db, "main", SQLITE_CHECKPOINT_PASSIVE, &nLog, &nDone);
     dt = now_ns() - t0;
@@ -1305,7 +1318,7 @@ static void helper_main(const Variant *pVar, Slot *pSlot, int fdReady, int fdGo)
     pSlot->nsCkpt += dt;
     pSlot->nFrameCkpt += nLog>0 ? nLog : 0;
     if( dt>pSlot->mxCkpt ) pSlot->mxCkpt = dt;
-    if( rc==SQLITE_OK && nLog>=g.nRestartFrames ){
+    if( rc==SQLITE_OK && pVar->bRestart && nLog>=g.nRestartFrames ){
       /* Under a steady stream of commits a PASSIVE checkpoint never
       ** catches up with the log, so the log is never restarted and grows
       ** without bound. A RESTART checkpoint makes it: it takes the write
@@ -1322,7 +1335,7 @@ static void helper_main(const Variant *pVar, Slot *pSlot, int fdReady, int fdGo)
       pSlot->nsRestart += dt;
       if( dt>pSlot->mxRestart ) pSlot->mxRestart = dt;
     }
-    usleep((useconds_t)(pVar->bFlush ? g.msFlush : g.msCkpt) * 1000);
+    usleep((useconds_t)(pVar->bFlush ? g.msFlush : pVar->msCkpt ? pVar->msCkpt : g.msCkpt) * 1000);
   }
   if( fdWal>=0 ) close(fdWal);
   sqlite3_close(db);
@@ -1728,19 +1741,24 @@ static void check_totals(void){
 */
 static void report_diag(void){
   int i, iCli, r;
-  Case *pRedis = 0;
-  for(i=0; i<g_nCase; i++) if( g_aCase[i].eSys==SYS_REDIS ) pRedis = &g_aCase[i];
+  Case *pRedis = 0, *pDef = 0;
+  for(i=0; i<g_nCase; i++){
+    if( g_aCase[i].eSys==SYS_REDIS ) pRedis = &g_aCase[i];
+    if( g_aCase[i].iVar==0 ) pDef = &g_aCase[i];
+  }
   out("quota_consume on WAL synchronous=%s, 1,000 keys at random. ops/s: granted calls of"
       " all processes / seconds, median over rounds; x 1 proc: median of per-round ratios"
-      " to the same variant's 1 process. Latency per call, all calls of all rounds pooled.%s\n\n",
+      " to the same variant's 1 process.%s Latency per call, all calls of all rounds pooled.%s\n\n",
       g.bFull ? "FULL" : "NORMAL",
+      pDef ? " x default: median of per-round ratios to the default variant with the same"
+             " process count." : "",
       pRedis ? (g.bFull ? " x Redis: per-round ratio to Redis+Lua consume (AOF always) with the"
                           " same client count, median."
                         : " x Redis: per-round ratio to Redis+Lua consume (AOF everysec) with the"
                           " same client count, median.") : "");
-  out("| variant | procs | ops/s | x 1 proc | per-round x 1 proc |%s p50 us | p99 us | p99.9 us | max us | calls > 1 ms | > 20 ms | errors |\n",
-      pRedis ? " x Redis |" : "");
-  out("|---|---:|---:|---:|---|%s---:|---:|---:|---:|---:|---:|---:|\n", pRedis ? "---:|" : "");
+  out("| variant | procs | ops/s | x 1 proc | per-round x 1 proc |%s%s p50 us | p99 us | p99.9 us | max us | calls > 1 ms | > 20 ms | errors |\n",
+      pDef ? " x default |" : "", pRedis ? " x Redis |" : "");
+  out("|---|---:|---:|---:|---|%s%s---:|---:|---:|---:|---:|---:|---:|\n", pDef ? "---:|" : "", pRedis ? "---:|" : "");
   for(i=0; i<g_nCase; i++){
     Case *p = &g_aCase[i];
     for(iCli=0; iCli<g.nCli; iCli++){
@@ -1755,6 +1773,15 @@ static void report_diag(void){
         out(" %.2fx | ", median(aR, g.nRound));
         out_ratio_list(aR, g.nRound);
         out(" |");
+      }
+      if( pDef ){
+        if( p==pDef || p->iVar<0 ) out(" - |");
+        else{
+          for(r=0; r<g.nRound; r++){
+            aR[r] = pDef->aOps[iCli][r]>0 ? p->aOps[iCli][r]/pDef->aOps[iCli][r] : 0;
+          }
+          out(" %.2fx |", median(aR, g.nRound));
+        }
       }
       if( pRedis ){
         if( p==pRedis ) out(" - |");
