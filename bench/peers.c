@@ -370,6 +370,7 @@ struct Slot {
   long long nSlowPreempt;     /* ... neither, but preempted (involuntary switch only) */
   long long nWalMax;          /* largest -wal file seen (client 0, every 256 ops) */
   long long nRestart;         /* checkpointer: RESTART checkpoints */
+  long long nRestartBusy;     /* ... that gave up (SQLITE_BUSY) */
   long long nsRestart;        /* their time */
   long long mxRestart;        /* the longest */
   long long nMiss;            /* page cache misses (SQLITE_DBSTATUS_CACHE_MISS) */
@@ -405,7 +406,7 @@ struct Case {
   long long aSlow[MAX_NCLI], aSlowCkpt[MAX_NCLI], aSlowBusy[MAX_NCLI], aVerySlow[MAX_NCLI];
   long long aSlowBlock[MAX_NCLI], aSlowPreempt[MAX_NCLI];
   long long aWalMax[MAX_NCLI];  /* largest -wal file seen (bytes) */
-  long long aRestart[MAX_NCLI], aNsRestart[MAX_NCLI], aMxRestart[MAX_NCLI];
+  long long aRestart[MAX_NCLI], aNsRestart[MAX_NCLI], aMxRestart[MAX_NCLI], aRestartBusy[MAX_NCLI];
   long long aMiss[MAX_NCLI];    /* page cache misses */
   long long aFlush[MAX_NCLI], aNsFlush[MAX_NCLI], aMxFlush[MAX_NCLI];
   long long aOps1[MAX_NCLI];  /* ops timed */
@@ -1332,6 +1333,7 @@ static void helper_main(const Variant *pVar, Slot *pSlot, int fdReady, int fdGo)
         pSlot->nErr++;
       }
       pSlot->nRestart++;
+      if( rc==SQLITE_BUSY ) pSlot->nRestartBusy++;
       pSlot->nsRestart += dt;
       if( dt>pSlot->mxRestart ) pSlot->mxRestart = dt;
     }
@@ -1352,7 +1354,13 @@ static void run_case(Case *p, int iCli, int iRound){
   long long nOk = 0, nsMax = 0;
   Hist *pH = p->apHist[iCli];
 
-  if( p->eSys==SYS_SQLITE ) sqlite_truncate_wal();
+  if( p->eSys==SYS_SQLITE ){
+    char zWal[700];
+    struct stat st;
+    sqlite_truncate_wal();
+    snprintf(zWal, sizeof(zWal), "%s-wal", g_zDb);
+    if( stat(zWal, &st)==0 && st.st_size>0 ) die("%s: the -wal file has %lld bytes after a TRUNCATE checkpoint", p->zLabel, (long long)st.st_size);
+  }
 #ifdef PEERS_REDIS
   if( p->eSys==SYS_REDIS ) redis_set_fsync(g.zRedis, p->bDurable);
   if( p->eSys==SYS_PINNED ) redis_set_fsync(g.zPinned, p->bDurable);
@@ -1423,6 +1431,7 @@ static void run_case(Case *p, int iCli, int iRound){
     p->aNsBg[iCli] += s->nsCkpt;
     if( s->mxCkpt>p->aMxBg[iCli] ) p->aMxBg[iCli] = s->mxCkpt;
     p->aRestart[iCli] += s->nRestart;
+    p->aRestartBusy[iCli] += s->nRestartBusy;
     p->aNsRestart[iCli] += s->nsRestart;
     if( s->mxRestart>p->aMxRestart[iCli] ) p->aMxRestart[iCli] = s->mxRestart;
     p->aFlush[iCli] += s->nFlush;
@@ -1803,7 +1812,7 @@ static void report_diag(void){
   out("\nWhere the time went (sums over all rounds and processes). In-call checkpoints: run by"
       " a commit that left >= 1000 frames in the log (wal_hook); background: the checkpointer"
       " process, every %d ms: a PASSIVE checkpoint, then a RESTART one when the log held"
-      " %d frames or more (the writers wait for that one). Writebacks:"
+      " %d frames or more (the writers wait for that one; busy: it gave up after 5 s). Writebacks:"
       " sync_file_range(SYNC_FILE_RANGE_WRITE) of the -wal file by the helper process every"
       " %d ms. Busy: invocations of the busy handler and the time slept in it."
       " Slow calls (> 1 ms) that ran a checkpoint, else slept in the busy handler, else blocked"
@@ -1813,7 +1822,7 @@ static void report_diag(void){
       " read from the files (SQLITE_DBSTATUS_CACHE_MISS), per call.\n\n", g.msCkpt, g.nRestartFrames, g.msFlush);
   out("| variant | procs | calls | in-call checkpoints | mean / max ms | frames in log at them |"
       " background checkpoints | mean / max ms | busy calls | busy ms per call | longest wait: retries / ms |"
-      " RESTARTs | mean / max ms | writebacks | mean / max ms | slow: ckpt / busy / blocked / preempted / other | WAL MB | misses per call |\n");
+      " RESTARTs (busy) | mean / max ms | writebacks | mean / max ms | slow: ckpt / busy / blocked / preempted / other | WAL MB | misses per call |\n");
   out("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|\n");
   for(i=0; i<g_nCase; i++){
     Case *p = &g_aCase[i];
@@ -1822,7 +1831,7 @@ static void report_diag(void){
       long long nCall = p->aOps1[iCli];
       long long nOther = p->aSlow[iCli]-p->aSlowCkpt[iCli]-p->aSlowBusy[iCli]
                          -p->aSlowBlock[iCli]-p->aSlowPreempt[iCli];
-      out("| %s | %d | %s | %s | %.2f / %.2f | %.0f | %s | %.2f / %.2f | %s | %.4f | %lld / %.1f | %s | %.2f / %.2f | %s | %.3f / %.2f | %s / %s / %s / %s / %s | %.1f | %.2f |\n",
+      out("| %s | %d | %s | %s | %.2f / %.2f | %.0f | %s | %.2f / %.2f | %s | %.4f | %lld / %.1f | %s (%lld) | %.2f / %.2f | %s | %.3f / %.2f | %s / %s / %s / %s / %s | %.1f | %.2f |\n",
           g_aVar[p->iVar].zId, g.aCli[iCli], fmt_int((double)nCall),
           fmt_int((double)p->aCkpt[iCli]),
           p->aCkpt[iCli] ? (double)p->aNsCkpt[iCli]/(double)p->aCkpt[iCli]/1e6 : 0.0,
@@ -1834,7 +1843,7 @@ static void report_diag(void){
           fmt_int((double)p->aBusy[iCli]),
           nCall ? (double)p->aNsBusy[iCli]/(double)nCall/1e6 : 0.0,
           p->aMxRetry[iCli], (double)p->aMxBusyNs[iCli]/1e6,
-          fmt_int((double)p->aRestart[iCli]),
+          fmt_int((double)p->aRestart[iCli]), p->aRestartBusy[iCli],
           p->aRestart[iCli] ? (double)p->aNsRestart[iCli]/(double)p->aRestart[iCli]/1e6 : 0.0,
           (double)p->aMxRestart[iCli]/1e6,
           fmt_int((double)p->aFlush[iCli]),
