@@ -90,7 +90,7 @@ REDIS_PORT=${PEERS_REDIS_PORT:-16379}
 PINNED_PORT=${PEERS_PINNED_PORT:-16380}
 PG_PORT=${PEERS_PG_PORT:-15432}
 mkdir -p "$DIR" || exit 1
-PROG_DIR=$DIR/sqlite
+PROG_DIR=build/peers/sqlite   # relative: the program runs here, and prints its command line
 PIDFILES=""            # pid files of the servers this run started
 DATADIRS=""            # directories to delete at the end
 TMPDATA=""             # a /tmp directory, when the server user cannot reach build/peers
@@ -199,14 +199,14 @@ else
   if start_redis "$REDIS_PORT" redis; then
     set -- "$@" --redis "127.0.0.1:$REDIS_PORT"
   else
-    set -- "$@" --skip-redis "the server did not start on 127.0.0.1:$REDIS_PORT (see $DIR/redis.log)"
+    set -- "$@" --skip-redis "the server did not start on 127.0.0.1:$REDIS_PORT (see build/peers/redis.log)"
   fi
   if ! have_cmd taskset; then
     set -- "$@" --skip-pinned "taskset is not installed (util-linux)"
   elif start_redis "$PINNED_PORT" redis-pinned taskset -c 0; then
     set -- "$@" --redis-pinned "127.0.0.1:$PINNED_PORT"
   else
-    set -- "$@" --skip-pinned "the server did not start on 127.0.0.1:$PINNED_PORT (see $DIR/redis-pinned.log)"
+    set -- "$@" --skip-pinned "the server did not start on 127.0.0.1:$PINNED_PORT (see build/peers/redis-pinned.log)"
   fi
 fi
 
@@ -224,13 +224,13 @@ start_pg() {
   rm -f "$log"; : > "$log"
   [ -n "$PG_USER" ] && chown "$PG_USER" "$log"
   as "$PG_USER" "$PGBIN/initdb" -D "$d/data" -U peers -A trust -E UTF8 --locale=C --no-sync \
-      >>"$log" 2>&1 || { echo "initdb failed (see $log)"; return 1; }
+      >>"$log" 2>&1 || { echo "initdb failed (see build/peers/pg.log)"; return 1; }
   as "$PG_USER" "$PGBIN/pg_ctl" -D "$d/data" -l "$log" -w -t 60 \
       -o "-c port=$PG_PORT -c listen_addresses=127.0.0.1 -c unix_socket_directories='' -c fsync=on" \
       start >/dev/null 2>&1
   st=$?
   [ -f "$d/data/postmaster.pid" ] && PIDFILES="$PIDFILES $d/data/postmaster.pid:INT"
-  [ $st = 0 ] || { echo "pg_ctl start failed on 127.0.0.1:$PG_PORT (see $log)"; return 1; }
+  [ $st = 0 ] || { echo "pg_ctl start failed on 127.0.0.1:$PG_PORT (see build/peers/pg.log)"; return 1; }
   return 0
 }
 if [ -z "$PGBIN" ]; then
