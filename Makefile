@@ -12,7 +12,7 @@
 #   make coverage    branch coverage of ext/ (gcovr)
 #   make bench       the benchmark (tool/quotabench.c); bench-quick for a short run
 #   make bench-peers sqlite-quota next to Redis and PostgreSQL doing the same quota
-#                    work (bench/peers.c, about 9 minutes; bench-peers-quick under 2;
+#                    work (bench/peers.c, about 8 minutes; bench-peers-quick under 2;
 #                    starts and stops its own servers, see bench/peers.sh);
 #                    bench-peers-diag: sqlite-quota's tail latency and scaling
 #   make fuzz        libFuzzer runs of test/fuzz/*.c (FUZZ_SECONDS each, default 60)
@@ -333,7 +333,7 @@ bench-peers-quick:
 
 # sqlite-quota's tail latency and multi-process scaling under checkpoint and
 # busy-handler variants, Redis+Lua beside it (build/peers/peers --diag; about
-# 9 minutes).
+# 6 minutes). doc/peers.md explains both reports.
 bench-peers-diag:
 	@sh bench/peers.sh deps
 	@$(MAKE) --no-print-directory build/peers/peers
