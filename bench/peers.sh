@@ -123,7 +123,10 @@ cleanup() {
     stop_server "${entry%%:*}" "${entry##*:}"
   done
   for d in $DATADIRS; do rm -rf "$d"; done
-  [ -n "$TMPDATA" ] && rm -rf "$TMPDATA"
+  if [ -n "$TMPDATA" ]; then
+    cp "$TMPDATA"/*.log "$DIR"/ 2>/dev/null
+    rm -rf "$TMPDATA"
+  fi
   PIDFILES=""; DATADIRS=""; TMPDATA=""
 }
 trap cleanup EXIT
@@ -157,6 +160,7 @@ datadir() {
   [ "$(id -u)" = 0 ] && [ -n "$1" ] && chown "$1" "$d"
   DATADIRS="$DATADIRS $d"
   DD=$d
+  LOGDIR=$(dirname "$d")   # build/peers, or the /tmp directory (logs copied back at the end)
 }
 
 set -- --dir "$PROG_DIR" "$@"
@@ -171,7 +175,7 @@ start_redis() {
   port=$1; name=$2; shift 2
   datadir "$REDIS_USER" "$name" || return 1
   d=$DD
-  log=$DIR/$name.log
+  log=$LOGDIR/$name.log
   rm -f "$log"; : > "$log"
   [ -n "$REDIS_USER" ] && [ "$(id -u)" = 0 ] && chown "$REDIS_USER" "$log"
   as "$REDIS_USER" "$@" redis-server --port "$port" --bind 127.0.0.1 --protected-mode yes \
@@ -220,7 +224,7 @@ start_pg() {
   fi
   datadir "$PG_USER" pg || { echo "cannot create its data directory"; return 1; }
   d=$DD
-  log=$DIR/pg.log
+  log=$LOGDIR/pg.log
   rm -f "$log"; : > "$log"
   [ -n "$PG_USER" ] && chown "$PG_USER" "$log"
   as "$PG_USER" "$PGBIN/initdb" -D "$d/data" -U peers -A trust -E UTF8 --locale=C --no-sync \
