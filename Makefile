@@ -12,6 +12,10 @@
 #   make valgrind    the whole suite under valgrind
 #   make coverage    branch coverage of ext/ (gcovr)
 #   make bench       the benchmark (bench/quotabench.c); bench-quick for a short run
+#   make bench-peers sqlite-quota next to Redis and PostgreSQL doing the same quota
+#                    work (bench/peers.c, about 8 minutes; bench-peers-quick under 2;
+#                    starts and stops its own servers, see bench/peers.sh);
+#                    bench-peers-diag: sqlite-quota's tail latency and scaling
 #   make fuzz        libFuzzer runs of test/fuzz/*.c (FUZZ_SECONDS each, default 60)
 #   make analyze     gcc -fanalyzer, cppcheck, clang-tidy-14, scan-build-14 on ext/
 #   make rust        the Rust crate (bindings/rust): cargo test, system and
@@ -73,7 +77,7 @@ SAN_FLAGS     = -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer \
 DRIVER_DIRS = test bench
 vpath %.c $(DRIVER_DIRS)
 TEST_BIN  = $(patsubst test/%.c,build/%,$(wildcard test/*.c))
-BENCH_BIN = $(patsubst bench/%.c,build/%,$(wildcard bench/*.c))
+BENCH_BIN = $(patsubst bench/%.c,build/%,$(filter-out bench/peers.c,$(wildcard bench/*.c)))
 # Fuzz targets: a replay build for make test (any compiler, no libFuzzer),
 # and libFuzzer builds for make fuzz.
 FUZZ_TARGETS = $(patsubst test/fuzz/%.c,%,$(filter-out test/fuzz/replay.c,$(wildcard test/fuzz/*.c)))
@@ -93,7 +97,8 @@ DQLITE_PKGS    = libdqlite-dev go-dqlite
 DQLITE_PRESENT = $(and $(wildcard /usr/include/dqlite.h),$(shell command -v dqlite 2>/dev/null))
 
 .PHONY: all demo test deps-build deps-demo deps-test install clean drivers static dqlite-if-possible \
-        asan valgrind coverage bench bench-quick npm node-deps python \
+        asan valgrind coverage bench bench-quick bench-peers bench-peers-quick bench-peers-diag FORCE \
+        npm node-deps python \
         dqlite test-dqlite deps-dqlite fuzz fuzz-replay analyze newest newest-if-present \
         coverage-build rust go
 
@@ -400,6 +405,47 @@ analyze: | build
 	  scan-build-14 --status-bugs -o build/analyze/scan-build clang-14 $(ANALYZE_FLAGS) \
 	      -c $$f -o build/analyze/$$(basename $$f .c).sb.o || exit 1; \
 	done
+
+# make bench-peers: bench/peers.sh deps installs redis-server, postgresql,
+# libhiredis-dev and libpq-dev as root (or prints the apt-get command); the
+# program is then built with the client libraries that are there, and
+# bench/peers.sh run starts Redis and PostgreSQL on 127.0.0.1 (data under
+# build/peers/), runs it and stops them. A side that cannot run prints
+# "bench-peers: SKIPPED: reason". PEERSFLAGS: more options for the program
+# (bench/peers.c), e.g. PEERSFLAGS="--rounds 7".
+PEERSFLAGS ?=
+PEERS_FLAGS = $(shell sh bench/peers.sh cflags)
+PEERS_LIBS  = $(shell sh bench/peers.sh libs)
+
+build/peers/peers: bench/peers.c $(EXT_SRC) $(EXT_HDR) build/peers/flags | deps-build
+	$(CC) -std=gnu99 $(CFLAGS) $(WARN) -DSQLITE_CORE -Iext $(PEERS_FLAGS) -o $@ bench/peers.c \
+	    $(EXT_SRC) $(PEERS_LIBS) -lsqlite3 -lm
+
+# Rewritten only when the flags change (a client library was installed), so
+# that the program is rebuilt then.
+build/peers/flags: FORCE
+	@mkdir -p build/peers
+	@echo '$(PEERS_FLAGS) $(PEERS_LIBS)' | cmp -s - $@ || echo '$(PEERS_FLAGS) $(PEERS_LIBS)' > $@
+
+bench-peers:
+	@sh bench/peers.sh deps
+	@$(MAKE) --no-print-directory build/peers/peers
+	sh bench/peers.sh run $(PEERSFLAGS)
+
+bench-peers-quick:
+	@sh bench/peers.sh deps
+	@$(MAKE) --no-print-directory build/peers/peers
+	sh bench/peers.sh run --quick $(PEERSFLAGS)
+
+# sqlite-quota's tail latency and multi-process scaling under checkpoint and
+# busy-handler variants, Redis+Lua beside it (build/peers/peers --diag; about
+# 6 minutes). doc/peers.md explains both reports.
+bench-peers-diag:
+	@sh bench/peers.sh deps
+	@$(MAKE) --no-print-directory build/peers/peers
+	sh bench/peers.sh run --diag $(PEERSFLAGS)
+
+FORCE:
 
 clean:
 	rm -rf build $(SO) libsqlite_quota.a
