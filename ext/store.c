@@ -194,6 +194,11 @@ static const char *const azStmtSql[QS_COUNT] = {
   [QS_SAVEPOINT] = "SAVEPOINT quota_call",
   [QS_RELEASE] = "RELEASE quota_call",
   [QS_ROLLBACK_TO] = "ROLLBACK TO quota_call",
+  /* A write statement that changes nothing but opens a statement journal
+  ** (it may write several rows and abort on the key's uniqueness), so
+  ** that the database's journal holds a mark at the level of the statement
+  ** the call runs in (quotaStoreTxnBegin). */
+  [QS_STMT_MARK] = "UPDATE {meta} SET name=name WHERE 0",
 };
 
 /* The shadow tables' suffixes, of every schema version; 0 ends the list. */
@@ -728,9 +733,16 @@ int quotaStoreTxnBegin(QuotaStore *p, int bWrite, QuotaTxn *pTxn){
       }else if( rc==SQLITE_BUSY ){
         /* "cannot open savepoint - SQL statements in progress": a writing
         ** statement of the caller runs; its failure takes our writes with
-        ** it (doc/transactions.md). */
+        ** it (doc/transactions.md). It rolls back to its own level of
+        ** every database's journal, which for this database exists only
+        ** from the first write there that opened a statement journal: a
+        ** statement writing only TEMP tables opens none of its own, and
+        ** would undo the calls of its rows from the middle of one of
+        ** them. A mark taken before the first write of the call makes that
+        ** level start here, so the statement's failure undoes every call
+        ** of it, whole. */
         pTxn->eMode = QUOTA_TXN_BARE;
-        rc = SQLITE_OK;
+        rc = quotaStoreRunInt(p, QS_STMT_MARK, 0, 0);
       }
     }
   }

@@ -2413,19 +2413,7 @@ static void opTrigger(int ic){
     st.triggers++;
     st.calls += n;
     checkResult(c, zSql, &exp, &got);
-    if( exp.bErr && bTemp && iTxn==ic ){
-      /* Inside BEGIN ... COMMIT, a statement that writes only TEMP tables
-      ** keeps no statement journal of the main database: the calls of its
-      ** rows before the failing one stay in the transaction (the caveat of
-      ** doc/transactions.md, "Inside a writing statement or a trigger").
-      ** So does the sweep of expired holds that the failing call made
-      ** before it failed: every error but a bad argument (SQLITE_MISMATCH,
-      ** found before the call opens its transaction) comes after it. */
-      st.failed++;
-      modelFree(&M);
-      M = S;
-      if( exp.code!=SQLITE_MISMATCH ) sweep(&M, c->now);
-    }else if( exp.bErr ){
+    if( exp.bErr ){
       st.failed++;
       modelFree(&S);
     }else{
