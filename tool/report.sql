@@ -65,12 +65,14 @@ CREATE TEMP TABLE rp_key AS
   FROM quota;
 -- @if grants
 -- @if !credits
--- Without the credits column (a store older than its grants table, or a
--- stand-in), a key's credits are what SPEC defines them as: the unused
--- units of its grants that have not expired.
+-- Without the credits column (a grants table the quota table does not
+-- know, as in the tests' stand-in), a key's credits are the unused units
+-- of its grants that have not expired, and its room counts them.
 UPDATE rp_key SET credits = (
   SELECT sum(g.remaining) FROM quota_grants AS g, rp_now
   WHERE g.key = rp_key.key AND (g.expires IS NULL OR g.expires > rp_now.now));
+UPDATE rp_key SET remaining = max(0, cap + credits - used - reserved)
+  WHERE cap IS NOT NULL AND credits IS NOT NULL;
 -- @end !credits
 -- @end grants
 
@@ -112,9 +114,10 @@ CREATE TEMP TABLE rp_defcut AS
   FROM rp_opt;
 
 ----------------------------------------------------------------- the span
--- The charts cover [since, now]: --since, else the last 30 days, or less
--- when the ledger starts later; per hour up to 3 days, per day beyond;
--- since is rounded down to the hour or day, so every bar is a whole one. The first row by id stands for the oldest: ids follow
+-- The charts cover [since, now]: --since, else the last 30 days (today
+-- and the 29 before), or less when the ledger starts later; per hour up
+-- to 3 days, per day beyond; since is rounded down to the hour or the
+-- day, so that every bar is a whole one. The first row by id stands for the oldest: ids follow
 -- time unless a clock went back, and this only chooses the span.
 CREATE TEMP TABLE rp_span AS
   WITH f AS (
@@ -123,7 +126,7 @@ CREATE TEMP TABLE rp_span AS
     FROM rp_now AS n),
   s AS (
     SELECT now, given,
-           coalesce(given, max(now - 30*86400 + 1, coalesce(first, now - 86400))) AS s0
+           coalesce(given, max(now - 29*86400, coalesce(first, now - 86400))) AS s0
     FROM f),
   b AS (
     SELECT now, given, s0, CASE WHEN now - s0 <= 3*86400 THEN 3600 ELSE 86400 END AS bucket
@@ -479,8 +482,9 @@ SELECT printf('<div class="tile calm"><b>%,d</b><span>units charged since %s (%,
               coalesce(sum(s), 0), (SELECT substr(sincetext, 1, 10) FROM rp_fmt), coalesce(sum(nspan), 0))
   FROM rp_tot;
 -- @if events
-SELECT printf('<div class="tile %s" data-count="%d"><b>%,d</b><span>keys ran out, %,d shadow denials since %s</span></div>',
-              CASE WHEN n > 0 THEN 'bad' ELSE 'calm' END, n, n, sh, (SELECT substr(sincetext, 1, 10) FROM rp_fmt))
+SELECT printf('<div class="tile %s" data-count="%d"><b>%,d</b><span>times a key ran out since %s (and %,d shadow denial%s)</span></div>',
+              CASE WHEN n > 0 THEN 'bad' ELSE 'calm' END, n, n, (SELECT substr(sincetext, 1, 10) FROM rp_fmt),
+              sh, CASE WHEN sh = 1 THEN '' ELSE 's' END)
   FROM (SELECT count(*) FILTER (WHERE kind = 'exhausted') AS n,
                count(*) FILTER (WHERE kind = 'shadow_denied') AS sh FROM rp_ev);
 -- @end events
@@ -567,7 +571,8 @@ SELECT CASE WHEN n = 0 AND (SELECT count(*) FROM rp_show) = 0
                         n, CAST(mx * 100 AS INTEGER)) END
   FROM (SELECT count(*) AS n, max(fill) AS mx FROM rp_k
         WHERE cap IS NOT NULL AND key NOT IN (SELECT key FROM rp_show));
-SELECT printf('<p class="note">%,d keys have no cap (metered only)%s.</p>', n,
+SELECT printf('<p class="note">%,d %s no cap (metered only)%s.</p>', n,
+              CASE WHEN n = 1 THEN 'key has' ELSE 'keys have' END,
               CASE WHEN n > 0 THEN ': the most used ' || (
                 SELECT group_concat(printf('<span class="key">%s</span> %,d', hkey, used), ', ')
                 FROM (SELECT hkey, used FROM rp_k WHERE cap IS NULL ORDER BY used DESC, key LIMIT 5))
@@ -595,8 +600,12 @@ CREATE TEMP TABLE rp_geo AS
   FROM rp_span AS sp;
 SELECT '<h2 id="usage">Usage over time</h2>
 <p class="note">Units charged per ' || per || ' (from the ledger): the whole store, then the busiest keys. '
-  || 'Red: charged past a limit. Dashed line: the key''s period reset.</p>'
+  || 'Red: charges that took a key past its limit (marked over in the ledger). '
+  || 'Dashed line: the key''s period reset.</p>'
   FROM rp_fmt;
+-- @if events
+SELECT '<p class="note">Triangles above the bars: the key ran out (red), or, a shadow key, would have denied (purple).</p>';
+-- @end events
 SELECT CASE WHEN (SELECT count(*) FROM rp_busy) = 0
   THEN '<p class="absent">No charges in the ledger since ' || (SELECT sincetext FROM rp_fmt) || ' UTC.</p>' ELSE '' END;
 SELECT printf('<div class="panel chartbox" data-panel="%d"%s data-total="%d" data-ymax="%d">', p.panel,
