@@ -419,7 +419,7 @@ p{margin:4px 0}
 .tile span{color:var(--muted);font-size:12px}
 .tile.out{border-color:var(--out)}.tile.near{border-color:var(--near)}.tile.ok{border-color:var(--ok)}
 .tile.none{border-color:var(--none)}.tile.warn{border-color:var(--near)}.tile.bad{border-color:var(--out)}
-.tile.calm{border-color:var(--ok)}
+.tile.calm{border-color:var(--ok)}.tile.zero{border-color:var(--track)}
 .panel{background:#fff;border-radius:6px;padding:8px 12px;margin:8px 0}
 .row{display:grid;grid-template-columns:minmax(0,16em) minmax(0,1fr) minmax(0,15em);gap:12px;
 align-items:center;padding:4px 0;border-bottom:1px solid var(--line)}
@@ -470,9 +470,13 @@ FROM rp_fmt;
 
 -- The tiles: the counts a person reads first, coloured like the bars.
 SELECT '<div class="tiles" id="summary">';
-SELECT printf('<div class="tile out" data-count="%d"><b>%,d</b><span>keys with no room now</span></div>', n, n)
+-- A tile is coloured only when its count is not 0: a red border around
+-- "0 keys with no room" would draw the eye for nothing.
+SELECT printf('<div class="tile %s" data-count="%d"><b>%,d</b><span>keys with no room now</span></div>',
+              CASE WHEN n > 0 THEN 'out' ELSE 'zero' END, n, n)
   FROM (SELECT count(*) AS n FROM rp_k WHERE status = 'out');
-SELECT printf('<div class="tile near" data-count="%d"><b>%,d</b><span>keys at 80%% or more</span></div>', n, n)
+SELECT printf('<div class="tile %s" data-count="%d"><b>%,d</b><span>keys at 80%% or more</span></div>',
+              CASE WHEN n > 0 THEN 'near' ELSE 'zero' END, n, n)
   FROM (SELECT count(*) AS n FROM rp_k WHERE status = 'near');
 SELECT printf('<div class="tile ok" data-count="%d"><b>%,d</b><span>keys below 80%%</span></div>', n, n)
   FROM (SELECT count(*) AS n FROM rp_k WHERE status = 'ok');
@@ -785,7 +789,7 @@ SELECT printf('<tr><td>database file</td><td class="b"></td><td class="n"><b>%s<
               CASE WHEN bytes >= 1048576 THEN printf('%.1f MB', bytes / 1048576.0) ELSE printf('%,d KB', (bytes + 1023) / 1024) END)
   || CASE WHEN free > 0 THEN printf('<tr><td>free pages in it</td><td class="b"></td><td class="n">%s</td></tr>',
               CASE WHEN free >= 1048576 THEN printf('%.1f MB', free / 1048576.0) ELSE printf('%,d KB', (free + 1023) / 1024) END) ELSE '' END
-  || CASE WHEN wal IS NOT NULL THEN printf('<tr><td>write-ahead log (-wal file)</td><td class="b"></td><td class="n">%s</td></tr>',
+  || CASE WHEN wal > 0 THEN printf('<tr><td>write-ahead log (-wal file)</td><td class="b"></td><td class="n">%s</td></tr>',
               CASE WHEN wal >= 1048576 THEN printf('%.1f MB', wal / 1048576.0) ELSE printf('%,d KB', (wal + 1023) / 1024) END) ELSE '' END
   || printf('<tr><td>keys</td><td class="b"></td><td class="n">%,d</td></tr>', keys)
   || printf('<tr><td>ledger rows</td><td class="b"></td><td class="n">%,d</td></tr>', ledger)
