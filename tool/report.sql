@@ -3,16 +3,16 @@
 -- else), written to stdout by the sqlite3 shell.
 --
 -- quotactl runs it on a read-only connection with the extension loaded,
--- after a preamble that sets PRAGMA temp_store = MEMORY (setting it later
--- would drop the temp tables) and fills temp.rp_param(asof, since,
--- dbname, walsize):
+-- after a preamble that fills temp.rp_param(asof, since, dbname,
+-- walsize):
 --   asof     the report's time (a datetime() value) or NULL for the clock
 --   since    start of the usage charts, Unix seconds, or NULL (the last 30
 --            days, or from the ledger's first row when that is later)
 --   dbname   the database file as the user named it (shown in the title)
 --   walsize  bytes of the database's -wal file, or NULL when there is none
 -- and it keeps or drops the blocks between "-- @if NAME", "-- @else NAME"
--- and "-- @end NAME" by what the store has (quotactl's report_features):
+-- and "-- @end NAME" by what the store has ("-- @if !NAME": what it has
+-- not), as quotactl finds it before the report:
 --   events   a quota_events table with the columns it reads (alerts,
 --            exhausted keys, shadow denials)
 --   grants   a quota_grants table (credits), draws: quota_draws
@@ -33,6 +33,8 @@
 .mode list
 .headers off
 .nullvalue ''
+-- temp_store stays the default (files): with temp_store = MEMORY the
+-- sorts of the ledger pass took a fifth longer.
 PRAGMA cache_size = -65536;
 
 ------------------------------------------------------------------ the time
@@ -117,21 +119,22 @@ CREATE TEMP TABLE rp_defcut AS
 -- The charts cover [since, now]: --since, else the last 30 days (today
 -- and the 29 before), or less when the ledger starts later; per hour up
 -- to 3 days, per day beyond; since is rounded down to the hour or the
--- day, so that every bar is a whole one. The first row by id stands for the oldest: ids follow
--- time unless a clock went back, and this only chooses the span.
+-- day, so that every bar is a whole one. The first row by id stands for
+-- the oldest (ids follow time unless a clock went back, and this only
+-- chooses the span).
 CREATE TEMP TABLE rp_span AS
   WITH f AS (
     SELECT n.now, n.since AS given,
            (SELECT at FROM quota_ledger ORDER BY id LIMIT 1) AS first
     FROM rp_now AS n),
   s AS (
-    SELECT now, given,
-           coalesce(given, max(now - 29*86400, coalesce(first, now - 86400))) AS s0
+    SELECT now,
+           min(now, coalesce(given, max(now - 29*86400, coalesce(first, now - 86400)))) AS s0
     FROM f),
   b AS (
-    SELECT now, given, s0, CASE WHEN now - s0 <= 3*86400 THEN 3600 ELSE 86400 END AS bucket
+    SELECT now, s0, CASE WHEN now - s0 <= 3*86400 THEN 3600 ELSE 86400 END AS bucket
     FROM s)
-  SELECT now, bucket, (s0 / bucket) * bucket AS since, given IS NOT NULL AS given
+  SELECT now, bucket, (s0 / bucket) * bucket AS since
   FROM b;
 ALTER TABLE rp_span ADD COLUMN b0 INTEGER;
 ALTER TABLE rp_span ADD COLUMN b1 INTEGER;
@@ -208,12 +211,12 @@ CREATE TEMP TABLE rp_backlog AS
                 ORDER BY l.id DESC LIMIT 1), 0) AS ledger_past;
 DROP TABLE rp_piece;
 
--- Per key: units charged in the span, of them over the cap, all rows.
+-- Per key, in the span: units charged, of them in charges marked over,
+-- charges.
 CREATE TEMP TABLE rp_tot AS
   SELECT a.key, sum(CASE WHEN a.b BETWEEN sp.b0 AND sp.b1 THEN a.s ELSE 0 END) AS s,
          sum(CASE WHEN a.b BETWEEN sp.b0 AND sp.b1 THEN a.o ELSE 0 END) AS o,
-         sum(CASE WHEN a.b BETWEEN sp.b0 AND sp.b1 THEN a.n ELSE 0 END) AS nspan,
-         sum(a.n) AS n
+         sum(CASE WHEN a.b BETWEEN sp.b0 AND sp.b1 THEN a.n ELSE 0 END) AS nspan
   FROM rp_agg AS a, rp_span AS sp GROUP BY a.key;
 
 -- The busiest keys of the span: their charts follow the store's total.
