@@ -85,6 +85,19 @@ static void bind_text(sqlite3 *db, sqlite3_stmt *p, int i, const char *z){
 static void bind_int(sqlite3 *db, sqlite3_stmt *p, int i, sqlite3_int64 v){
   if( sqlite3_bind_int64(p, i, v)!=SQLITE_OK ) fatalDb("bind", db);
 }
+/* Bind z, or NULL when z is 0. */
+static void bind_opt(sqlite3 *db, sqlite3_stmt *p, int i, const char *z){
+  int rc = z ? sqlite3_bind_text(p, i, z, -1, SQLITE_TRANSIENT) : sqlite3_bind_null(p, i);
+  if( rc!=SQLITE_OK ) fatalDb("bind", db);
+}
+static void finalize_ok(sqlite3 *db, sqlite3_stmt *p){
+  if( sqlite3_finalize(p)!=SQLITE_OK ) fatalDb("finalize", db);
+}
+/* Step p, which returns no row, and reset it. */
+static void step_done(sqlite3 *db, sqlite3_stmt *p, const char *zWhat){
+  if( sqlite3_step(p)!=SQLITE_DONE ) fatalDb(zWhat, db);
+  if( sqlite3_reset(p)!=SQLITE_OK ) fatalDb(zWhat, db);
+}
 
 /* Step p, which returns one row; return its first column (NULL -> -1). */
 static sqlite3_int64 step_one(sqlite3 *db, sqlite3_stmt *p){
@@ -133,7 +146,7 @@ int main(int argc, char **argv){
     sqlite3_stmt *p = prepOk(db, "SELECT CAST(strftime('%s', coalesce(?1, 'now')) AS INTEGER)");
     if( zNow ) bind_text(db, p, 1, zNow);
     tNow = step_one(db, p);
-    sqlite3_finalize(p);
+    finalize_ok(db, p);
     if( tNow<0 ) fatal("--now: not a time: '%s'", zNow);
   }
   span = nDays*86400;
@@ -155,12 +168,11 @@ int main(int argc, char **argv){
   for(i=0; i<nAcct; i++){
     snprintf(zKey, sizeof(zKey), "acct:%03lld", i);
     bind_text(db, pKey, 1, zKey);
-    sqlite3_bind_null(pKey, 2);
+    bind_opt(db, pKey, 2, 0);
     bind_text(db, pKey, 3, "month");
-    sqlite3_bind_null(pKey, 4);
-    i%7==3 ? bind_text(db, pKey, 5, "forever") : (void)sqlite3_bind_null(pKey, 5);
-    if( sqlite3_step(pKey)!=SQLITE_DONE ) fatalDb("insert account", db);
-    sqlite3_reset(pKey);
+    bind_opt(db, pKey, 4, 0);
+    bind_opt(db, pKey, 5, i%7==3 ? "forever" : 0);
+    step_done(db, pKey, "insert account");
   }
   for(i=0; i<nKeys; i++){
     static const char *azPeriod[] = {
@@ -184,11 +196,10 @@ int main(int argc, char **argv){
     bind_text(db, pKey, 3, zPeriod);
     snprintf(zReq, sizeof(zReq), "acct:%03lld", i % nAcct);
     bind_text(db, pKey, 4, zReq);
-    i%10==0 ? bind_text(db, pKey, 5, "forever") : (void)sqlite3_bind_null(pKey, 5);
-    if( sqlite3_step(pKey)!=SQLITE_DONE ) fatalDb("insert key", db);
-    sqlite3_reset(pKey);
+    bind_opt(db, pKey, 5, i%10==0 ? "forever" : 0);
+    step_done(db, pKey, "insert key");
   }
-  sqlite3_finalize(pKey);
+  finalize_ok(db, pKey);
   execOk(db, "COMMIT");
 
   pConsume = prepOk(db, "SELECT quota_consume(?1, ?2, ?3)");
@@ -221,20 +232,20 @@ int main(int argc, char **argv){
     if( kind<70 ){
       bind_text(db, pConsume, 1, zKey);
       bind_int(db, pConsume, 2, amount);
-      bReq ? bind_text(db, pConsume, 3, zReq) : (void)sqlite3_bind_null(pConsume, 3);
+      bind_opt(db, pConsume, 3, bReq ? zReq : 0);
       r = step_one(db, pConsume);
       if( r>0 ) nLedger++;
     }else if( kind<95 ){
       bind_text(db, pRecord, 1, zKey);
       bind_int(db, pRecord, 2, amount);
-      bReq ? bind_text(db, pRecord, 3, zReq) : (void)sqlite3_bind_null(pRecord, 3);
+      bind_opt(db, pRecord, 3, bReq ? zReq : 0);
       r = step_one(db, pRecord);
       if( r<=0 ) fatal("quota_record('%s') returned NULL", zKey);
       nLedger++;
     }else{
       bind_text(db, pReserve, 1, zKey);
       bind_int(db, pReserve, 2, amount+20);
-      bReq ? bind_text(db, pReserve, 3, zReq) : (void)sqlite3_bind_null(pReserve, 3);
+      bind_opt(db, pReserve, 3, bReq ? zReq : 0);
       r = step_one(db, pReserve);
       if( r>0 ){
         bind_int(db, pSettle, 1, r);
@@ -253,12 +264,12 @@ int main(int argc, char **argv){
   }
   execOk(db, "COMMIT");
   if( step_one(db, pMax)<nRows ) fatal("the ledger has fewer rows than asked");
-  sqlite3_finalize(pClock);
-  sqlite3_finalize(pConsume);
-  sqlite3_finalize(pRecord);
-  sqlite3_finalize(pReserve);
-  sqlite3_finalize(pSettle);
-  sqlite3_finalize(pMax);
+  finalize_ok(db, pClock);
+  finalize_ok(db, pConsume);
+  finalize_ok(db, pRecord);
+  finalize_ok(db, pReserve);
+  finalize_ok(db, pSettle);
+  finalize_ok(db, pMax);
   execOk(db, "PRAGMA wal_checkpoint(TRUNCATE)");
   if( sqlite3_close(db)!=SQLITE_OK ) fatal("close");
   printf("rows %lld keys %lld calls %lld seconds %.1f\n",
