@@ -12,10 +12,6 @@
 #   make valgrind    the whole suite under valgrind
 #   make coverage    branch coverage of ext/ (gcovr)
 #   make bench       the benchmark (bench/quotabench.c); bench-quick for a short run
-#   make report-bench   times tool/quotactl report on 10 million ledger rows
-#                    (build/report-10m.db, made once by build/reportstore)
-#   make report-png  doc/report.png: the demo database's usage report in
-#                    headless Chromium
 #   make fuzz        libFuzzer runs of test/fuzz/*.c (FUZZ_SECONDS each, default 60)
 #   make analyze     gcc -fanalyzer, cppcheck, clang-tidy-14, scan-build-14 on ext/
 #   make rust        the Rust crate (bindings/rust): cargo test, system and
@@ -26,6 +22,10 @@
 #                    (installs libdqlite-dev and go-dqlite as root)
 #   make test-dqlite a 3-node dqlite cluster on 127.0.0.1 with a leader failover
 #                    (make test runs it too: as root it installs the packages)
+#   make report-bench times tool/quotactl report on 10 million ledger rows
+#                    (build/report-10m.db, made once by build/reportstore)
+#   make report-png  doc/report.png: the demo database's usage report in
+#                    headless Chromium
 #   make clean
 #
 # Test drivers and benchmarks: every test/NAME.c and bench/NAME.c is built as
@@ -97,7 +97,6 @@ DQLITE_PKGS    = libdqlite-dev go-dqlite
 DQLITE_PRESENT = $(and $(wildcard /usr/include/dqlite.h),$(shell command -v dqlite 2>/dev/null))
 
 .PHONY: all demo test deps-build deps-demo deps-test install clean drivers static dqlite-if-possible \
-        report-browser-if-possible report-bench report-png \
         asan valgrind coverage bench bench-quick npm node-deps python \
         dqlite test-dqlite deps-dqlite fuzz fuzz-replay analyze newest newest-if-present \
         coverage-build rust go
@@ -226,6 +225,7 @@ deps-dqlite:
 # tool/deps.sh installs Debian's chromium. Where it cannot, this says why in
 # one line, test/report.test prints "report: SKIPPED" and make test goes on
 # (what tool/deps.sh said is in build/report-deps.log).
+.PHONY: report-browser-if-possible report-bench report-png
 report-browser-if-possible: | build
 	@sh tool/deps.sh report 2>build/report-deps.log \
 	  || echo "report: SKIPPED: chromium could not be installed, see build/report-deps.log" \
