@@ -146,10 +146,13 @@ proc report_fixture {file} {
 }
 
 # Stand-ins, until the events and the credits of sqlite-quota are built:
-# quota_events and quota_grants (with quota_draws) as ordinary tables of
-# exactly the columns the contract gives them, with rows such as those
-# features would write. They are NOT the extension's tables: they test
-# only that the report reads tables of that shape.
+# quota_events(id, key, at, kind, detail, used, cap, period_start),
+# quota_grants(id, key, amount, remaining, priority, created, expires,
+# voided, request_id, meta) and quota_draws(ledger_id, grant_id, amount),
+# the columns those features are designed with, as ordinary tables, with
+# rows such as those features would write. They are NOT the extension's
+# tables: they test only that the report reads tables of that shape. When
+# the features are built, the tests use stores the extension wrote.
 proc report_standin {file} {
   sqlite3 sx $file
   sx eval {
