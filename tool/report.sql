@@ -46,8 +46,12 @@ CREATE TEMP TABLE rp_now AS
   FROM rp_param;
 
 ----------------------------------------------------------------- the keys
+-- period is shown as it is: escaped here (a valid period has nothing to
+-- escape, so the comparisons below are unchanged).
 CREATE TEMP TABLE rp_key AS
-  SELECT key, cap, period, anchor, parent, retention, used, reserved,
+  SELECT key, cap,
+         replace(replace(replace(replace(period, '&', '&amp;'), '<', '&lt;'), '>', '&gt;'), '"', '&quot;') AS period,
+         anchor, parent, retention, used, reserved,
          remaining, period_start, resets_at, retry_after,
 -- @if credits
          credits,
@@ -229,14 +233,16 @@ CREATE TEMP TABLE rp_busy AS
 
 -------------------------------------------------------------- the events
 -- @if events
--- The events of the span (at in Unix seconds; a time text is read too).
+-- The events of the span (at in Unix seconds; a time text is read too),
+-- of the kinds the page knows.
 CREATE TEMP TABLE rp_ev AS
   SELECT * FROM (
     SELECT e.key, e.kind,
            replace(replace(replace(replace(e.key, '&', '&amp;'), '<', '&lt;'), '>', '&gt;'), '"', '&quot;') AS hkey,
            CASE WHEN typeof(e.at) IN ('integer', 'real') THEN CAST(e.at AS INTEGER)
                 ELSE unixepoch(e.at) END AS at
-    FROM quota_events AS e)
+    FROM quota_events AS e
+    WHERE e.kind IN ('threshold', 'exhausted', 'shadow_denied'))
   WHERE at BETWEEN (SELECT since FROM rp_span) AND (SELECT now FROM rp_span);
 -- @end events
 
@@ -307,7 +313,9 @@ CREATE TEMP TABLE rp_space AS
 UPDATE rp_space SET name = coalesce(
   (SELECT tbl_name FROM sqlite_schema AS s WHERE s.name = rp_space.name AND s.type = 'index'), name);
 CREATE TEMP TABLE rp_space2 AS
-  SELECT name, sum(bytes) AS bytes FROM rp_space GROUP BY name ORDER BY bytes DESC;
+  SELECT replace(replace(replace(replace(name, '&', '&amp;'), '<', '&lt;'), '>', '&gt;'), '"', '&quot;') AS name,
+         sum(bytes) AS bytes
+  FROM rp_space GROUP BY 1 ORDER BY bytes DESC;
 -- @end dbstat
 
 -------------------------------------------------------- the period resets
