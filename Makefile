@@ -26,6 +26,10 @@
 #                    (installs libdqlite-dev and go-dqlite as root)
 #   make test-dqlite a 3-node dqlite cluster on 127.0.0.1 with a leader failover
 #                    (make test runs it too: as root it installs the packages)
+#   make report-bench times tool/quotactl report on 10 million ledger rows
+#                    (build/report-10m.db, made once by build/reportstore)
+#   make report-png  doc/report.png: the demo database's usage report in
+#                    headless Chromium
 #   make clean
 #
 # Test drivers and benchmarks: every test/NAME.c and bench/NAME.c is built as
@@ -206,7 +210,7 @@ $(SAN_SO): $(EXT_SRC) $(EXT_HDR) | build
 # The second SQLite is looked for after node-deps has run (it may have just
 # fetched it), so not with $(wildcard) when this Makefile is read.
 test: deps-test $(SO) $(SAN_SO) libsqlite_quota.a drivers node-deps newest-if-present \
-      dqlite-if-possible
+      dqlite-if-possible report-browser-if-possible
 	NEWEST_SQLITE=$(NEWEST_SQLITE) $(TCLSH) test/all.tcl
 
 # make test, asan, valgrind and coverage all run test/newest.test: its
@@ -221,6 +225,16 @@ newest-if-present: node-deps
 
 deps-dqlite:
 	@sh tool/deps.sh dqlite
+
+# test/report.test renders the usage report in headless Chromium: as root
+# tool/deps.sh installs Debian's chromium. Where it cannot, this says why in
+# one line, test/report.test prints "report: SKIPPED" and make test goes on
+# (what tool/deps.sh said is in build/report-deps.log).
+.PHONY: report-browser-if-possible report-bench report-png
+report-browser-if-possible: | build
+	@sh tool/deps.sh report 2>build/report-deps.log \
+	  || echo "report: SKIPPED: chromium could not be installed, see build/report-deps.log" \
+	          "(run: apt-get install -y --no-install-recommends chromium)"
 
 # make test, asan, valgrind and coverage run test/dqlite.test (the 3-node
 # leader failover) every time: as root tool/deps.sh installs dqlite's Debian
@@ -386,6 +400,36 @@ bench: build/quotabench
 
 bench-quick: build/quotabench
 	build/quotabench --quick $(BENCHFLAGS)
+
+# The usage report on 10 million ledger rows: build/reportstore fills
+# build/report-10m.db once (about 5 minutes; delete it to make it again),
+# then tool/quotactl report runs on it REPORT_RUNS times, each timed.
+REPORT_DB   = build/report-10m.db
+REPORT_RUNS ?= 3
+$(REPORT_DB): | build/reportstore
+	build/reportstore $(REPORT_DB)
+
+report-bench: $(SO) build/reportstore | $(REPORT_DB)
+	@sh bench/reportbench.sh $(REPORT_DB) $(REPORT_RUNS)
+
+# doc/report.png: the report of the demo database (make demo) as of the
+# end of its session, in headless Chromium, 1280 pixels wide and as tall
+# as the page.
+REPORT_DEMO_NOW = 2026-12-01 12:00:00
+CHROMIUM_SHOT = chromium --headless --no-sandbox --disable-gpu --hide-scrollbars \
+                --no-first-run --user-data-dir=$(CURDIR)/build/chromium-profile
+report-png: $(SO) | build
+	@sh tool/deps.sh report
+	$(MAKE) --no-print-directory demo >/dev/null
+	tool/quotactl report build/demo.db --now '$(REPORT_DEMO_NOW)' --out build/demo-report.html
+	sed 's|</body>|<script>document.title = document.documentElement.scrollHeight</script></body>|' \
+	    build/demo-report.html > build/demo-report-height.html
+	h=$$($(CHROMIUM_SHOT) --window-size=1280,800 --dump-dom file://$(CURDIR)/build/demo-report-height.html 2>/dev/null \
+	     | sed -n 's|.*<title>\([0-9][0-9]*\)</title>.*|\1|p'); \
+	  [ -n "$$h" ] || { echo "report-png: chromium gave no page height" >&2; exit 1; }; \
+	  $(CHROMIUM_SHOT) --window-size=1280,$$h --screenshot=$(CURDIR)/doc/report.png \
+	      file://$(CURDIR)/build/demo-report.html 2>/dev/null
+	@echo "doc/report.png"
 
 # Static analysis of ext/: fails on any finding. Suppressed: cppcheck's
 # variableScope (variables are declared at the top of a block, SQLite style);
