@@ -107,6 +107,27 @@ static int vtabRefused(QuotaTab *p, const char *zCol, const char *zRule,
   return rc;
 }
 
+/*
+** Return rc, after giving the table an error message when it has none: an
+** error of a statement on the shadow tables says what it was (a refusal of
+** ours from a trigger keeps its own words); without a message SQLite
+** would report only "SQL logic error".
+*/
+static int vtabStatementError(QuotaTab *p, int rc){
+  if( rc!=SQLITE_OK && rc!=SQLITE_NOMEM && p->base.zErrMsg==0 ){
+    const char *zMsg = sqlite3_errmsg(p->pStore->db);
+    if( rc==SQLITE_CORRUPT_VTAB ){
+      vtabError(p, rc, "the quota store is damaged: a shadow table holds "
+                "values sqlite-quota never writes");
+    }else if( strncmp(zMsg, "quota", 5)==0 ){
+      p->base.zErrMsg = sqlite3_mprintf("%s", zMsg);
+    }else{
+      vtabError(p, rc, "%s", zMsg);
+    }
+  }
+  return rc;
+}
+
 /* The refusal of a read or write made from inside a quota call. */
 static int vtabNested(QuotaTab *p){
   return vtabError(p, SQLITE_ERROR, "the quota table cannot be read or written "
@@ -343,17 +364,20 @@ static int vtabFilter(sqlite3_vtab_cursor *cur, int idxNum, const char *idxStr,
   sqlite3_finalize(pCur->pStmt);
   pCur->pStmt = 0;
   rc = quotaStoreReadState(p->pStore, 1);
-  if( rc!=SQLITE_OK ) return rc;
-  rc = quotaStoreScan(p->pStore, idxNum==QPLAN_KEY, idxNum==QPLAN_ROWID,
-                      idxNum==QPLAN_SCAN ? 0 : argv[0], &pCur->pStmt);
-  if( rc!=SQLITE_OK ) return rc;
-  pCur->now = quotaNow(p->pConn);
-  return vtabStep(pCur);
+  if( rc==SQLITE_OK ){
+    rc = quotaStoreScan(p->pStore, idxNum==QPLAN_KEY, idxNum==QPLAN_ROWID,
+                        idxNum==QPLAN_SCAN ? 0 : argv[0], &pCur->pStmt);
+  }
+  if( rc==SQLITE_OK ){
+    pCur->now = quotaNow(p->pConn);
+    rc = vtabStep(pCur);
+  }
+  return vtabStatementError(p, rc);
 }
 
 /* The next row of the scan. */
 static int vtabNext(sqlite3_vtab_cursor *cur){
-  return vtabStep((QuotaCursor*)cur);
+  return vtabStatementError((QuotaTab*)cur->pVtab, vtabStep((QuotaCursor*)cur));
 }
 
 /* True after the last row. */
@@ -386,7 +410,7 @@ static int vtabColumn(sqlite3_vtab_cursor *cur, sqlite3_context *ctx, int iCol){
     ** sees it; what the store remembers counts only if still trusted. */
     rc = quotaStoreReadState(p->pStore, 0);
     if( rc==SQLITE_OK ) rc = quotaEffective(p->pStore, k, pCur->now);
-    if( rc!=SQLITE_OK ) return rc;
+    if( rc!=SQLITE_OK ) return vtabStatementError(p, rc);
     pCur->bComputed = 1;
   }
   switch( iCol ){
@@ -889,19 +913,7 @@ static int vtabUpdateMethod(sqlite3_vtab *pVtab, int argc, sqlite3_value **argv,
     vtabError(p, rc, "%s", zErr);
   }
   sqlite3_free(zErr);
-  if( rc!=SQLITE_OK && rc!=SQLITE_NOMEM && p->base.zErrMsg==0 ){
-    /* An error of a statement on the shadow tables: say what it was (a
-    ** refusal of ours from a trigger keeps its own words). */
-    const char *zMsg = sqlite3_errmsg(pStore->db);
-    if( rc==SQLITE_CORRUPT_VTAB ){
-      vtabError(p, rc, "the quota store is damaged: a shadow table holds "
-                "values sqlite-quota never writes");
-    }else if( strncmp(zMsg, "quota", 5)==0 ){
-      p->base.zErrMsg = sqlite3_mprintf("%s", zMsg);
-    }else{
-      vtabError(p, rc, "%s", zMsg);
-    }
-  }
+  rc = vtabStatementError(p, rc);
   quotaStoreForget(pStore);
   quotaStoreUnref(pStore);
   quotaConnLeave(p->pConn);
