@@ -271,7 +271,7 @@ static const char *argDesc(const Arg *a, char *z, int n){
   return z;
 }
 #define D(a) argDesc((a), (char[96]){0}, 96)
-#define PERIODS "NULL, 'lifetime', 'hour', 'day', 'week', 'month', 'year' or 'rolling N seconds|minutes|hours|days'"
+#define PERIODS "NULL, 'lifetime', 'hour', 'day', 'week', 'month', 'year', 'rolling N seconds|minutes|hours|days' or 'rate N per [M] second|minute|hour|day'"
 
 /* A key or request id: TEXT (non-empty), an INTEGER as its decimal text,
 ** an integral REAL as its integer's text. NULL when it is none of those. */
