@@ -1285,9 +1285,48 @@ int quotaStoreNoteSave(QuotaStore *p, sqlite3_int64 id, sqlite3_value *pNote){
   return rc;
 }
 
+/*
+** Run statement iStmt with the one integer binding `arg`: *pVal and
+** *pbFound from the first column of its first row when it is an integer
+** in [lo, hi]; SQLITE_CORRUPT_VTAB when it is something else (a value
+** sqlite-quota never writes); *pbFound 0 when there is no row or it is
+** NULL.
+*/
+static int storeQueryChecked(QuotaStore *p, int iStmt, sqlite3_int64 arg,
+                             sqlite3_int64 lo, sqlite3_int64 hi,
+                             int *pbFound, sqlite3_int64 *pVal){
+  sqlite3_stmt *pStmt;
+  int rc = quotaStoreStmt(p, iStmt, &pStmt);
+  *pbFound = 0;
+  if( rc!=SQLITE_OK ) return rc;
+  sqlite3_bind_int64(pStmt, 1, arg);
+  rc = sqlite3_step(pStmt);
+  if( rc==SQLITE_ROW ){
+    int eType = sqlite3_column_type(pStmt, 0);
+    *pVal = sqlite3_column_int64(pStmt, 0);
+    if( eType==SQLITE_NULL ){
+      rc = sqlite3_reset(pStmt);
+    }else if( eType!=SQLITE_INTEGER || *pVal<lo || *pVal>hi ){
+      sqlite3_reset(pStmt);
+      rc = SQLITE_CORRUPT_VTAB;
+    }else{
+      *pbFound = 1;
+      rc = sqlite3_reset(pStmt);
+    }
+  }else if( rc==SQLITE_DONE ){
+    rc = sqlite3_reset(pStmt);
+  }else{
+    sqlite3_reset(pStmt);
+  }
+  return rc;
+}
+
 /* The rate N of bucket `id` (quota_keyconf.rate), 0 when it has none. */
 int quotaStoreRateGet(QuotaStore *p, sqlite3_int64 id, sqlite3_int64 *pRate){
-  return quotaStoreQueryInt(p, QS_RATE_GET, 1, &id, 0, pRate);
+  int bFound;
+  int rc = storeQueryChecked(p, QS_RATE_GET, id, 1, LARGEST_INT64, &bFound, pRate);
+  if( !bFound ) *pRate = 0;
+  return rc;
 }
 
 /* Set the rate of key `id` (nRate>0), or clear it (0): a key whose
@@ -1480,9 +1519,8 @@ int quotaStoreHoldExtend(QuotaStore *p, sqlite3_int64 id, sqlite3_int64 oldExpir
 ** store had quota_holdtime (schema 3 and older). */
 int quotaStoreHoldCreated(QuotaStore *p, sqlite3_int64 id, int *pbKnown,
                           sqlite3_int64 *pCreated){
-  int rc = quotaStoreQueryInt(p, QS_HOLDTIME_AT, 1, &id, LARGEST_INT64, pCreated);
-  *pbKnown = rc==SQLITE_OK && *pCreated!=LARGEST_INT64;
-  return rc;
+  return storeQueryChecked(p, QS_HOLDTIME_AT, id, QUOTA_TIME_MIN, QUOTA_TIME_MAX,
+                           pbKnown, pCreated);
 }
 
 /* End a hold: ended/charged of -1 store NULL. */
