@@ -1588,9 +1588,11 @@ int quotaStoreLiveHolds(QuotaStore *p, sqlite3_int64 keyId,
 **   hold row carries l0max, the largest lane-0 expiry so far, so the test is
 **   one read of the newest row. Lane 0 is thus in expiry order by id, and
 **   the expired ones are a prefix that a scan from `sweepid` reads once.
-**   Any other hold (its own ttl, or a clock that moved back) goes to lane 1
-**   and gets a row in %_expiry, keyed by expiry. A reserve therefore writes
-**   one page for its hold, and ending a hold touches no index at all.
+**   Any other hold (its own ttl, or a clock that moved back, or a lease
+**   quota_extend moved) goes to lane 1 and gets a row in %_expiry, keyed by
+**   expiry; the scan of lane 0 steps over such rows once. A reserve
+**   therefore writes one page for its hold, and ending a hold touches no
+**   index at all.
 */
 int quotaStoreExpiredHolds(QuotaStore *p, sqlite3_int64 now,
                            sqlite3_int64 **paHold, int *pnHold,
@@ -1611,7 +1613,11 @@ int quotaStoreExpiredHolds(QuotaStore *p, sqlite3_int64 now,
     }
     if( sqlite3_column_int(pStmt, 5)!=0 ){
       if( sqlite3_column_int64(pStmt, 5)!=1 ){ rc = SQLITE_CORRUPT_VTAB; break; }
-      continue;                                           /* lane 1 */
+      /* lane 1, found through %_expiry: the scan may start after it (else a
+      ** store of many holds with their own ttls, or of leases, which
+      ** quota_extend moves here, would read them all again every second) */
+      nextId = id+1;
+      continue;
     }
     if( sqlite3_column_int64(pStmt, 4)>now ){ nextId = id; break; }
     nextId = id+1;
