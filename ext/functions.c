@@ -450,8 +450,10 @@ static void reserveCommon(sqlite3_context *ctx, int argc, sqlite3_value **argv,
     QuotaKey k;
     memset(&h, 0, sizeof(h));
     rc = quotaStoreHoldGet(call.p, holdId, &h, &k, &bFound);
-    if( rc==SQLITE_OK && !bFound ) rc = SQLITE_CORRUPT_VTAB;  /* purged first */
-    if( rc==SQLITE_OK && h.amount<amount ){
+    /* A hold purged while its request id is still remembered (its end was
+    ** dated before the request by a clock moved back, or the window was
+    ** widened since): the first answer stands, as for quota_reserve. */
+    if( rc==SQLITE_OK && bFound && h.amount<amount ){
       rc = callError(&call, SQLITE_CONSTRAINT, "%s: request_id '%s' was already "
           "used for a hold of %lld units, less than min_amount %lld", zFunc, zReq,
           h.amount, amount);
