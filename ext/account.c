@@ -134,14 +134,14 @@ int quotaChainCharge(QuotaStore *p, QuotaChain *c, sqlite3_int64 amount,
 }
 
 /* A new hold of `amount` takes its units out of every bucket of the chain
-** (with quotaChainReserve, which counts it in reserved): SQLITE_TOOBIG if
-** a bucket's `used` would overflow; then nothing has changed. */
+** (after quotaChainReserve, which counts it in reserved). It cannot
+** overflow a bucket's `used`: the hold was granted within cap - used of
+** every bucket. SQLITE_TOOBIG if it would all the same. */
 int quotaChainTake(QuotaChain *c, sqlite3_int64 amount){
   int i;
   for(i=0; i<c->n; i++){
-    if( quotaHoldTake(&c->a[i], amount, 0)!=SQLITE_OK ) return SQLITE_TOOBIG;
+    if( NEVER(quotaHoldTake(&c->a[i], amount)!=SQLITE_OK) ) return SQLITE_TOOBIG;
   }
-  for(i=0; i<c->n; i++) quotaHoldTake(&c->a[i], amount, 1);
   return SQLITE_OK;
 }
 

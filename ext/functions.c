@@ -474,8 +474,8 @@ static void reserveCommon(sqlite3_context *ctx, int argc, sqlite3_value **argv,
     }
     if( rc==SQLITE_OK && grant>=0 ){
       /* a hold must not overflow any level (checked before any write) */
-      rc = quotaChainTake(&c, grant);
-      if( rc==SQLITE_OK ) rc = quotaChainReserve(&c, grant);
+      rc = quotaChainReserve(&c, grant);
+      if( rc==SQLITE_OK ) rc = quotaChainTake(&c, grant);
       if( !bTtl ) ttl = call.p->opt.nHoldTtl;
       if( rc==SQLITE_OK ){
         rc = quotaStoreHoldInsert(call.p, c.a[0].id, grant, call.now,

@@ -143,17 +143,19 @@ static int periodParseRate(const char *z, int n, const char *zName,
     nRate = nRate*10 + (z[i++]-'0');
     nDigit++;
   }
+  /* z[n-1] is not a space (the caller trimmed the text): each run of
+  ** spaces below ends before n */
   if( nDigit==0 || nRate<=0 || i>=n || !periodIsSpace(z[i]) ) return 1;
-  while( i<n && periodIsSpace(z[i]) ) i++;
+  while( periodIsSpace(z[i]) ) i++;
   if( n-i<4 || sqlite3_strnicmp(&z[i], "per", 3)!=0 || !periodIsSpace(z[i+3]) ){
     return 1;
   }
   i += 4;
-  while( i<n && periodIsSpace(z[i]) ) i++;
+  while( periodIsSpace(z[i]) ) i++;
   /* "per minute" is "per 1 minute" */
   if( n-i+3 >= (int)sizeof(zDur) ) return 1;
   sqlite3_snprintf(sizeof(zDur), zDur, "%s%.*s",
-                   (i<n && z[i]>='0' && z[i]<='9') ? "" : "1 ", n-i, &z[i]);
+                   (z[i]>='0' && z[i]<='9') ? "" : "1 ", n-i, &z[i]);
   if( quotaParseDurationText(zDur, &secs, &mul) ) return 1;
   if( secs<=0 || secs>QUOTA_WINDOW_MAX ) return 1;
   iUnit = mul==1 ? 0 : mul==60 ? 1 : mul==3600 ? 2 : 3;
@@ -190,7 +192,7 @@ int quotaParsePeriod(const char *z, int *pKind, sqlite3_int64 *pLen,
       if( n>nName+1 && sqlite3_strnicmp(z, pKindDef->zName, nName)==0
        && periodIsSpace(z[nName]) ){
         int j = nName;
-        while( j<n && periodIsSpace(z[j]) ) j++;
+        while( periodIsSpace(z[j]) ) j++;      /* z[n-1] is not a space */
         if( periodParseRate(&z[j], n-j, pKindDef->zName, pLen, pRate, zCanon) ){
           return 1;
         }
@@ -269,12 +271,13 @@ sqlite3_int64 quotaRoom(const QuotaKey *k){
 /*
 ** A hold of `amount` is reserved at this level: a bucket's units leave it
 ** now (the hold's reserved is quotaChainReserve's). SQLITE_TOOBIG when
-** that would overflow `used`; with bApply false only that is checked.
+** that would overflow `used`, which a hold granted within the bucket's
+** room never does.
 */
-int quotaHoldTake(QuotaKey *k, sqlite3_int64 amount, int bApply){
+int quotaHoldTake(QuotaKey *k, sqlite3_int64 amount){
   if( !quotaKind(k->eKind)->bRate ) return SQLITE_OK;
-  if( quotaChargeFits(k, amount)!=SQLITE_OK ) return SQLITE_TOOBIG;
-  if( bApply && amount>0 ){
+  if( NEVER(quotaChargeFits(k, amount)!=SQLITE_OK) ) return SQLITE_TOOBIG;
+  if( amount>0 ){
     k->used += amount;
     k->mDirty |= QUOTA_DIRTY_COUNTS;
   }

@@ -1480,7 +1480,7 @@ int quotaStoreHoldInsert(QuotaStore *p, sqlite3_int64 keyId, sqlite3_int64 amoun
     aArg[0] = *pId;
     aArg[1] = now;
     rc = quotaStoreRunInt(p, QS_HOLDTIME_ADD, 2, aArg);
-    if( rc==SQLITE_OK && p->bKnown ){
+    if( rc==SQLITE_OK && ALWAYS(p->bKnown) ){    /* every call refreshes */
       p->bHoldTime = 1;
       p->iHoldTime = now;
     }

@@ -841,8 +841,10 @@ static int vtabUpdate(QuotaTab *p, sqlite3_value **argv){
       ** other kinds count in reserved only. */
       bUsed = 1;
       used = k.used;
-      if( pOld->bRate && !pNew->bRate ) used = used>k.reserved ? used-k.reserved : 0;
-      if( !pOld->bRate && pNew->bRate ) used = quotaAddSat(used, k.reserved);
+      if( pOld->bRate!=pNew->bRate ){
+        if( pOld->bRate ) used = used>k.reserved ? used-k.reserved : 0;
+        else used = quotaAddSat(used, k.reserved);
+      }
     }
     /* The period `used` belongs to changes only with the settings that
     ** make periods: a clock behind the stored period (a pinned clock

@@ -212,6 +212,7 @@ static const Case aCase[] = {
   { "upto", "", "SELECT quota_reserve_upto('k1', 1, 500, 'u-1')", 0, 0 },
   { "upto-replay", "SELECT quota_reserve_upto('k1', 1, 500, 'u-1')",
     "SELECT quota_reserve_upto('k1', 2, 500, 'u-1')", 0, 0 },
+  { "upto-ttl", "", "SELECT quota_reserve_upto('k1', 1, 500, NULL, '2 hours')", 0, 0 },
   { "hold", "", "SELECT quota_hold(1), quota_hold(99)", 0, 0 },
   { "extend", "", "SELECT quota_extend(1, 60)", 0, 0 },
   { "extend-lane1", "", "SELECT quota_extend(2, '2 hours')", 0, 0 },
