@@ -17,7 +17,8 @@
 **   --case LIST     comma-separated cases or groups, may be repeated:
 **                     groups: main scale memory procs
 **                     main:   consume reserve check status base0 base1
-**                             base2 base3 read
+**                             base2 base3 read ratekey upto extend
+**                             settle
 **                     scale:  keys ledger rolling chain
 **   --keys N        the large key count of the scale cases (1000000)
 **   --main-keys N   the main cases charge one of N keys at random (1): with
@@ -50,6 +51,14 @@
 ** `SELECT quota_consume(?1, ?2)` and so on, reset and rebound for each op.
 ** One reserve + settle pair counts as one op. Every op charges 1 unit
 ** (reserve 4 and settle 3 for the pairs) against a cap far out of reach.
+**
+** Admission control is timed against the extension's own cases, in the
+** same rounds: quota_consume on a token bucket ('rate 10^12 per second',
+** a bucket too big to empty) against the month key of "consume";
+** quota_reserve_upto(key, 1, 4) + settle against the reserve + settle
+** pair; quota_extend of one live hold against quota_settle alone, which
+** settles, one per op, holds reserved before the case's rounds (outside
+** the clock, in one transaction: as many as the rounds can use).
 **
 ** The hand-written baselines (tables q, ledger, holds, monthly_counts,
 ** usage_log; the shape a user would write):
@@ -433,6 +442,8 @@ struct Bench {
   char zPath[600];            /* file of a DB_WAL case */
   void (*xOp)(Bench*);        /* one operation */
   sqlite3_stmt *a[10];        /* prepared statements, meaning set by xOp */
+  sqlite3_int64 iHold, iHoldEnd; /* settle: the next hold, past the last;
+                              ** extend: the hold */
   long long nKey;             /* keys chosen from at random (1 = key 0) */
   uint64_t rng;               /* random state */
   char zKey[16];              /* key of the current op (bound SQLITE_STATIC) */
@@ -640,6 +651,42 @@ static void op_reserve_settle(Bench *p){
   reset(s);
 }
 
+/* quota_reserve_upto(key, 1, 4) then quota_settle(hold, 3): a[0], a[1] */
+static void op_upto_settle(Bench *p){
+  sqlite3_stmt *r = p->a[0], *s = p->a[1];
+  sqlite3_int64 iHold;
+  pick_key(p);
+  bind_text(r, 1, p->zKey);
+  step_row(r);
+  if( sqlite3_column_type(r, 0)==SQLITE_NULL ) die("quota_reserve_upto('%s', 1, 4) was denied", p->zKey);
+  iHold = sqlite3_column_int64(r, 0);
+  reset(r);
+  bind_int(s, 1, iHold);
+  step_row(s);
+  if( sqlite3_column_int64(s, 0)!=3 ) die("quota_settle(%lld, 3) of an upto hold failed", (long long)iHold);
+  reset(s);
+}
+
+/* quota_settle(hold, 3) of the next hold reserved before the rounds: a[0] */
+static void op_settle(Bench *p){
+  sqlite3_stmt *s = p->a[0];
+  if( p->iHold>=p->iHoldEnd ){
+    die("the settle case ran out of its holds: give it fewer --seconds or --ops");
+  }
+  bind_int(s, 1, p->iHold++);
+  step_row(s);
+  if( sqlite3_column_int64(s, 0)!=3 ) die("quota_settle(%lld, 3) failed", (long long)(p->iHold-1));
+  reset(s);
+}
+
+/* quota_extend(hold, 86400) of one live hold: a[0] */
+static void op_extend(Bench *p){
+  sqlite3_stmt *s = p->a[0];
+  step_row(s);
+  if( sqlite3_column_type(s, 0)==SQLITE_NULL ) die("quota_extend(%lld) returned NULL", (long long)p->iHold);
+  reset(s);
+}
+
 /* quota_check(key, 1): a[0] */
 static void op_check(Bench *p){
   sqlite3_stmt *s = p->a[0];
@@ -781,7 +828,7 @@ static void op_read(Bench *p){
 ** Case kinds
 */
 enum {
-  K_CONSUME, K_RESERVE, K_CHECK, K_STATUS,
+  K_CONSUME, K_RESERVE, K_CHECK, K_STATUS, K_UPTO, K_SETTLE, K_EXTEND,
   K_BASE0, K_BASE1, K_BASE2, K_BASE3, K_READ
 };
 
@@ -799,6 +846,21 @@ static void prepare_op(Bench *p, int eKind){
       p->a[1] = prep(db, "SELECT quota_settle(?1, ?2)");
       bind_int(p->a[0], 2, 4);
       bind_int(p->a[1], 2, 3);
+      break;
+    case K_UPTO:
+      p->xOp = op_upto_settle;
+      p->a[0] = prep(db, "SELECT quota_reserve_upto(?1, 1, 4)");
+      p->a[1] = prep(db, "SELECT quota_settle(?1, ?2)");
+      bind_int(p->a[1], 2, 3);
+      break;
+    case K_SETTLE:
+      p->xOp = op_settle;
+      p->a[0] = prep(db, "SELECT quota_settle(?1, 3)");
+      break;
+    case K_EXTEND:
+      p->xOp = op_extend;
+      p->a[0] = prep(db, "SELECT quota_extend(?1, 86400)");
+      bind_int(p->a[0], 1, p->iHold);
       break;
     case K_CHECK:
       p->xOp = op_check;
@@ -867,7 +929,36 @@ static void prepare_op(Bench *p, int eKind){
   }
 }
 
-static int kind_is_ext(int eKind){ return eKind<=K_STATUS; }
+static int kind_is_ext(int eKind){ return eKind<=K_EXTEND; }
+
+/* Holds the settle case may use: a settle at 400,000 a second, over every
+** timed round, the warm-up and the count of statements, with room to
+** spare; or --ops per round. */
+static sqlite3_int64 settle_holds(void){
+  if( g.nFixedOps>0 ) return (sqlite3_int64)g.nFixedOps*g.nRound + 4000;
+  return (sqlite3_int64)(400000.0*g.rSec*g.nRound*1.5) + 4000;
+}
+
+/* Reserve n holds of 4 on key 0 in one transaction (with a ttl that
+** outlasts any run): p->iHold is the first, p->iHoldEnd past the last. */
+static void make_holds(Bench *p, sqlite3_int64 n){
+  sqlite3_stmt *r = prep(p->db, "SELECT quota_reserve('k0000000', 4, NULL, 86400)");
+  sqlite3_int64 i;
+  if( n>1 ) progress("  %s: reserving %lld holds ...\n", p->zId, (long long)n);
+  exec(p->db, "BEGIN");
+  for(i=0; i<n; i++){
+    sqlite3_int64 h;
+    step_row(r);
+    if( sqlite3_column_type(r, 0)==SQLITE_NULL ) die("reserving the %s case's holds: denied", p->zId);
+    h = sqlite3_column_int64(r, 0);
+    reset(r);
+    if( i==0 ) p->iHold = h;
+    else if( h!=p->iHold+i ) die("the %s case's holds are not consecutive", p->zId);
+  }
+  exec(p->db, "COMMIT");
+  finalize(r);
+  p->iHoldEnd = p->iHold + n;
+}
 
 /* Opens p's database (memory or a new WAL file named zFile), builds its
 ** store (unless srcDb is given: then the file is a copy of srcDb, or for
@@ -903,6 +994,7 @@ static void bench_open(Bench *p, int eDb, const char *zFile, int eKind,
     if( kind_is_ext(eKind) ) build_ext_store(p->db, pStore, p->zId);
     else build_base_store(p->db, pStore->nKey);
   }
+  if( eKind==K_SETTLE || eKind==K_EXTEND ) make_holds(p, eKind==K_SETTLE ? settle_holds() : 1);
   if( eDb==DB_WAL ){
     int rc = sqlite3_wal_checkpoint_v2(p->db, "main", SQLITE_CHECKPOINT_TRUNCATE, 0, 0);
     ck(rc, p->db, "checkpoint after setup");
@@ -1084,6 +1176,10 @@ static const MainCase aMain[] = {
   { "check",   K_CHECK,   "quota_check" },
   { "status",  K_STATUS,  "quota_status" },
   { "read",    K_READ,    "(r) guarded SELECT, read only" },
+  { "ratekey", K_CONSUME, "quota_consume on a token bucket" },
+  { "upto",    K_UPTO,    "quota_reserve_upto + quota_settle (one pair)" },
+  { "settle",  K_SETTLE,  "quota_settle of a hold reserved before the rounds" },
+  { "extend",  K_EXTEND,  "quota_extend of a live hold" },
 };
 #define N_MAIN ((int)(sizeof(aMain)/sizeof(aMain[0])))
 
@@ -1101,6 +1197,9 @@ static const Cmp aCmp[] = {
   { "reserve", "base3", "reserve + settle / (3)",            0.7, 0.9 },
   { "check",   "read",  "quota_check / (r)",                 0.0, 0.0 },
   { "status",  "read",  "quota_status / (r)",                0.0, 0.0 },
+  { "ratekey", "consume", "consume on a bucket / on a month", 0.9, 0.9 },
+  { "upto",    "reserve", "reserve_upto + settle / reserve + settle", 0.9, 0.9 },
+  { "extend",  "settle",  "quota_extend / quota_settle",      1.0, 1.0 },
 };
 #define N_CMP ((int)(sizeof(aCmp)/sizeof(aCmp[0])))
 
@@ -1157,6 +1256,7 @@ static void phase_main(void){
       if( !main_selected(i) ) continue;
       memset(&s, 0, sizeof(s));
       s.nKey = g.nMainKeys; s.zPeriod = "month"; s.nChain = 1;
+      if( strcmp(aMain[i].zId, "ratekey")==0 ) s.zPeriod = "rate 1000000000000 per second";
       a[n].zId = aMain[i].zId;
       a[n].zLabel = aMain[i].zLabel;
       snprintf(zFile, sizeof(zFile), "main-%s.db", aMain[i].zId);
@@ -1900,7 +2000,7 @@ static void usage(void){
     "                  [--case LIST] [--keys N] [--ledger N] [--mem-calls N] [--ops N]\n"
     "                  [--main-keys N] [--dir DIR]\n"
     "cases: main scale memory procs | consume reserve check status base0 base1 base2\n"
-    "       base3 read | keys ledger rolling chain\n");
+    "       base3 read ratekey upto settle extend | keys ledger rolling chain\n");
   exit(2);
 }
 
@@ -1916,7 +2016,8 @@ static long long parse_count(const char *z, const char *zOpt){
 int main(int argc, char **argv){
   static const char *azKnown[] = {
     "main", "scale", "memory", "procs", "consume", "reserve", "check", "status",
-    "base0", "base1", "base2", "base3", "read", "keys", "ledger", "rolling", "chain", 0
+    "base0", "base1", "base2", "base3", "read", "ratekey", "upto", "settle", "extend",
+    "keys", "ledger", "rolling", "chain", 0
   };
   int i, rc, nCpu;
   int bRounds = 0, bSec = 0, bLedger = 0, bMem = 0;
@@ -2041,7 +2142,8 @@ int main(int argc, char **argv){
   memory_finish();
   if( want("main", 0) || want("consume", 0) || want("reserve", 0) || want("check", 0)
    || want("status", 0) || want("base0", 0) || want("base1", 0) || want("base2", 0)
-   || want("base3", 0) || want("read", 0) ){
+   || want("base3", 0) || want("read", 0) || want("ratekey", 0) || want("upto", 0)
+   || want("settle", 0) || want("extend", 0) ){
     phase_main();
   }
   if( bScale ) scale_run();

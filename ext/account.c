@@ -7,6 +7,10 @@
 ** `used` or `reserved` moves by the same amount, and a call that needs
 ** room needs it at every level (quotaChainDenies). Every test is made
 ** before the first write, so a call that cannot complete writes nothing.
+** A token bucket (period.c) also takes a hold's units into `used` when it
+** is reserved and gives them back when it ends uncharged; settle then
+** takes or gives the difference (quotaHoldTake, quotaHoldReturn,
+** quotaChargeHeld).
 **
 ** HOW HOLD EXPIRY IS SWEPT, NOT POLLED
 **   quota_meta holds a watermark `swept`: every live hold whose `expires`
@@ -95,6 +99,18 @@ int quotaChainDenies(const QuotaChain *c, sqlite3_int64 amount){
   return -1;
 }
 
+/* The least room of the chain's levels (quotaRoom): the most a hold or a
+** charge could take now. */
+sqlite3_int64 quotaChainRoom(const QuotaChain *c){
+  sqlite3_int64 room = LARGEST_INT64;
+  int i;
+  for(i=0; i<c->n; i++){
+    sqlite3_int64 r = quotaRoom(&c->a[i]);
+    if( r<room ) room = r;
+  }
+  return room;
+}
+
 /* SQLITE_TOOBIG when `amount` would overflow some level's `used`. */
 int quotaChainChargeFits(const QuotaChain *c, sqlite3_int64 amount){
   int i;
@@ -104,16 +120,29 @@ int quotaChainChargeFits(const QuotaChain *c, sqlite3_int64 amount){
   return SQLITE_OK;
 }
 
-/* Charge `amount` at every level (quotaChainChargeFits first). *pbOver is
-** set when some capped level's `used` passed its cap. */
+/* Charge `amount` at every level (quotaChainChargeFits first). `held` is
+** the amount of the live hold a settle ends (its units are out of every
+** bucket of the chain), 0 otherwise. *pbOver is set when some capped
+** level's `used` passed its cap by this charge. */
 int quotaChainCharge(QuotaStore *p, QuotaChain *c, sqlite3_int64 amount,
-                     sqlite3_int64 now, int *pbOver){
+                     sqlite3_int64 held, sqlite3_int64 now, int *pbOver){
   int i, rc = SQLITE_OK;
   for(i=0; rc==SQLITE_OK && i<c->n; i++){
-    rc = quotaCharge(p, &c->a[i], amount, now);
-    if( amount>0 && c->a[i].bCap && c->a[i].used>c->a[i].cap ) *pbOver = 1;
+    rc = quotaChargeHeld(p, &c->a[i], amount, held, now, pbOver);
   }
   return rc;
+}
+
+/* A new hold of `amount` takes its units out of every bucket of the chain
+** (after quotaChainReserve, which counts it in reserved). It cannot
+** overflow a bucket's `used`: the hold was granted within cap - used of
+** every bucket. SQLITE_TOOBIG if it would all the same. */
+int quotaChainTake(QuotaChain *c, sqlite3_int64 amount){
+  int i;
+  for(i=0; i<c->n; i++){
+    if( NEVER(quotaHoldTake(&c->a[i], amount)!=SQLITE_OK) ) return SQLITE_TOOBIG;
+  }
+  return SQLITE_OK;
 }
 
 /* Write back every level that changed. */
@@ -139,9 +168,12 @@ int quotaChainReserve(QuotaChain *c, sqlite3_int64 delta){
   return SQLITE_OK;
 }
 
-/* Add `delta` (may be negative) to the reserved counter of every level of the
-** chain starting at key id `leafId`, writing each level back. */
-int quotaAdjustReserved(QuotaStore *p, sqlite3_int64 leafId, sqlite3_int64 delta){
+/* A hold of -delta units ends uncharged at `now`: add `delta` (negative)
+** to the reserved counter of every level of the chain starting at key id
+** `leafId`, give its units back to every bucket, and write each level
+** back. */
+int quotaAdjustReserved(QuotaStore *p, sqlite3_int64 leafId, sqlite3_int64 delta,
+                        sqlite3_int64 now){
   sqlite3_int64 id = leafId;
   int depth = 0;
   while( id!=0 ){
@@ -155,7 +187,8 @@ int quotaAdjustReserved(QuotaStore *p, sqlite3_int64 leafId, sqlite3_int64 delta
     k.reserved += delta;
     if( k.reserved<0 ) return SQLITE_CORRUPT_VTAB;
     k.mDirty = QUOTA_DIRTY_COUNTS;
-    rc = quotaStoreKeySave(p, &k);
+    rc = quotaHoldReturn(p, &k, -delta, now, 1);
+    if( rc==SQLITE_OK ) rc = quotaStoreKeySave(p, &k);
     if( rc!=SQLITE_OK ) return rc;
     id = k.parentId;
   }
@@ -181,7 +214,8 @@ int quotaSweep(QuotaStore *p, sqlite3_int64 now){
       /* ended stays NULL: an expired hold ended at its `expires` */
       rc = quotaStoreHoldEnd(p, aHold[(size_t)i*3], HOLD_EXPIRED, -1, -1);
       if( rc==SQLITE_OK ){
-        rc = quotaAdjustReserved(p, aHold[(size_t)i*3+1], -aHold[(size_t)i*3+2]);
+        rc = quotaAdjustReserved(p, aHold[(size_t)i*3+1], -aHold[(size_t)i*3+2],
+                                 now);
       }
     }
     sqlite3_free(aHold);
@@ -213,6 +247,7 @@ int quotaEffective(QuotaStore *p, QuotaKey *k, sqlite3_int64 now){
     if( rc==SQLITE_OK && id==k->id ){
       k->reserved -= aHold[(size_t)i*3+2];
       if( k->reserved<0 ) k->reserved = 0;
+      rc = quotaHoldReturn(p, k, aHold[(size_t)i*3+2], now, 0);
     }
   }
   sqlite3_free(aHold);
@@ -228,7 +263,7 @@ int quotaOrphanHolds(QuotaStore *p, const QuotaKey *k, sqlite3_int64 now){
   for(i=0; rc==SQLITE_OK && i<nHold; i++){
     rc = quotaStoreHoldEnd(p, aHold[(size_t)i*3], HOLD_ORPHANED, now, -1);
     if( rc==SQLITE_OK && k->parentId ){
-      rc = quotaAdjustReserved(p, k->parentId, -aHold[(size_t)i*3+2]);
+      rc = quotaAdjustReserved(p, k->parentId, -aHold[(size_t)i*3+2], now);
     }
   }
   sqlite3_free(aHold);

@@ -24,12 +24,15 @@ int quotaHoldForWrite(QuotaStore *p, sqlite3_int64 holdId, sqlite3_int64 now,
                       QuotaHold *h, QuotaKey *k, int *pFound);
 int quotaChainLoad(QuotaStore *p, QuotaChain *c, sqlite3_int64 now, int bWrite);
 int quotaChainDenies(const QuotaChain *c, sqlite3_int64 amount);
+sqlite3_int64 quotaChainRoom(const QuotaChain *c);
 int quotaChainChargeFits(const QuotaChain *c, sqlite3_int64 amount);
 int quotaChainCharge(QuotaStore *p, QuotaChain *c, sqlite3_int64 amount,
-                     sqlite3_int64 now, int *pbOver);
+                     sqlite3_int64 held, sqlite3_int64 now, int *pbOver);
+int quotaChainTake(QuotaChain *c, sqlite3_int64 amount);
 int quotaChainSave(QuotaStore *p, QuotaChain *c);
 int quotaChainReserve(QuotaChain *c, sqlite3_int64 delta);
-int quotaAdjustReserved(QuotaStore *p, sqlite3_int64 leafId, sqlite3_int64 delta);
+int quotaAdjustReserved(QuotaStore *p, sqlite3_int64 leafId, sqlite3_int64 delta,
+                        sqlite3_int64 now);
 int quotaSweep(QuotaStore *p, sqlite3_int64 now);
 int quotaEffective(QuotaStore *p, QuotaKey *k, sqlite3_int64 now);
 int quotaOrphanHolds(QuotaStore *p, const QuotaKey *k, sqlite3_int64 now);

@@ -3,8 +3,12 @@
 ** call: the guard, the transaction, the checks of who called.
 **
 **   quota_reserve(key, amount [, request_id [, ttl]])   hold id, or NULL
+**   quota_reserve_upto(key, min_amount, max_amount [, request_id [, ttl]])
+**                                                       hold id, or NULL
 **   quota_settle(hold_id, amount [, meta])              units charged
 **   quota_release(hold_id)                              units released
+**   quota_hold(hold_id)                                 JSON text, or NULL
+**   quota_extend(hold_id, ttl)                          new expiry, or NULL
 **   quota_consume(key, amount [, request_id [, meta]])  ledger id, or NULL
 **   quota_record(key, amount [, request_id [, meta]])   ledger id
 **   quota_check(key [, amount])                         1 or 0
@@ -356,7 +360,8 @@ static sqlite3_value *argMeta(sqlite3_context *ctx, int argc, sqlite3_value **ar
 static int requestReplay(QuotaCall *pCall, sqlite3_int64 keyId, const char *zReq,
                          int op, sqlite3_int64 amount, int *pbReplay,
                          sqlite3_int64 *pResult, int *pbNull){
-  static const char *azOp[] = {"", "quota_reserve", "quota_consume", "quota_record"};
+  static const char *azOp[] = {"", "quota_reserve", "quota_consume", "quota_record",
+                               "quota_reserve_upto"};
   QuotaRequest r;
   int rc = quotaStoreRequestGet(pCall->p, keyId, zReq, pCall->now, &r);
   *pbReplay = 0;
@@ -364,7 +369,11 @@ static int requestReplay(QuotaCall *pCall, sqlite3_int64 keyId, const char *zReq
   if( r.op!=op ){
     return callError(pCall, SQLITE_CONSTRAINT, "%s: request_id '%s' was "
         "already used by %s", pCall->zFunc, zReq,
-        (r.op>=1 && r.op<=3) ? azOp[r.op] : "another function");
+        (r.op>=1 && r.op<=4) ? azOp[r.op] : "another function");
+  }
+  if( r.amount!=amount && op==REQ_RESERVE_UPTO ){
+    return callError(pCall, SQLITE_CONSTRAINT, "%s: request_id '%s' was "
+        "already used with max_amount %lld", pCall->zFunc, zReq, r.amount);
   }
   if( r.amount!=amount ){
     return callError(pCall, SQLITE_CONSTRAINT, "%s: request_id '%s' was "
@@ -382,26 +391,47 @@ static int requestReplay(QuotaCall *pCall, sqlite3_int64 keyId, const char *zReq
 ** quota_reserve(key, amount [, request_id [, ttl]]): hold `amount` at the
 ** key and every ancestor if all have room; the hold id, or NULL when some
 ** level has none. The hold counts in `reserved` until it is settled,
-** released, or its ttl runs out.
+** released, or its ttl runs out (a token bucket also takes its units now).
+**
+** quota_reserve_upto(key, min_amount, max_amount [, request_id [, ttl]]):
+** the same for the largest amount in [min_amount, max_amount] that fits
+** at every level (the least room of the chain, at most max_amount); NULL
+** when min_amount does not fit. A request id remembers max_amount: a retry
+** with another max_amount is an error, and one whose min_amount the hold
+** it got does not reach is an error too; otherwise the retry returns the
+** same hold, whatever the room is now.
 */
-static void reserveFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
-  static const char zFunc[] = "quota_reserve";
+static void reserveCommon(sqlite3_context *ctx, int argc, sqlite3_value **argv,
+                          const char *zFunc, int bUpto){
+  const int iReq = bUpto ? 3 : 2;          /* argument of the request id */
   char zKeyBuf[QUOTA_NUMBER_TEXT], zReqBuf[QUOTA_NUMBER_TEXT];
   const char *zKey, *zReq;
-  sqlite3_int64 amount, ttl = 0, holdId = 0;
+  sqlite3_int64 amount, maxAmount, ttl = 0, holdId = 0;
   int bTtl = 0, bFound = 0, bReplay = 0, bNull = 0, bBad, rc;
   QuotaCall call;
   QuotaChain c;
 
   if( (zKey = argKey(ctx, argv[0], zFunc, zKeyBuf))==0 ) return;
   if( argAmount(argv[1], &amount) ){
-    argRefused(ctx, zFunc, "amount", RULE_AMOUNT, argv[1]); return;
+    argRefused(ctx, zFunc, bUpto ? "min_amount" : "amount", RULE_AMOUNT, argv[1]);
+    return;
   }
-  zReq = argRequest(ctx, argc, argv, 2, zFunc, zReqBuf, &bBad);
+  maxAmount = amount;
+  if( bUpto ){
+    if( argAmount(argv[2], &maxAmount) ){
+      argRefused(ctx, zFunc, "max_amount", RULE_AMOUNT, argv[2]); return;
+    }
+    if( maxAmount<amount ){
+      resultError(ctx, SQLITE_MISMATCH, "%s: max_amount must be at least "
+          "min_amount (%lld), not %lld", zFunc, amount, maxAmount);
+      return;
+    }
+  }
+  zReq = argRequest(ctx, argc, argv, iReq, zFunc, zReqBuf, &bBad);
   if( bBad ) return;
-  if( argc>3 && sqlite3_value_type(argv[3])!=SQLITE_NULL ){
-    if( quotaValueDuration(argv[3], &ttl) || ttl<=0 ){
-      argRefused(ctx, zFunc, "ttl", RULE_TTL " or NULL", argv[3]); return;
+  if( argc>iReq+1 && sqlite3_value_type(argv[iReq+1])!=SQLITE_NULL ){
+    if( quotaValueDuration(argv[iReq+1], &ttl) || ttl<=0 ){
+      argRefused(ctx, zFunc, "ttl", RULE_TTL " or NULL", argv[iReq+1]); return;
     }
     bTtl = 1;
   }
@@ -411,22 +441,49 @@ static void reserveFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
     rc = callError(&call, SQLITE_ERROR, "%s: no such quota key: '%s'", zFunc, zKey);
   }
   if( rc==SQLITE_OK && zReq ){
-    rc = requestReplay(&call, c.a[0].id, zReq, REQ_RESERVE, amount, &bReplay,
-                       &holdId, &bNull);
+    rc = requestReplay(&call, c.a[0].id, zReq, bUpto ? REQ_RESERVE_UPTO : REQ_RESERVE,
+                       maxAmount, &bReplay, &holdId, &bNull);
+  }
+  if( rc==SQLITE_OK && bReplay && bUpto ){
+    /* the hold the first call got must answer this one too */
+    QuotaHold h;
+    QuotaKey k;
+    memset(&h, 0, sizeof(h));
+    rc = quotaStoreHoldGet(call.p, holdId, &h, &k, &bFound);
+    /* A hold purged while its request id is still remembered (its end was
+    ** dated before the request by a clock moved back, or the window was
+    ** widened since): the first answer stands, as for quota_reserve. */
+    if( rc==SQLITE_OK && bFound && h.amount<amount ){
+      rc = callError(&call, SQLITE_CONSTRAINT, "%s: request_id '%s' was already "
+          "used for a hold of %lld units, less than min_amount %lld", zFunc, zReq,
+          h.amount, amount);
+    }
+    quotaStoreHoldClear(&h);
   }
   if( rc==SQLITE_OK && !bReplay ){
+    sqlite3_int64 grant = -1;
     rc = quotaChainLoad(call.p, &c, call.now, 1);
-    if( rc==SQLITE_OK && quotaChainDenies(&c, amount)<0 ){
+    if( rc==SQLITE_OK ){
+      if( !bUpto ){
+        if( quotaChainDenies(&c, amount)<0 ) grant = amount;
+      }else{
+        grant = quotaChainRoom(&c);
+        if( grant>maxAmount ) grant = maxAmount;
+        if( grant<amount ) grant = -1;
+      }
+    }
+    if( rc==SQLITE_OK && grant>=0 ){
       /* a hold must not overflow any level (checked before any write) */
-      rc = quotaChainReserve(&c, amount);
+      rc = quotaChainReserve(&c, grant);
+      if( rc==SQLITE_OK ) rc = quotaChainTake(&c, grant);
       if( !bTtl ) ttl = call.p->opt.nHoldTtl;
       if( rc==SQLITE_OK ){
-        rc = quotaStoreHoldInsert(call.p, c.a[0].id, amount,
+        rc = quotaStoreHoldInsert(call.p, c.a[0].id, grant, call.now,
             quotaAddSat(call.now, ttl), ttl==call.p->opt.nHoldTtl, zReq, &holdId);
       }
       if( rc==SQLITE_OK && zReq ){
-        rc = quotaStoreRequestPut(call.p, c.a[0].id, zReq, REQ_RESERVE, amount,
-                                  holdId, call.now);
+        rc = quotaStoreRequestPut(call.p, c.a[0].id, zReq,
+            bUpto ? REQ_RESERVE_UPTO : REQ_RESERVE, maxAmount, holdId, call.now);
       }
     }
     if( rc==SQLITE_OK ) rc = quotaChainSave(call.p, &c);   /* also a rollover */
@@ -434,6 +491,17 @@ static void reserveFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   if( callEnd(&call, rc) ){
     if( holdId ) sqlite3_result_int64(ctx, holdId); else sqlite3_result_null(ctx);
   }
+}
+
+/* quota_reserve(key, amount [, request_id [, ttl]]): see reserveCommon. */
+static void reserveFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
+  reserveCommon(ctx, argc, argv, "quota_reserve", 0);
+}
+
+/* quota_reserve_upto(key, min_amount, max_amount [, request_id [, ttl]]):
+** see reserveCommon. */
+static void reserveUptoFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
+  reserveCommon(ctx, argc, argv, "quota_reserve_upto", 1);
 }
 
 /* --------------------------------------------------------- settle, release */
@@ -493,7 +561,11 @@ static void settleFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
         if( rc==SQLITE_OK && h.state==HOLD_LIVE ){
           rc = quotaChainReserve(&c, -h.amount);
         }
-        if( rc==SQLITE_OK ) rc = quotaChainCharge(call.p, &c, amount, call.now, &bOver);
+        /* a live hold's units are out of the chain's buckets already */
+        if( rc==SQLITE_OK ){
+          rc = quotaChainCharge(call.p, &c, amount,
+                                h.state==HOLD_LIVE ? h.amount : 0, call.now, &bOver);
+        }
         if( rc==SQLITE_OK ) rc = quotaChainSave(call.p, &c);
         if( rc==SQLITE_OK ){
           rc = quotaStoreHoldEnd(call.p, holdId, HOLD_SETTLED, call.now, amount);
@@ -532,7 +604,7 @@ static void releaseFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   if( callBegin(&call, ctx, zFunc, CALL_WRITE) ){ callEnd(&call, call.rcErr); return; }
   rc = loadHold(&call, holdId, &h, &k);
   if( rc==SQLITE_OK && h.state==HOLD_LIVE ){
-    rc = quotaAdjustReserved(call.p, h.keyId, -h.amount);
+    rc = quotaAdjustReserved(call.p, h.keyId, -h.amount, call.now);
     if( rc==SQLITE_OK ) rc = quotaStoreHoldEnd(call.p, holdId, HOLD_RELEASED, call.now, -1);
     if( rc==SQLITE_OK ) released = h.amount;
   }
@@ -580,7 +652,7 @@ static void chargeNow(sqlite3_context *ctx, int argc, sqlite3_value **argv,
     bCharge = op==REQ_RECORD || quotaChainDenies(&c, amount)<0;
     if( rc==SQLITE_OK && bCharge ) rc = quotaChainChargeFits(&c, amount);
     if( rc==SQLITE_OK && bCharge ){
-      rc = quotaChainCharge(call.p, &c, amount, call.now, &bOver);
+      rc = quotaChainCharge(call.p, &c, amount, 0, call.now, &bOver);
       if( rc==SQLITE_OK ) rc = quotaChainSave(call.p, &c);
       if( rc==SQLITE_OK ){
         rc = quotaStoreLedgerInsert(call.p, zKey, amount, call.now, zReq, 0,
@@ -764,6 +836,125 @@ static void statusFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
     sqlite3_result_text(ctx, zJson, -1, sqlite3_free);
   }else{
     sqlite3_free(zJson);
+  }
+}
+
+/* ---------------------------------------------------------- holds, leases */
+
+/* The time of a hold as its JSON and quota_extend show it: a hold whose ttl
+** reaches past the last second of year 9999 ends there. */
+static sqlite3_int64 holdTimeShown(sqlite3_int64 t){
+  return t>QUOTA_TIME_MAX ? QUOTA_TIME_MAX : t;
+}
+
+/*
+** quota_hold(hold_id): the hold as JSON, {"id","key","amount","state",
+** "charged","created","expires_at"}, or NULL for a hold that was never
+** taken or was purged. Changes nothing. "state" is "live", "settled",
+** "released" or "expired" as of the connection's clock (a hold whose ttl ran
+** out reads expired before any sweep marked it); a hold whose key was
+** deleted reads "released", its "key" null. "charged" is what settle
+** charged (null otherwise); "created" is when it was reserved (null for a
+** hold taken before the store was upgraded to record it).
+*/
+static void holdFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
+  static const char zFunc[] = "quota_hold";
+  sqlite3_int64 holdId, created = 0;
+  int rc, bFound = 0, bCreated = 0;
+  char *zJson = 0;
+  QuotaCall call;
+  QuotaHold h;
+  QuotaKey k;
+  (void)argc;
+  memset(&h, 0, sizeof(h));
+  if( argHoldId(argv[0], &holdId) ){
+    argRefused(ctx, zFunc, "hold_id", RULE_HOLD, argv[0]); return;
+  }
+  if( callBegin(&call, ctx, zFunc, CALL_READ) ){ callEnd(&call, call.rcErr); return; }
+  rc = quotaStoreHoldGet(call.p, holdId, &h, &k, &bFound);
+  if( rc==SQLITE_OK && bFound ){
+    rc = quotaStoreHoldCreated(call.p, holdId, &bCreated, &created);
+  }
+  if( rc==SQLITE_OK && bFound ){
+    sqlite3_str *pStr = sqlite3_str_new(call.db);
+    char zTime[QUOTA_TIME_TEXT];
+    const char *zState;
+    switch( h.state ){
+      case HOLD_LIVE:    zState = call.now<h.expires ? "live" : "expired"; break;
+      case HOLD_SETTLED: zState = "settled"; break;
+      case HOLD_EXPIRED: zState = "expired"; break;
+      default:           zState = "released"; break;   /* or its key deleted */
+    }
+    sqlite3_str_appendf(pStr, "{\"id\":%lld,\"key\":", holdId);
+    if( h.zKey ) jsonString(pStr, h.zKey); else sqlite3_str_appendall(pStr, "null");
+    sqlite3_str_appendf(pStr, ",\"amount\":%lld,\"state\":\"%s\",\"charged\":",
+                        h.amount, zState);
+    jsonIntOrNull(pStr, h.state!=HOLD_SETTLED, h.charged);
+    sqlite3_str_appendall(pStr, ",\"created\":");
+    if( bCreated ){
+      quotaCalFormat(holdTimeShown(created), zTime);
+      jsonString(pStr, zTime);
+    }else{
+      sqlite3_str_appendall(pStr, "null");
+    }
+    quotaCalFormat(holdTimeShown(h.expires), zTime);
+    sqlite3_str_appendall(pStr, ",\"expires_at\":");
+    jsonString(pStr, zTime);
+    sqlite3_str_appendchar(pStr, 1, '}');
+    rc = sqlite3_str_errcode(pStr);
+    zJson = sqlite3_str_finish(pStr);
+    if( rc==SQLITE_OK && NEVER(zJson==0) ) rc = SQLITE_NOMEM;
+  }
+  quotaStoreHoldClear(&h);
+  if( callEnd(&call, rc) ){
+    if( zJson ){
+      sqlite3_result_text(ctx, zJson, -1, sqlite3_free);
+      zJson = 0;
+    }else{
+      sqlite3_result_null(ctx);
+    }
+  }
+  sqlite3_free(zJson);
+}
+
+/*
+** quota_extend(hold_id, ttl): a lease's heartbeat. A live hold now expires
+** `ttl` after the call's clock (NULL: the table's hold_ttl), which may be
+** sooner than before; returns the new expiry as 'YYYY-MM-DD HH:MM:SS'.
+** NULL for a hold that has ended: settled, released, its key deleted, or
+** expired (the call sweeps first, so a hold whose ttl ran out is never
+** revived). An unknown hold is an error, as for settle and release.
+*/
+static void extendFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
+  static const char zFunc[] = "quota_extend";
+  sqlite3_int64 holdId, ttl = 0, expires = 0;
+  int rc, bTtl = 0;
+  QuotaCall call;
+  QuotaHold h;
+  QuotaKey k;
+  (void)argc;
+  memset(&h, 0, sizeof(h));
+  if( argHoldId(argv[0], &holdId) ){
+    argRefused(ctx, zFunc, "hold_id", RULE_HOLD, argv[0]); return;
+  }
+  if( sqlite3_value_type(argv[1])!=SQLITE_NULL ){
+    if( quotaValueDuration(argv[1], &ttl) || ttl<=0 ){
+      argRefused(ctx, zFunc, "ttl", RULE_TTL " or NULL", argv[1]); return;
+    }
+    bTtl = 1;
+  }
+  if( callBegin(&call, ctx, zFunc, CALL_WRITE) ){ callEnd(&call, call.rcErr); return; }
+  rc = loadHold(&call, holdId, &h, &k);
+  /* Swept to now: a live hold expires after now (a hand-edited one that
+  ** does not has ended all the same). */
+  if( rc==SQLITE_OK && h.state==HOLD_LIVE && h.expires>call.now ){
+    if( !bTtl ) ttl = call.p->opt.nHoldTtl;
+    expires = holdTimeShown(quotaAddSat(call.now, ttl));
+    rc = quotaStoreHoldExtend(call.p, holdId, h.expires, expires);
+  }
+  quotaStoreHoldClear(&h);
+  if( callEnd(&call, rc) ){
+    if( expires ) quotaResultTime(ctx, expires); else sqlite3_result_null(ctx);
   }
 }
 
@@ -1031,6 +1222,11 @@ int quotaRegisterFunctions(sqlite3 *db, QuotaConn *pConn){
     {"quota_reserve", 2, 0, reserveFunc},
     {"quota_reserve", 3, 0, reserveFunc},
     {"quota_reserve", 4, 0, reserveFunc},
+    {"quota_reserve_upto", 3, 0, reserveUptoFunc},
+    {"quota_reserve_upto", 4, 0, reserveUptoFunc},
+    {"quota_reserve_upto", 5, 0, reserveUptoFunc},
+    {"quota_hold", 1, 0, holdFunc},
+    {"quota_extend", 2, 0, extendFunc},
     {"quota_settle", 2, 0, settleFunc},
     {"quota_settle", 3, 0, settleFunc},
     {"quota_release", 1, 0, releaseFunc},

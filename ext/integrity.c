@@ -41,7 +41,7 @@ static const char *const azCheck[] = {
   " OR typeof(k.reserved)<>'integer' OR k.reserved<0"
   " OR (k.cap IS NOT NULL AND (typeof(k.cap)<>'integer' OR k.cap<0))"
   " OR typeof(k.wtotal)<>'integer' OR k.wtotal<0"
-  " OR (k.kind IN (@W) AND (k.len<=0 OR k.len>@L))"
+  " OR (k.kind IN (@W, @R) AND (k.len<=0 OR k.len>@L))"
   " OR (k.parent IS NOT NULL AND NOT EXISTS"
   "   (SELECT 1 FROM {keys} AS q WHERE q.id=k.parent)) LIMIT 1",
   /* parent chains end within QUOTA_MAX_DEPTH levels (no cycle); depth
@@ -118,6 +118,30 @@ static const char *const azCheck[] = {
   " FROM (SELECT id, l0max FROM {holds} ORDER BY id DESC LIMIT 1) AS h,"
   " (SELECT max(expires) AS e FROM {holds} WHERE lane=0) AS x"
   " WHERE x.e IS NOT NULL AND (typeof(h.l0max)<>'integer' OR h.l0max<x.e)",
+  /* a token bucket: a cap, its rate in quota_keyconf (the N of its period
+  ** text), a refill remainder below one unit and none when full, no
+  ** window; no other key has a rate */
+  "SELECT 'key ' || quote(k.key) || ': invalid token bucket'"
+  " FROM {keys} AS k LEFT JOIN {keyconf} AS c ON c.id=k.id"
+  " WHERE (k.kind IN (@R) AND (k.cap IS NULL OR k.len<=0 OR k.len>@L"
+  "   OR typeof(c.rate)<>'integer' OR c.rate<=0"
+  "   OR typeof(k.period)<>'text'"
+  "   OR substr(k.period, 1, length(c.rate)+10)<>'rate ' || c.rate || ' per '"
+  "   OR k.wtotal>=k.len OR (k.used=0 AND k.wtotal<>0)"
+  "   OR typeof(k.pstart)<>'integer' OR k.pstart NOT BETWEEN @T AND @U))"
+  " OR (k.kind NOT IN (@R) AND c.rate IS NOT NULL) LIMIT 1",
+  /* per-key settings belong to existing keys; a key whose settings are
+  ** all NULL has no row */
+  "SELECT 'quota_keyconf row ' || c.id || ': ' || CASE WHEN k.id IS NULL"
+  " THEN 'the key does not exist' ELSE 'every setting is NULL' END"
+  " FROM {keyconf} AS c LEFT JOIN {keys} AS k ON k.id=c.id"
+  " WHERE k.id IS NULL OR (c.rollover IS NULL AND c.alert IS NULL"
+  " AND c.enforce IS NULL AND c.fired IS NULL AND c.rate IS NULL) LIMIT 1",
+  /* when holds were taken: a time of the clock's range, for a hold id
+  ** that was handed out */
+  "SELECT 'quota_holdtime row ' || t.id || ': invalid stored values'"
+  " FROM {holdtime} AS t WHERE typeof(t.at)<>'integer' OR t.at NOT BETWEEN @T AND @U"
+  " OR t.id>coalesce((SELECT max(id) FROM {holds}), 0) LIMIT 1",
   /* notes, request ids belong to existing keys */
   "SELECT 'note of key id ' || n.id || ': the key does not exist'"
   " FROM {notes} AS n WHERE NOT EXISTS"
@@ -136,8 +160,9 @@ static const char *const azCheck[] = {
 
 /*
 ** A check's SQL with what the kind table decides filled in: @K the largest
-** kind number, @W the kinds that have windows ("6"), @L the longest
-** window. sqlite3_malloc'ed.
+** kind number, @W the kinds that have windows ("6"), @R the token buckets
+** ("7"), @L the longest window, @T and @U the first and last second of
+** the clock's range. sqlite3_malloc'ed.
 */
 static char *integritySql(const char *zTemplate){
   sqlite3_str *pStr = sqlite3_str_new(0);
@@ -157,9 +182,18 @@ static char *integritySql(const char *zTemplate){
       case 'L':
         sqlite3_str_appendf(pStr, "%lld", QUOTA_WINDOW_MAX);
         break;
+      case 'T':
+        sqlite3_str_appendf(pStr, "%lld", QUOTA_TIME_MIN);
+        break;
+      case 'U':
+        sqlite3_str_appendf(pStr, "%lld", QUOTA_TIME_MAX);
+        break;
       default:
         for(i=n=0; i<QUOTA_KIND_COUNT; i++){
-          if( quotaKind(i)->bWindow ) sqlite3_str_appendf(pStr, n++ ? ", %d" : "%d", i);
+          const QuotaKind *pKind = quotaKind(i);
+          if( zAt[1]=='W' ? pKind->bWindow : pKind->bRate ){
+            sqlite3_str_appendf(pStr, n++ ? ", %d" : "%d", i);
+          }
         }
         if( n==0 ) sqlite3_str_appendall(pStr, "NULL");
         break;

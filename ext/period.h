@@ -17,19 +17,24 @@
 #define QUOTA_KIND_MONTH    4
 #define QUOTA_KIND_YEAR     5
 #define QUOTA_KIND_ROLLING  6
-#define QUOTA_KIND_COUNT    7
+#define QUOTA_KIND_RATE     7
+#define QUOTA_KIND_COUNT    8
 
 /* Longest window: far beyond any real one, and it keeps the arithmetic of
 ** times within 64 bits. */
 #define QUOTA_WINDOW_MAX ((sqlite3_int64)100*366*86400)
 
-/* Room for a canonical period text ("rolling 100 minutes"). */
-#define QUOTA_PERIOD_TEXT 48
+/* Room for a canonical period text ("rolling 100 minutes", "rate
+** 9223372036854775807 per 1000000 seconds"). */
+#define QUOTA_PERIOD_TEXT 64
 
 typedef struct QuotaKind QuotaKind;
 struct QuotaKind {
   const char *zName;        /* the period text, or its first word */
   int bWindow;              /* "NAME N unit": a length follows the name */
+  int bRate;                /* "NAME N per [M] unit": a token bucket, whose
+                            ** holds take their units at reserve (they are
+                            ** in `used`), and which needs a cap */
   int nMonths;              /* calendar months per period (month, year) */
   sqlite3_int64 nFixed;     /* seconds per period (hour, day, week) */
   sqlite3_int64 iAnchor;    /* where periods start when the key has no anchor */
@@ -46,7 +51,8 @@ struct QuotaKind {
 
 const QuotaKind *quotaKind(int eKind);
 int quotaKeyCheck(const QuotaKey *k);
-int quotaParsePeriod(const char *z, int *pKind, sqlite3_int64 *pLen, char *zCanon);
+int quotaParsePeriod(const char *z, int *pKind, sqlite3_int64 *pLen,
+                     sqlite3_int64 *pRate, char *zCanon);
 void quotaPeriodList(char *zOut, int nOut);
 sqlite3_int64 quotaPeriodStart(int eKind, int bAnchor, sqlite3_int64 anchor,
                                sqlite3_int64 now);
@@ -57,5 +63,10 @@ int quotaSetUsed(QuotaStore *p, QuotaKey *k, sqlite3_int64 used, sqlite3_int64 n
 int quotaRetryAfter(QuotaStore *p, const QuotaKey *k, sqlite3_int64 amount,
                     sqlite3_int64 now, sqlite3_int64 *pSecs);
 sqlite3_int64 quotaRoom(const QuotaKey *k);
+int quotaHoldTake(QuotaKey *k, sqlite3_int64 amount);
+int quotaHoldReturn(QuotaStore *p, QuotaKey *k, sqlite3_int64 amount,
+                    sqlite3_int64 now, int bWrite);
+int quotaChargeHeld(QuotaStore *p, QuotaKey *k, sqlite3_int64 amount,
+                    sqlite3_int64 held, sqlite3_int64 now, int *pbOver);
 
 #endif /* QUOTA_PERIOD_H */

@@ -3,7 +3,7 @@
 ** them, and what a connection keeps in memory about them.
 **
 ** A table created with `CREATE VIRTUAL TABLE quota USING quota` keeps its
-** data in eight ordinary tables in the same schema:
+** data in ten ordinary tables in the same schema:
 **
 **   quota_keys      one row per key: its settings and its counters
 **                   (used, reserved, the period `used` belongs to)
@@ -19,12 +19,19 @@
 **                   window: used = the sum of the buckets of the key
 **   quota_meta      schema version, options, the sweep watermark, the
 **                   purge cursor
+**   quota_keyconf   per-key settings that quota_keys has no column for, one
+**                   row per key that has any (a token bucket's rate N)
+**   quota_holdtime  when holds were taken: one row (first hold id, second)
+**                   each time a reserve falls in a new second; a hold was
+**                   taken in the second of the row with the largest id at
+**                   or below its own (quota_hold's "created")
 **
 ** SCHEMA VERSIONS
 **   quota_meta.schema says which layout a store has. 1: sqlite-quota 0.1.0
 **   (the note in quota_keys). 2: notes in quota_notes (0.2.0). 3: the
 **   options in quota_meta, so that quota_configure can change them in place
-**   and every connection sees the change. A store at an older version is
+**   and every connection sees the change. 4: quota_keyconf and
+**   quota_holdtime (token buckets, quota_hold). A store at an older version is
 **   upgraded in place when a connection first opens its table
 **   (storeUpgrade); an upgrade only creates tables and moves rows, so
 **   statements prepared against the old layout stay valid. An upgraded
@@ -32,8 +39,8 @@
 **
 ** THE ONE RULE: WHAT A CONNECTION MAY REMEMBER
 **   A store remembers the sweep state, the options, the result of its
-**   schema checks and the last key it loaded by name, so that a call need
-**   not read them again. They are the truth only as of some moment, so:
+**   schema checks, the last key it loaded by name and the second of the
+**   newest quota_holdtime row, so that a call need not read them again. They are the truth only as of some moment, so:
 **   - bKnown: they are the truth in the running transaction. Set when they
 **     are read or written; cleared when a transaction starts that cannot
 **     trust them and whenever one ends without committing them (a failed
@@ -199,11 +206,37 @@ static const char *const azStmtSql[QS_COUNT] = {
   ** that the database's journal holds a mark at the level of the statement
   ** the call runs in (quotaStoreTxnBegin). */
   [QS_STMT_MARK] = "UPDATE {meta} SET name=name WHERE 0",
+  /* admission: token buckets, leases, the time holds were taken */
+  [QS_RATE_GET] =
+    "SELECT rate FROM {keyconf} WHERE id=?1",
+  [QS_RATE_SET] =
+    "INSERT INTO {keyconf}(id, rate) VALUES(?1, ?2)"
+    " ON CONFLICT(id) DO UPDATE SET rate=excluded.rate",
+  [QS_RATE_CLEAR] =
+    "UPDATE {keyconf} SET rate=NULL WHERE id=?1",
+  /* a key with every setting NULL has no row */
+  [QS_KEYCONF_TIDY] =
+    "DELETE FROM {keyconf} WHERE id=?1 AND rollover IS NULL AND alert IS NULL"
+    " AND enforce IS NULL AND fired IS NULL AND rate IS NULL",
+  [QS_KEYCONF_DELETE] =
+    "DELETE FROM {keyconf} WHERE id=?1",
+  /* an extended hold leaves the ordered lane for the expiry index */
+  [QS_HOLD_EXTEND] =
+    "UPDATE {holds} SET expires=?2, lane=1 WHERE id=?1",
+  [QS_EXPIRY_DELETE] =
+    "DELETE FROM {expiry} WHERE expires=?1 AND hold_id=?2",
+  /* a row only when the second differs from the newest row's */
+  [QS_HOLDTIME_ADD] =
+    "INSERT INTO {holdtime}(id, at) SELECT ?1, ?2"
+    " WHERE ?2 IS NOT (SELECT at FROM {holdtime} ORDER BY id DESC LIMIT 1)",
+  [QS_HOLDTIME_AT] =
+    "SELECT at FROM {holdtime} WHERE id<=?1 ORDER BY id DESC LIMIT 1",
 };
 
 /* The shadow tables' suffixes, of every schema version; 0 ends the list. */
 static const char *const azShadow[] = {
-  "keys", "notes", "holds", "expiry", "ledger", "requests", "window", "meta", 0
+  "keys", "notes", "holds", "expiry", "ledger", "requests", "window", "meta",
+  "keyconf", "holdtime", 0
 };
 
 /* True when zSuffix names a shadow table (xShadowName). */
@@ -441,6 +474,15 @@ static const char zCreateSchema[] =
   "  key_id INTEGER NOT NULL, sec INTEGER NOT NULL, amount INTEGER NOT NULL,"
   "  total INTEGER NOT NULL, PRIMARY KEY(key_id, sec)) WITHOUT ROWID;"
   "CREATE TABLE {meta}(name TEXT PRIMARY KEY, value) WITHOUT ROWID;"
+  "CREATE TABLE {keyconf}(\n"
+  "  id INTEGER PRIMARY KEY,      -- quota_keys.id\n"
+  "  rollover INTEGER,            -- credits: NULL or units\n"
+  "  alert TEXT,                  -- operators: canonical threshold list, or NULL\n"
+  "  enforce INTEGER,             -- operators: NULL/0 hard, 1 shadow\n"
+  "  fired INTEGER,               -- operators: events already sent in the period\n"
+  "  rate INTEGER                 -- admission: N of 'rate N per ...', or NULL\n"
+  ");"
+  "CREATE TABLE {holdtime}(id INTEGER PRIMARY KEY, at INTEGER NOT NULL);"
   "INSERT INTO {meta}(name, value) VALUES"
   "  ('schema', " QUOTA_STR(QUOTA_SCHEMA_VERSION) "), ('swept', 0),"
   "  ('sweepid', 0), ('purgepos', 0);";
@@ -660,6 +702,7 @@ void quotaStoreForget(QuotaStore *p){
   p->bKnown = 0;
   p->bTrusted = 0;
   p->bKeyCached = 0;
+  p->bHoldTime = 0;
 }
 
 /* SQLITE_FCNTL_DATA_VERSION of the store's database: it moves with
@@ -906,6 +949,7 @@ int quotaStoreRefresh(QuotaStore *p){
   if( rc==SQLITE_OK ){
     p->bKnown = 1;
     p->bKeyCached = 0;            /* a key row read before is not known */
+    p->bHoldTime = 0;
   }
   return rc;
 }
@@ -1212,6 +1256,7 @@ int quotaStoreKeyDelete(QuotaStore *p, sqlite3_int64 id){
   int rc = quotaStoreRunInt(p, QS_WIN_DELETE_KEY, 1, &id);
   if( rc==SQLITE_OK ) rc = quotaStoreRunInt(p, QS_REQ_DELETE_KEY, 1, &id);
   if( rc==SQLITE_OK ) rc = quotaStoreRunInt(p, QS_NOTE_DELETE, 1, &id);
+  if( rc==SQLITE_OK ) rc = quotaStoreRunInt(p, QS_KEYCONF_DELETE, 1, &id);
   if( rc==SQLITE_OK ) rc = quotaStoreRunInt(p, QS_KEY_DELETE, 1, &id);
   if( p->bKeyCached && p->keyCache.id==id ) p->bKeyCached = 0;
   return rc;
@@ -1249,6 +1294,63 @@ int quotaStoreNoteSave(QuotaStore *p, sqlite3_int64 id, sqlite3_value *pNote){
   sqlite3_bind_value(pStmt, 2, pNote);
   rc = quotaStepDone(pStmt);
   sqlite3_clear_bindings(pStmt);     /* the value may be freed after us */
+  return rc;
+}
+
+/*
+** Run statement iStmt with the one integer binding `arg`: *pVal and
+** *pbFound from the first column of its first row when it is an integer
+** in [lo, hi]; SQLITE_CORRUPT_VTAB when it is something else (a value
+** sqlite-quota never writes); *pbFound 0 when there is no row or it is
+** NULL.
+*/
+static int storeQueryChecked(QuotaStore *p, int iStmt, sqlite3_int64 arg,
+                             sqlite3_int64 lo, sqlite3_int64 hi,
+                             int *pbFound, sqlite3_int64 *pVal){
+  sqlite3_stmt *pStmt;
+  int rc = quotaStoreStmt(p, iStmt, &pStmt);
+  *pbFound = 0;
+  if( rc!=SQLITE_OK ) return rc;
+  sqlite3_bind_int64(pStmt, 1, arg);
+  rc = sqlite3_step(pStmt);
+  if( rc==SQLITE_ROW ){
+    int eType = sqlite3_column_type(pStmt, 0);
+    *pVal = sqlite3_column_int64(pStmt, 0);
+    if( eType==SQLITE_NULL ){
+      rc = sqlite3_reset(pStmt);
+    }else if( eType!=SQLITE_INTEGER || *pVal<lo || *pVal>hi ){
+      sqlite3_reset(pStmt);
+      rc = SQLITE_CORRUPT_VTAB;
+    }else{
+      *pbFound = 1;
+      rc = sqlite3_reset(pStmt);
+    }
+  }else if( rc==SQLITE_DONE ){
+    rc = sqlite3_reset(pStmt);
+  }else{
+    sqlite3_reset(pStmt);
+  }
+  return rc;
+}
+
+/* The rate N of bucket `id` (quota_keyconf.rate), 0 when it has none. */
+int quotaStoreRateGet(QuotaStore *p, sqlite3_int64 id, sqlite3_int64 *pRate){
+  int bFound;
+  int rc = storeQueryChecked(p, QS_RATE_GET, id, 1, LARGEST_INT64, &bFound, pRate);
+  if( !bFound ) *pRate = 0;
+  return rc;
+}
+
+/* Set the rate of key `id` (nRate>0), or clear it (0): a key whose
+** settings in quota_keyconf are all NULL loses its row there. */
+int quotaStoreRateSave(QuotaStore *p, sqlite3_int64 id, sqlite3_int64 nRate){
+  sqlite3_int64 aArg[2];
+  int rc;
+  aArg[0] = id;
+  aArg[1] = nRate;
+  if( nRate>0 ) return quotaStoreRunInt(p, QS_RATE_SET, 2, aArg);
+  rc = quotaStoreRunInt(p, QS_RATE_CLEAR, 1, aArg);
+  if( rc==SQLITE_OK ) rc = quotaStoreRunInt(p, QS_KEYCONF_TIDY, 1, aArg);
   return rc;
 }
 
@@ -1358,8 +1460,8 @@ void quotaStoreHoldClear(QuotaHold *h){
 ** quotaStoreExpiredHolds). The sweep state must be known.
 */
 int quotaStoreHoldInsert(QuotaStore *p, sqlite3_int64 keyId, sqlite3_int64 amount,
-                         sqlite3_int64 expires, int bDefaultTtl, const char *zReq,
-                         sqlite3_int64 *pId){
+                         sqlite3_int64 now, sqlite3_int64 expires, int bDefaultTtl,
+                         const char *zReq, sqlite3_int64 *pId){
   sqlite3_stmt *pStmt;
   int bLane0 = bDefaultTtl && expires>=p->iL0Max;
   int rc = quotaStoreStmt(p, QS_HOLD_INSERT, &pStmt);
@@ -1383,7 +1485,54 @@ int quotaStoreHoldInsert(QuotaStore *p, sqlite3_int64 keyId, sqlite3_int64 amoun
     aArg[1] = *pId;
     rc = quotaStoreRunInt(p, QS_EXPIRY_INSERT, 2, aArg);
   }
+  /* The time it was taken: a row of quota_holdtime only when this second
+  ** is not the newest row's, which a busy store remembers. */
+  if( rc==SQLITE_OK && !(p->bHoldTime && p->iHoldTime==now) ){
+    sqlite3_int64 aArg[2];
+    aArg[0] = *pId;
+    aArg[1] = now;
+    rc = quotaStoreRunInt(p, QS_HOLDTIME_ADD, 2, aArg);
+    if( rc==SQLITE_OK && ALWAYS(p->bKnown) ){    /* every call refreshes */
+      p->bHoldTime = 1;
+      p->iHoldTime = now;
+    }
+  }
   return rc;
+}
+
+/*
+** A live hold now expires at newExpires (quota_extend). It leaves the
+** ordered lane, whose order by id a new expiry would break, for the expiry
+** index: its row there, if it had one, moves to the new time. The sweep
+** state must be known and swept to the call's time (newExpires is after
+** it).
+*/
+int quotaStoreHoldExtend(QuotaStore *p, sqlite3_int64 id, sqlite3_int64 oldExpires,
+                         sqlite3_int64 newExpires){
+  sqlite3_int64 aArg[2];
+  int rc;
+  aArg[0] = oldExpires;
+  aArg[1] = id;
+  rc = quotaStoreRunInt(p, QS_EXPIRY_DELETE, 2, aArg);
+  if( rc==SQLITE_OK ){
+    aArg[0] = id;
+    aArg[1] = newExpires;
+    rc = quotaStoreRunInt(p, QS_HOLD_EXTEND, 2, aArg);
+  }
+  if( rc==SQLITE_OK ){
+    aArg[0] = newExpires;
+    aArg[1] = id;
+    rc = quotaStoreRunInt(p, QS_EXPIRY_INSERT, 2, aArg);
+  }
+  return rc;
+}
+
+/* When hold `id` was taken: *pbKnown is false for a hold taken before the
+** store had quota_holdtime (schema 3 and older). */
+int quotaStoreHoldCreated(QuotaStore *p, sqlite3_int64 id, int *pbKnown,
+                          sqlite3_int64 *pCreated){
+  return storeQueryChecked(p, QS_HOLDTIME_AT, id, QUOTA_TIME_MIN, QUOTA_TIME_MAX,
+                           pbKnown, pCreated);
 }
 
 /* End a hold: ended/charged of -1 store NULL. */
@@ -1451,9 +1600,11 @@ int quotaStoreLiveHolds(QuotaStore *p, sqlite3_int64 keyId,
 **   hold row carries l0max, the largest lane-0 expiry so far, so the test is
 **   one read of the newest row. Lane 0 is thus in expiry order by id, and
 **   the expired ones are a prefix that a scan from `sweepid` reads once.
-**   Any other hold (its own ttl, or a clock that moved back) goes to lane 1
-**   and gets a row in %_expiry, keyed by expiry. A reserve therefore writes
-**   one page for its hold, and ending a hold touches no index at all.
+**   Any other hold (its own ttl, or a clock that moved back, or a lease
+**   quota_extend moved) goes to lane 1 and gets a row in %_expiry, keyed by
+**   expiry; the scan of lane 0 steps over such rows once. A reserve
+**   therefore writes one page for its hold, and ending a hold touches no
+**   index at all.
 */
 int quotaStoreExpiredHolds(QuotaStore *p, sqlite3_int64 now,
                            sqlite3_int64 **paHold, int *pnHold,
@@ -1474,7 +1625,11 @@ int quotaStoreExpiredHolds(QuotaStore *p, sqlite3_int64 now,
     }
     if( sqlite3_column_int(pStmt, 5)!=0 ){
       if( sqlite3_column_int64(pStmt, 5)!=1 ){ rc = SQLITE_CORRUPT_VTAB; break; }
-      continue;                                           /* lane 1 */
+      /* lane 1, found through %_expiry: the scan may start after it (else a
+      ** store of many holds with their own ttls, or of leases, which
+      ** quota_extend moves here, would read them all again every second) */
+      nextId = id+1;
+      continue;
     }
     if( sqlite3_column_int64(pStmt, 4)>now ){ nextId = id; break; }
     nextId = id+1;
@@ -1624,7 +1779,8 @@ static int storePurgeSimple(QuotaStore *p, const char *zTemplate,
 ** cursor kept in quota_meta, so rows kept for a long retention are not read
 ** again by every call; at the end of the ledger the cursor starts over.
 ** The newest row of holds and of the ledger is never removed, so their ids
-** are never given out twice.
+** are never given out twice. Rows of quota_holdtime that no hold left
+** needs go too.
 */
 int quotaStorePurge(QuotaStore *p, sqlite3_int64 now, sqlite3_int64 *pnRemoved){
   sqlite3_int64 n = 0, cursor = 0, maxId = 0, last = 0, nSeen = 0;
@@ -1639,6 +1795,16 @@ int quotaStorePurge(QuotaStore *p, sqlite3_int64 now, sqlite3_int64 *pnRemoved){
       " (SELECT id FROM {holds} WHERE id<(SELECT max(id) FROM {holds})"
       "  AND state<>0 ORDER BY id LIMIT ?2) AND coalesce(ended, expires)<=?1",
       quotaSubSat(now, p->opt.nIdem), &n);
+  /* quota_holdtime: rows before the one that dates the oldest hold left
+  ** (internal, not counted) */
+  if( rc==SQLITE_OK ) rc = quotaStorePrepare(p,
+      "DELETE FROM {holdtime} WHERE id<(SELECT max(t.id) FROM {holdtime} AS t"
+      " WHERE t.id<=(SELECT min(id) FROM {holds}))", &pMax);
+  if( rc==SQLITE_OK ){
+    rc = quotaStepDone(pMax);
+    sqlite3_finalize(pMax);
+    pMax = 0;
+  }
   if( rc==SQLITE_OK ) rc = quotaStoreMetaGet(p, "purgepos", &cursor);
   if( rc==SQLITE_OK ) rc = quotaStorePrepare(p, "SELECT max(id) FROM {ledger}", &pMax);
   if( rc==SQLITE_OK ){
@@ -1709,6 +1875,17 @@ static const char *const azUpgrade[QUOTA_SCHEMA_VERSION-1] = {
   /* 2 -> 3: the options move into the store, from the arguments of the
   ** CREATE VIRTUAL TABLE statement that the upgrading connection read */
   "INSERT OR IGNORE INTO {meta}(name, value) VALUES('options', %Q);",
+  /* 3 -> 4: per-key settings (token buckets' rates) and the time holds
+  ** were taken */
+  "CREATE TABLE {keyconf}(\n"
+  "  id INTEGER PRIMARY KEY,      -- quota_keys.id\n"
+  "  rollover INTEGER,            -- credits: NULL or units\n"
+  "  alert TEXT,                  -- operators: canonical threshold list, or NULL\n"
+  "  enforce INTEGER,             -- operators: NULL/0 hard, 1 shadow\n"
+  "  fired INTEGER,               -- operators: events already sent in the period\n"
+  "  rate INTEGER                 -- admission: N of 'rate N per ...', or NULL\n"
+  ");"
+  "CREATE TABLE {holdtime}(id INTEGER PRIMARY KEY, at INTEGER NOT NULL);",
 };
 
 /*

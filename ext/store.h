@@ -14,7 +14,7 @@
 
 /* Store schema version written into quota_meta (see store.c: SCHEMA
 ** VERSIONS); older stores are upgraded when their table is opened. */
-#define QUOTA_SCHEMA_VERSION 3
+#define QUOTA_SCHEMA_VERSION 4
 
 /* Deepest parent chain followed before the store is called damaged. */
 #define QUOTA_MAX_DEPTH 64
@@ -30,6 +30,7 @@
 #define REQ_RESERVE    1
 #define REQ_CONSUME    2
 #define REQ_RECORD     3
+#define REQ_RESERVE_UPTO 4    /* quota_reserve_upto: amount is max_amount */
 
 typedef struct QuotaKey QuotaKey;
 typedef struct QuotaHold QuotaHold;
@@ -53,10 +54,15 @@ struct QuotaKey {
   sqlite3_int64 parentId;   /* 0 when there is no parent */
   sqlite3_int64 used;       /* units charged in the stored period / window */
   sqlite3_int64 reserved;   /* units held by holds counted at this key */
-  sqlite3_int64 pstart;     /* start of the period `used` belongs to */
+  sqlite3_int64 pstart;     /* start of the period `used` belongs to;
+                            ** buckets: the second refilled up to */
   int bOldest;              /* windows: true when the window has a bucket */
   sqlite3_int64 oldest;     /* windows: the oldest bucket's second */
-  sqlite3_int64 wtotal;     /* windows: running total through the newest bucket */
+  sqlite3_int64 wtotal;     /* windows: running total through the newest
+                            ** bucket; buckets: the refill's remainder, in
+                            ** 1/nLen of a unit */
+  sqlite3_int64 nRate;      /* buckets: N of 'rate N per ...' (keyconf.rate),
+                            ** 0 until period.c loads it */
   int bPeriod;              /* computed: true for calendar periods */
   sqlite3_int64 pend;       /* computed: end of the current period */
   int mDirty;               /* QUOTA_DIRTY_*: what must be written back */
@@ -144,6 +150,9 @@ enum {
   QS_WIN_FIRST_AFTER, QS_WIN_DELETE_KEY, QS_WIN_NEWEST, QS_WIN_REBASE,
   QS_LOCK, QS_BEGIN, QS_BEGIN_READ, QS_COMMIT, QS_ROLLBACK, QS_SAVEPOINT,
   QS_RELEASE, QS_ROLLBACK_TO, QS_STMT_MARK,
+  /* admission: token buckets, leases, the time holds were taken */
+  QS_RATE_GET, QS_RATE_SET, QS_RATE_CLEAR, QS_KEYCONF_TIDY, QS_KEYCONF_DELETE,
+  QS_HOLD_EXTEND, QS_EXPIRY_DELETE, QS_HOLDTIME_ADD, QS_HOLDTIME_AT,
   QS_COUNT
 };
 
@@ -179,6 +188,9 @@ struct QuotaStore {
   int bKeyCached;
   QuotaKey keyCache;
   char zKeyCache[QUOTA_KEY_NAME_BUF];
+  /* The second of the newest quota_holdtime row; valid while bKnown. */
+  int bHoldTime;
+  sqlite3_int64 iHoldTime;
   sqlite3_stmt *aStmt[QS_COUNT];  /* prepared on first use */
 };
 
@@ -229,6 +241,8 @@ int quotaStoreKeyChild(QuotaStore *p, sqlite3_int64 id, char **pzChild);
 int quotaStoreKeyDelete(QuotaStore *p, sqlite3_int64 id);
 int quotaStoreSubtreeDepth(QuotaStore *p, sqlite3_int64 id, int *pnDepth);
 int quotaStoreNoteSave(QuotaStore *p, sqlite3_int64 id, sqlite3_value *pNote);
+int quotaStoreRateGet(QuotaStore *p, sqlite3_int64 id, sqlite3_int64 *pRate);
+int quotaStoreRateSave(QuotaStore *p, sqlite3_int64 id, sqlite3_int64 nRate);
 int quotaStoreScan(QuotaStore *p, int bByKey, int bByRowid, sqlite3_value *pArg,
                    sqlite3_stmt **ppStmt);
 
@@ -237,10 +251,14 @@ int quotaStoreHoldGet(QuotaStore *p, sqlite3_int64 id, QuotaHold *h, QuotaKey *k
                       int *pFound);
 void quotaStoreHoldClear(QuotaHold *h);
 int quotaStoreHoldInsert(QuotaStore *p, sqlite3_int64 keyId, sqlite3_int64 amount,
-                         sqlite3_int64 expires, int bDefaultTtl, const char *zReq,
-                         sqlite3_int64 *pId);
+                         sqlite3_int64 now, sqlite3_int64 expires, int bDefaultTtl,
+                         const char *zReq, sqlite3_int64 *pId);
 int quotaStoreHoldEnd(QuotaStore *p, sqlite3_int64 id, int state,
                       sqlite3_int64 ended, sqlite3_int64 charged);
+int quotaStoreHoldExtend(QuotaStore *p, sqlite3_int64 id, sqlite3_int64 oldExpires,
+                         sqlite3_int64 newExpires);
+int quotaStoreHoldCreated(QuotaStore *p, sqlite3_int64 id, int *pbKnown,
+                          sqlite3_int64 *pCreated);
 int quotaStoreLiveHolds(QuotaStore *p, sqlite3_int64 keyId,
                         sqlite3_int64 **paHold, int *pnHold);
 int quotaStoreExpiredHolds(QuotaStore *p, sqlite3_int64 now,

@@ -494,6 +494,7 @@ static int vtabValidatePeriod(QuotaTab *p, sqlite3_value *v, KeyWrite *w){
   if( t==SQLITE_NULL ){
     w->k.eKind = QUOTA_KIND_LIFETIME;
     w->k.nLen = 0;
+    w->k.nRate = 0;
     return SQLITE_OK;
   }
   z = (const char*)sqlite3_value_text(v);
@@ -501,11 +502,21 @@ static int vtabValidatePeriod(QuotaTab *p, sqlite3_value *v, KeyWrite *w){
     return vtabError(p, SQLITE_CONSTRAINT, "period must not contain a NUL byte");
   }
   if( t!=SQLITE_TEXT || z==0
-   || quotaParsePeriod(z, &w->k.eKind, &w->k.nLen, w->zPeriod) ){
+   || quotaParsePeriod(z, &w->k.eKind, &w->k.nLen, &w->k.nRate, w->zPeriod) ){
     char zList[200];
     quotaPeriodList(zList, sizeof(zList));
     return vtabError(p, SQLITE_CONSTRAINT, "unknown period '%s': use %s",
                      z ? z : "", zList);
+  }
+  return SQLITE_OK;
+}
+
+/* A token bucket's cap is its size: it may not be NULL (the cap and the
+** period of w, both validated). */
+static int vtabValidateBucket(QuotaTab *p, const KeyWrite *w){
+  if( quotaKind(w->k.eKind)->bRate && !w->k.bCap ){
+    return vtabError(p, SQLITE_CONSTRAINT, "cap must not be NULL on a key with "
+        "period '%s': a token bucket's cap is its size", w->zPeriod);
   }
   return SQLITE_OK;
 }
@@ -670,6 +681,7 @@ static int vtabInsert(QuotaTab *p, sqlite3_value **argv, sqlite_int64 *pRowid){
   }
   rc = vtabValidateCap(p, argv[2+QCOL_CAP], &w);
   if( rc==SQLITE_OK ) rc = vtabValidatePeriod(p, argv[2+QCOL_PERIOD], &w);
+  if( rc==SQLITE_OK ) rc = vtabValidateBucket(p, &w);
   if( rc==SQLITE_OK ) rc = vtabValidateAnchor(p, argv[2+QCOL_ANCHOR], &w);
   if( rc==SQLITE_OK ){
     rc = vtabValidateParent(p, argv[2+QCOL_PARENT], zKey, 0, &w.k.parentId);
@@ -681,6 +693,7 @@ static int vtabInsert(QuotaTab *p, sqlite3_value **argv, sqlite_int64 *pRowid){
   w.k.pstart = quotaPeriodStart(w.k.eKind, w.k.bAnchor, w.k.anchor, now);
   rc = quotaStoreKeyInsert(pStore, zKey, w.zPeriod[0] ? w.zPeriod : 0,
                            w.retention, w.bRetention, &w.k, pRowid);
+  if( rc==SQLITE_OK && w.k.nRate>0 ) rc = quotaStoreRateSave(pStore, *pRowid, w.k.nRate);
   if( rc!=SQLITE_OK ) return rc;
   if( sqlite3_value_type(argv[2+QCOL_NOTE])!=SQLITE_NULL ){
     rc = quotaStoreNoteSave(pStore, *pRowid, argv[2+QCOL_NOTE]);
@@ -805,6 +818,7 @@ static int vtabUpdate(QuotaTab *p, sqlite3_value **argv){
     rc = vtabValidatePeriod(p, sqlite3_value_nochange(argv[2+QCOL_PERIOD])
                                ? pOldPeriod : argv[2+QCOL_PERIOD], &w);
   }
+  if( rc==SQLITE_OK ) rc = vtabValidateBucket(p, &w);
   if( rc==SQLITE_OK ){
     if( sqlite3_value_nochange(argv[2+QCOL_ANCHOR]) ){
       w.k.bAnchor = k.bAnchor; w.k.anchor = k.anchor;
@@ -842,26 +856,39 @@ static int vtabUpdate(QuotaTab *p, sqlite3_value **argv){
   if( rc==SQLITE_OK ) rc = vtabLoadForWrite(p, id, now, &k);
   if( rc==SQLITE_OK ){
     int bUsed = !sqlite3_value_nochange(argv[2+QCOL_USED]);
-    int bWasWindow = quotaKind(k.eKind)->bWindow;
-    int bWindow = quotaKind(w.k.eKind)->bWindow;
-    if( !bUsed && bWasWindow!=bWindow ){
-      /* Entering or leaving a window: the usage so far is kept, as one
-      ** bucket of the window or as the period's count. */
+    const QuotaKind *pOld = quotaKind(k.eKind), *pNew = quotaKind(w.k.eKind);
+    sqlite3_int64 oldRate = k.nRate;
+    if( !bUsed && (pOld->bWindow!=pNew->bWindow || pOld->bRate!=pNew->bRate) ){
+      /* Entering or leaving a window or a bucket: the usage so far is
+      ** kept, as one bucket of the window or as the period's count. A
+      ** token bucket's used holds the units of its live holds, which
+      ** other kinds count in reserved only. */
       bUsed = 1;
       used = k.used;
+      if( pOld->bRate!=pNew->bRate ){
+        if( pOld->bRate ) used = used>k.reserved ? used-k.reserved : 0;
+        else used = quotaAddSat(used, k.reserved);
+      }
     }
     /* The period `used` belongs to changes only with the settings that
     ** make periods: a clock behind the stored period (a pinned clock
     ** moved back) must not move it, or its usage would go to the older
     ** period and be lost at the next rollover. 2026-12-07, found by
-    ** test/model.c. */
-    if( k.eKind!=w.k.eKind || k.nLen!=w.k.nLen || k.bAnchor!=w.k.bAnchor
-     || (k.bAnchor && k.anchor!=w.k.anchor) ){
+    ** test/model.c. A bucket that stays one is refilled up to where it
+    ** is (moving that back would refill some seconds twice); a new rate
+    ** starts its next unit afresh. */
+    if( (k.eKind!=w.k.eKind || k.nLen!=w.k.nLen || k.bAnchor!=w.k.bAnchor
+         || (k.bAnchor && k.anchor!=w.k.anchor)) && !(pOld->bRate && pNew->bRate) ){
       k.pstart = quotaPeriodStart(w.k.eKind, w.k.bAnchor, w.k.anchor, now);
     }
+    if( pNew->bRate && (k.nLen!=w.k.nLen || oldRate!=w.k.nRate) ) k.wtotal = 0;
     k.eKind = w.k.eKind;
     k.nLen = w.k.nLen;
+    k.nRate = w.k.nRate;
     if( bUsed ) rc = quotaSetUsed(pStore, &k, used, now);
+    if( rc==SQLITE_OK && oldRate!=w.k.nRate ){
+      rc = quotaStoreRateSave(pStore, id, w.k.nRate);
+    }
     if( rc==SQLITE_OK ){
       k.bCap = w.k.bCap;
       k.cap = w.k.cap;

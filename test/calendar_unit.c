@@ -50,6 +50,7 @@
 #define QUOTA_MONTH    QUOTA_KIND_MONTH
 #define QUOTA_YEAR     QUOTA_KIND_YEAR
 #define QUOTA_ROLLING  QUOTA_KIND_ROLLING
+#define QUOTA_RATE     QUOTA_KIND_RATE
 static sqlite3_int64 defaultAnchor(int eKind){ return quotaKind(eKind)->iAnchor; }
 static void kindBounds(int eKind, sqlite3_int64 anchor, sqlite3_int64 t,
                        sqlite3_int64 *pS, sqlite3_int64 *pE){
@@ -395,34 +396,51 @@ static void testBounds(void){
 static void testParsePeriod(void){
   static const struct {
     const char *z; int eKind; sqlite3_int64 nLen; const char *zCanon;
+    sqlite3_int64 nRate;
   } aGood[] = {
-    {"lifetime", QUOTA_LIFETIME, 0, "lifetime"},
-    {"hour", QUOTA_HOUR, 0, "hour"},
-    {"day", QUOTA_DAY, 0, "day"},
-    {"week", QUOTA_WEEK, 0, "week"},
-    {"month", QUOTA_MONTH, 0, "month"},
-    {"year", QUOTA_YEAR, 0, "year"},
-    {"MONTH", QUOTA_MONTH, 0, "month"},
-    {" Week ", QUOTA_WEEK, 0, "week"},
-    {"\tYear\n", QUOTA_YEAR, 0, "year"},
-    {"LifeTime", QUOTA_LIFETIME, 0, "lifetime"},
-    {"rolling 90 seconds", QUOTA_ROLLING, 90, "rolling 90 seconds"},
-    {"rolling 1 second", QUOTA_ROLLING, 1, "rolling 1 second"},
-    {"rolling 1 seconds", QUOTA_ROLLING, 1, "rolling 1 second"},
-    {"rolling 2 second", QUOTA_ROLLING, 2, "rolling 2 seconds"},
-    {"rolling 120 seconds", QUOTA_ROLLING, 120, "rolling 120 seconds"},
-    {"rolling 1 minute", QUOTA_ROLLING, 60, "rolling 1 minute"},
-    {"rolling 15 minutes", QUOTA_ROLLING, 900, "rolling 15 minutes"},
-    {"rolling 2 Hours", QUOTA_ROLLING, 7200, "rolling 2 hours"},
-    {"ROLLING 1 HOUR", QUOTA_ROLLING, 3600, "rolling 1 hour"},
-    {"rolling 30 days", QUOTA_ROLLING, 30*86400, "rolling 30 days"},
-    {"Rolling 1 Day", QUOTA_ROLLING, 86400, "rolling 1 day"},
-    {"rolling 60", QUOTA_ROLLING, 60, "rolling 60 seconds"},
-    {"rolling  5 minutes", QUOTA_ROLLING, 300, "rolling 5 minutes"},
-    {"  rolling 5 minutes  ", QUOTA_ROLLING, 300, "rolling 5 minutes"},
-    {"rolling\t5\tminutes", QUOTA_ROLLING, 300, "rolling 5 minutes"},
-    {"rolling 36600 days", QUOTA_ROLLING, 36600LL*86400, "rolling 36600 days"},
-    {"rolling 007 minutes", QUOTA_ROLLING, 420, "rolling 7 minutes"},
+    {"lifetime", QUOTA_LIFETIME, 0, "lifetime", 0},
+    {"hour", QUOTA_HOUR, 0, "hour", 0},
+    {"day", QUOTA_DAY, 0, "day", 0},
+    {"week", QUOTA_WEEK, 0, "week", 0},
+    {"month", QUOTA_MONTH, 0, "month", 0},
+    {"year", QUOTA_YEAR, 0, "year", 0},
+    {"MONTH", QUOTA_MONTH, 0, "month", 0},
+    {" Week ", QUOTA_WEEK, 0, "week", 0},
+    {"\tYear\n", QUOTA_YEAR, 0, "year", 0},
+    {"LifeTime", QUOTA_LIFETIME, 0, "lifetime", 0},
+    {"rolling 90 seconds", QUOTA_ROLLING, 90, "rolling 90 seconds", 0},
+    {"rolling 1 second", QUOTA_ROLLING, 1, "rolling 1 second", 0},
+    {"rolling 1 seconds", QUOTA_ROLLING, 1, "rolling 1 second", 0},
+    {"rolling 2 second", QUOTA_ROLLING, 2, "rolling 2 seconds", 0},
+    {"rolling 120 seconds", QUOTA_ROLLING, 120, "rolling 120 seconds", 0},
+    {"rolling 1 minute", QUOTA_ROLLING, 60, "rolling 1 minute", 0},
+    {"rolling 15 minutes", QUOTA_ROLLING, 900, "rolling 15 minutes", 0},
+    {"rolling 2 Hours", QUOTA_ROLLING, 7200, "rolling 2 hours", 0},
+    {"ROLLING 1 HOUR", QUOTA_ROLLING, 3600, "rolling 1 hour", 0},
+    {"rolling 30 days", QUOTA_ROLLING, 30*86400, "rolling 30 days", 0},
+    {"Rolling 1 Day", QUOTA_ROLLING, 86400, "rolling 1 day", 0},
+    {"rolling 60", QUOTA_ROLLING, 60, "rolling 60 seconds", 0},
+    {"rolling  5 minutes", QUOTA_ROLLING, 300, "rolling 5 minutes", 0},
+    {"  rolling 5 minutes  ", QUOTA_ROLLING, 300, "rolling 5 minutes", 0},
+    {"rolling\t5\tminutes", QUOTA_ROLLING, 300, "rolling 5 minutes", 0},
+    {"rolling 36600 days", QUOTA_ROLLING, 36600LL*86400, "rolling 36600 days", 0},
+    {"rolling 007 minutes", QUOTA_ROLLING, 420, "rolling 7 minutes", 0},
+    /* token buckets: N per [M] unit; M defaults to 1 */
+    {"rate 10 per second", QUOTA_RATE, 1, "rate 10 per second", 10},
+    {"rate 10 per 1 second", QUOTA_RATE, 1, "rate 10 per second", 10},
+    {"rate 10 per seconds", QUOTA_RATE, 1, "rate 10 per second", 10},
+    {"rate 1 per minute", QUOTA_RATE, 60, "rate 1 per minute", 1},
+    {"rate 5 per hour", QUOTA_RATE, 3600, "rate 5 per hour", 5},
+    {"rate 1000000000000 per day", QUOTA_RATE, 86400, "rate 1000000000000 per day",
+     1000000000000LL},
+    {"rate 7 per 10 minutes", QUOTA_RATE, 600, "rate 7 per 10 minutes", 7},
+    {"rate 7 per 10 minute", QUOTA_RATE, 600, "rate 7 per 10 minutes", 7},
+    {"Rate 3 PER 2 Hours", QUOTA_RATE, 7200, "rate 3 per 2 hours", 3},
+    {"rate 3 per 90", QUOTA_RATE, 90, "rate 3 per 90 seconds", 3},
+    {"  rate\t 3\tper\t90 seconds ", QUOTA_RATE, 90, "rate 3 per 90 seconds", 3},
+    {"rate 007 per 060 seconds", QUOTA_RATE, 60, "rate 7 per 60 seconds", 7},
+    {"rate 9223372036854775807 per 36600 days", QUOTA_RATE, 36600LL*86400,
+     "rate 9223372036854775807 per 36600 days", 9223372036854775807LL},
   };
   static const char *azBad[] = {
     "", " ", "fortnight", "months", "hours", "monthly", "month 1", "rolling",
@@ -434,35 +452,43 @@ static void testParsePeriod(void){
     "rollingx 5 minutes", "rolling5 minutes", "roll 5 minutes", "5 minutes",
     "rolling 5 s", "rolling 5 minutes,", "lifetime!", "hour day",
     "rolling 1234567890123456789012345678901234567890123456789012345678901234567890 seconds",
+    "rate", "rate ", "rate 10", "rate 10 per", "rate 10 per ", "rate 0 per second",
+    "rate -1 per second", "rate 1.5 per second", "rate 10 a second",
+    "rate 10 per 0 seconds", "rate 10 per week", "rate 10per second",
+    "rate10 per second", "rate 10 persecond", "rate 10 per second extra",
+    "rate 10 per 36601 days", "rate 9223372036854775808 per second",
+    "rate ten per second", "rate 10 per -1 seconds", "rate 10 per 1.5 hours",
+    "rate per second", "rates 10 per second", "rate 10 per 5 secs",
+    "rate 10 per 1234567890123456789012345678901234567890123456789012345678901234567890 seconds",
   };
   int i;
   for(i=0; i<(int)(sizeof(aGood)/sizeof(aGood[0])); i++){
     int eKind = -1;
-    sqlite3_int64 nLen = -1;
-    char zCanon[48];
+    sqlite3_int64 nLen = -1, nRate = -1;
+    char zCanon[QUOTA_PERIOD_TEXT];
     int rc;
     memset(zCanon, 'x', sizeof(zCanon));
-    zCanon[47] = 0;
-    rc = quotaParsePeriod(aGood[i].z, &eKind, &nLen, zCanon);
+    zCanon[QUOTA_PERIOD_TEXT-1] = 0;
+    rc = quotaParsePeriod(aGood[i].z, &eKind, &nLen, &nRate, zCanon);
     CHECK(rc==0 && eKind==aGood[i].eKind && nLen==aGood[i].nLen
-          && strcmp(zCanon, aGood[i].zCanon)==0,
-          "parse period '%s': rc %d kind %d len %lld canon '%s'",
-          aGood[i].z, rc, eKind, (long long)nLen, zCanon);
+          && nRate==aGood[i].nRate && strcmp(zCanon, aGood[i].zCanon)==0,
+          "parse period '%s': rc %d kind %d len %lld rate %lld canon '%s'",
+          aGood[i].z, rc, eKind, (long long)nLen, (long long)nRate, zCanon);
     /* The canonical text parses to the same thing. */
     if( rc==0 ){
       int e2 = -1;
-      sqlite3_int64 n2 = -1;
-      char z2[48];
-      rc = quotaParsePeriod(zCanon, &e2, &n2, z2);
-      CHECK(rc==0 && e2==eKind && n2==nLen && strcmp(z2, zCanon)==0,
+      sqlite3_int64 n2 = -1, r2 = -1;
+      char z2[QUOTA_PERIOD_TEXT];
+      rc = quotaParsePeriod(zCanon, &e2, &n2, &r2, z2);
+      CHECK(rc==0 && e2==eKind && n2==nLen && r2==nRate && strcmp(z2, zCanon)==0,
             "canonical period '%s' does not parse back", zCanon);
     }
   }
   for(i=0; i<(int)(sizeof(azBad)/sizeof(azBad[0])); i++){
     int eKind = -1;
-    sqlite3_int64 nLen = -1;
-    char zCanon[48];
-    int rc = quotaParsePeriod(azBad[i], &eKind, &nLen, zCanon);
+    sqlite3_int64 nLen = -1, nRate = -1;
+    char zCanon[QUOTA_PERIOD_TEXT];
+    int rc = quotaParsePeriod(azBad[i], &eKind, &nLen, &nRate, zCanon);
     CHECK(rc!=0, "period '%s' accepted (kind %d len %lld)", azBad[i], eKind, (long long)nLen);
   }
 }

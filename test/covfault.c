@@ -207,6 +207,28 @@ static const Case aCase[] = {
   { "rename", "", "ALTER TABLE quota RENAME TO q2", 0, 1 },
   { "create", "", "CREATE VIRTUAL TABLE q3 USING quota", 0, 1 },
   { "drop", "", "DROP TABLE quota", 0, 1 },
+  /* admission control: partial holds, hold reads, leases, token buckets
+  ** (their rate read from quota_keyconf, refilled, their retry_after) */
+  { "upto", "", "SELECT quota_reserve_upto('k1', 1, 500, 'u-1')", 0, 0 },
+  { "upto-replay", "SELECT quota_reserve_upto('k1', 1, 500, 'u-1')",
+    "SELECT quota_reserve_upto('k1', 2, 500, 'u-1')", 0, 0 },
+  { "upto-ttl", "", "SELECT quota_reserve_upto('k1', 1, 500, NULL, '2 hours')", 0, 0 },
+  { "hold", "", "SELECT quota_hold(1), quota_hold(99)", 0, 0 },
+  { "extend", "", "SELECT quota_extend(1, 60)", 0, 0 },
+  { "extend-lane1", "", "SELECT quota_extend(2, '2 hours')", 0, 0 },
+  { "insert-rate", "", "INSERT INTO quota(key, cap, period, parent)"
+    " VALUES ('rb', 10, 'rate 5 per minute', 'org')", 0, 0 },
+  { "rate-status", "INSERT INTO quota(key, cap, period) VALUES ('rb', 10, 'rate 5 per minute');"
+    "SELECT quota_consume('rb', 9);"
+    "SELECT quota_clock('2026-03-15 12:10:07')",
+    "SELECT quota_status('rb', 8), remaining, retry_after FROM quota WHERE key='rb'", 0, 0 },
+  { "rate-hold", "INSERT INTO quota(key, cap, period) VALUES ('rb', 10, 'rate 5 per minute');"
+    "SELECT quota_reserve('rb', 6, NULL, 5);"
+    "SELECT quota_clock('2026-03-15 12:10:20')",
+    "SELECT quota_consume('rb', 1)", 0, 0 },
+  { "rate-period", "INSERT INTO quota(key, cap, period) VALUES ('rb', 10, 'rate 5 per minute')",
+    "UPDATE quota SET period='rate 7 per hour' WHERE key='rb'", 0, 0 },
+  { "bad-rate", "", "INSERT INTO quota(key, period) VALUES ('rb', 'rate 5 per minute')", 0, 0 },
   /* UTF-16: every text read converts */
   { "utf16-clock", "", "SELECT quota_clock(v) FROM t WHERE rowid=1", 1, 0 },
   { "utf16-period", "",

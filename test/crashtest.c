@@ -455,8 +455,8 @@ static int crashVfsRegister(void){
 ** The workload.
 **
 ** The starting database (built with the ordinary VFS) has keys org (cap
-** 100000 a month), k1 (cap 100, lifetime, parent org) and k2 (no cap, rolling
-** hour). Each cycle c runs the calls below; "$P" is the result of the call
+** 100000 a month), k1 (cap 100, lifetime, parent org), k2 (no cap, rolling
+** hour) and b (a token bucket of 1000, 100 an hour, parent org). Each cycle c runs the calls below; "$P" is the result of the call
 ** before (a hold id), "%d" the cycle. Request ids make every call retry-safe.
 ** k1 goes over its cap in the first cycle (a record), so from then on its
 ** consume is denied (NULL) every cycle: a denial is part of the workload.
@@ -466,6 +466,7 @@ static const char *azSetup[] = {
   "INSERT INTO quota(key, cap, period) VALUES ('org', 100000, 'month')",
   "INSERT INTO quota(key, cap, period, parent) VALUES ('k1', 100, NULL, 'org')",
   "INSERT INTO quota(key, cap, period) VALUES ('k2', NULL, 'rolling 1 hours')",
+  "INSERT INTO quota(key, cap, period, parent) VALUES ('b', 1000, 'rate 100 per hour', 'org')",
   "SELECT quota_consume('k1', 10, 'seed-1')",
   0
 };
@@ -483,9 +484,12 @@ static const char *azCycle[] = {
   "INSERT INTO quota(key, cap) VALUES ('t%d', 50)",
   "SELECT quota_consume('t%d', 5, 'c%d-12')",
   "DELETE FROM quota WHERE key = 't%d'",
+  "SELECT quota_reserve_upto('b', 5, 50, 'c%d-14', 600)",
+  "SELECT quota_extend($P, 1200)",
+  "SELECT quota_consume('b', 3, 'c%d-16')",
   0
 };
-#define N_CYCLE_OPS 13
+#define N_CYCLE_OPS 16
 
 typedef struct Mode Mode;
 struct Mode {

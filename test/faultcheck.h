@@ -99,7 +99,9 @@ static void dumpDiff(const char *zA, const char *zB, Buf *pOut){
 ** window, and no hold outlives its ttl, so "the current period" is the whole
 ** ledger and "live" is state 0. A key's counters cover its subtree: a charge
 ** or hold at a key counts at each of its ancestors (keys that are deleted
-** here have no parent).
+** here have no parent). A token bucket (period 'rate ...') refills nothing
+** under a pinned clock, and its live holds' units are in its used as well
+** as in its reserved.
 */
 #define SUBTREE \
   "WITH RECURSIVE sub(root, id) AS (SELECT id, id FROM quota_keys" \
@@ -109,7 +111,8 @@ static const char *azInvariant[] = {
   SUBTREE
   "SELECT 'used', r.key, r.used, (SELECT coalesce(sum(l.amount),0)"
   "   FROM quota_ledger l WHERE l.key IN (SELECT k.key FROM sub JOIN quota_keys k"
-  "   ON k.id=sub.id WHERE sub.root=r.id)) AS s FROM quota_keys r WHERE r.used<>s",
+  "   ON k.id=sub.id WHERE sub.root=r.id)) AS s FROM quota_keys r"
+  " WHERE r.used<>s+iif(r.period LIKE 'rate %', r.reserved, 0)",
   /* 1b. reserved = sum of the live holds of the key's subtree */
   SUBTREE
   "SELECT 'reserved', r.key, r.reserved, (SELECT coalesce(sum(h.amount),0)"
@@ -122,7 +125,8 @@ static const char *azInvariant[] = {
   /* 2. used + reserved <= cap unless a charge of the subtree went over */
   SUBTREE
   "SELECT 'cap', r.key, r.used, r.reserved, r.cap FROM quota_keys r"
-  " WHERE r.cap IS NOT NULL AND r.used+r.reserved>r.cap"
+  " WHERE r.cap IS NOT NULL"
+  "   AND r.used+iif(r.period LIKE 'rate %', 0, r.reserved)>r.cap"
   "   AND NOT EXISTS (SELECT 1 FROM quota_ledger l WHERE l.over AND l.key IN"
   "   (SELECT k.key FROM sub JOIN quota_keys k ON k.id=sub.id WHERE sub.root=r.id))",
   /* 3. a request id has at most one effect */
@@ -138,7 +142,7 @@ static const char *azInvariant[] = {
   " WHERE h.charged IS NOT l.amount",
   /* derived columns agree */
   "SELECT 'remaining', key FROM quota WHERE cap IS NOT NULL"
-  "   AND remaining<>max(0, cap-used-reserved)",
+  "   AND remaining<>max(0, cap-used-iif(period LIKE 'rate %', 0, reserved))",
   0
 };
 

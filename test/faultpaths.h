@@ -25,8 +25,8 @@
 ** The write paths.
 **
 ** Every path but "create" and the upgrade-* paths starts from the base
-** database below. $H1 and $H2 stand for the ids of the two holds the base
-** creates. The "open" path (bOpen) is oomtest's alone: iofault opens every
+** database below. $H1, $H2 and $H3 stand for the ids of the three holds the
+** base creates ($H3 on b, a token bucket). The "open" path (bOpen) is oomtest's alone: iofault opens every
 ** faulted connection inside the fault window anyway, and skips it.
 **
 ** The upgrade-* paths start from a store at schema 1 (test/schema1.sql, as
@@ -48,10 +48,14 @@ static const char *azBase[] = {
   "SELECT quota_reserve('k1', 30, 'seed-h1')",      /* -> $H1 */
   "SELECT quota_reserve('k2', 5, 'seed-h2')",       /* -> $H2 */
   "SELECT quota_record('k2', 3, 'seed-r')",
+  "INSERT INTO quota(key, cap, period, parent) VALUES ('b', 500, 'rate 100 per hour', 'org')",
+  "SELECT quota_consume('b', 20, 'seed-b')",
+  "SELECT quota_reserve('b', 8, 'seed-h3')",       /* -> $H3 */
   0
 };
 #define BASE_H1 6
 #define BASE_H2 7
+#define BASE_H3 11
 
 typedef struct Retry Retry;
 struct Retry {
@@ -137,6 +141,27 @@ static const Path aPath[] = {
   { "purge", 0, 0, 0,
     { "SELECT quota_purge()", 0 },
     { { 0, "SELECT quota_purge()" }, { 0, 0 } } },
+  /* admission control: a partial hold, a lease's heartbeat, a hold read, a
+  ** token bucket charged, a bucket's hold settled below it, a bucket
+  ** turned into a calendar key (its held units leave its used) */
+  { "upto", 0, 0, 1,
+    { "SELECT quota_reserve_upto('k1', 10, 1000, 'r-upto', 600)", 0 },
+    { { 0, "SELECT quota_reserve_upto('k1', 10, 1000, 'r-upto', 600)" }, { 0, 0 } } },
+  { "extend", 0, 0, 1,
+    { "SELECT quota_extend($H1, 3600)", 0 },
+    { { 0, "SELECT quota_extend($H1, 3600)" }, { 0, 0 } } },
+  { "hold", 0, 0, 1,
+    { "SELECT quota_hold($H3)", 0 },
+    { { 0, "SELECT quota_hold($H3)" }, { 0, 0 } } },
+  { "bucket", 0, 0, 1,
+    { "SELECT quota_consume('b', 7, 'r-b')", 0 },
+    { { 0, "SELECT quota_consume('b', 7, 'r-b')" }, { 0, 0 } } },
+  { "bucket-settle", 0, 0, 1,
+    { "SELECT quota_settle($H3, 3, '{\"b\":1}')", 0 },
+    { { 0, "SELECT quota_settle($H3, 3, '{\"b\":1}')" }, { 0, 0 } } },
+  { "bucket-period", 0, 0, 0,
+    { "UPDATE quota SET period = 'month' WHERE key = 'b'", 0 },
+    { { 0, "UPDATE quota SET period = 'month' WHERE key = 'b'" }, { 0, 0 } } },
   { "upgrade", BASE_SCHEMA1_AC, 0, 1,
     { "SELECT count(*) FROM quota", 0 },
     { { 0, "SELECT count(*) FROM quota" }, { 0, 0 } } },
@@ -159,14 +184,14 @@ static const Path aPath[] = {
 };
 #define N_PATH ((int)(sizeof(aPath)/sizeof(aPath[0])))
 
-static sqlite3_int64 gH1, gH2;    /* Hold ids created by the base */
+static sqlite3_int64 gH1, gH2, gH3;    /* Hold ids created by the base */
 
-/* Expand $H1 and $H2 in zIn. The result is from malloc(). */
+/* Expand $H1, $H2 and $H3 in zIn. The result is from malloc(). */
 static char *expand(const char *zIn){
   Buf b = {0, 0, 0};
   while( *zIn ){
-    if( zIn[0]=='$' && zIn[1]=='H' && (zIn[2]=='1' || zIn[2]=='2') ){
-      bufPrintf(&b, "%lld", (long long)(zIn[2]=='1' ? gH1 : gH2));
+    if( zIn[0]=='$' && zIn[1]=='H' && (zIn[2]=='1' || zIn[2]=='2' || zIn[2]=='3') ){
+      bufPrintf(&b, "%lld", (long long)(zIn[2]=='1' ? gH1 : zIn[2]=='2' ? gH2 : gH3));
       zIn += 3;
     }else{
       bufAppend(&b, zIn, 1);
@@ -276,8 +301,9 @@ static void buildBase(int eBase, const char *zJournal){
     mustSql(db, azBase[i], &res);
     if( i==BASE_H1 ) gH1 = atoll(bufText(&res));
     if( i==BASE_H2 ) gH2 = atoll(bufText(&res));
+    if( i==BASE_H3 ) gH3 = atoll(bufText(&res));
   }
-  if( eBase==BASE_QUOTA && (gH1<=0 || gH2<=0) ) fatal("base: reserve returned no hold id");
+  if( eBase==BASE_QUOTA && (gH1<=0 || gH2<=0 || gH3<=0) ) fatal("base: reserve returned no hold id");
   if( eBase>=BASE_SCHEMA1 ) loadSchema1(db);
   closeDb(db);
   bufFree(&res);

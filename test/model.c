@@ -20,10 +20,14 @@
 **     INSERT OR REPLACE, UPDATE OR IGNORE, and an UPDATE of many rows
 **     that one refused row undoes whole;
 **   - every function: quota_reserve (with and without request id, retried
-**     ids, own ttls), quota_settle (below, at and above the hold, late,
-**     twice, of a released or unknown hold), quota_release, quota_consume,
-**     quota_record (also on unknown keys), quota_check, quota_status,
-**     quota_purge, quota_integrity, quota_clock;
+**     ids, own ttls), quota_reserve_upto (min and max amounts, partial
+**     holds, retries that repeat or change them), quota_settle (below, at
+**     and above the hold, late, twice, of a released or unknown hold),
+**     quota_release, quota_extend (leases: live, ended, expired, unknown),
+**     quota_hold, quota_consume, quota_record (also on unknown keys),
+**     quota_check, quota_status, quota_purge, quota_integrity, quota_clock;
+**   - token buckets ('rate N per ...', also 10^12 a day) alone and in parent
+**     chains with calendar periods and rolling windows;
 **   - failed calls (bad arguments, unknown keys and holds, a request id
 **     reused with another amount or by another function), which must change
 **     nothing;
@@ -48,6 +52,12 @@
 **     charge leaves, past the idempotency window, over a month end, and
 **     sometimes backwards.
 **
+** Two invariants are checked besides: a lease never outlives its last
+** extension plus that extension's ttl (every hold's expiry, and
+** quota_hold() of some holds on both connections after every step); a
+** bucket never grants more than cap + ceil(N x elapsed / D) net of what
+** came back, over any interval of its own time (bucketLog).
+**
 ** A reference model, written here from the rules in doc/reference.md,
 ** doc/transactions.md and README.md ("Choices the specification leaves
 ** open"), predicts every result: the value or the exact error message of
@@ -61,8 +71,10 @@
 ** both connections every 10 steps.
 **
 ** THE MODEL keeps what the store keeps, no more: per key its settings, the
-** usage of the period it last stored (lazy rollover) or the per-second
-** buckets of its window; the holds (amount, expiry, state); the request ids
+** usage of the period it last stored (lazy rollover), the per-second
+** buckets of its window, or a bucket's usage, refill second and remainder
+** (its arithmetic in 128-bit integers, where the extension splits
+** products to stay in 64 bits); the holds (amount, expiry, state); the request ids
 ** (per key, with the time they were used); the ledger. A read shows the
 ** values as of its clock; a writing call first expires the holds whose ttl
 ** ran out ("as every writing call does") and stores the rollover of the
@@ -96,6 +108,8 @@ typedef sqlite3_int64 i64;
 #define I64_MAX ((i64)0x7fffffffffffffffLL)
 
 /* ================================================================ utilities */
+
+static void fail(const char *zFmt, ...);
 
 typedef struct Rng { uint64_t s; } Rng;
 static uint64_t rngNext(Rng *r){
@@ -165,7 +179,13 @@ static void fmtTime(i64 t, char *z){    /* 20 bytes: years 0000 to 9999 */
 }
 
 /* Kinds of period, in the model's own numbering. */
-enum { K_LIFE, K_HOUR, K_DAY, K_WEEK, K_MONTH, K_YEAR, K_ROLL };
+enum { K_LIFE, K_HOUR, K_DAY, K_WEEK, K_MONTH, K_YEAR, K_ROLL, K_RATE };
+
+/* The model's token-bucket arithmetic is its own: 128-bit integers (a GCC
+** extension, fine in a test driver), where the extension splits the
+** products to stay within 64 bits. */
+typedef __int128 i128;
+#define TIME_MAX ((i64)253402300799LL)   /* 9999-12-31 23:59:59 */
 
 /* The instant n months after the anchor, its day clamped to the month. */
 static i64 monthStep(const Civil *a, i64 n){
@@ -271,7 +291,7 @@ static const char *argDesc(const Arg *a, char *z, int n){
   return z;
 }
 #define D(a) argDesc((a), (char[96]){0}, 96)
-#define PERIODS "NULL, 'lifetime', 'hour', 'day', 'week', 'month', 'year' or 'rolling N seconds|minutes|hours|days'"
+#define PERIODS "NULL, 'lifetime', 'hour', 'day', 'week', 'month', 'year', 'rolling N seconds|minutes|hours|days' or 'rate N per [M] second|minute|hour|day'"
 
 /* A key or request id: TEXT (non-empty), an INTEGER as its decimal text,
 ** an integral REAL as its integer's text. NULL when it is none of those. */
@@ -295,9 +315,10 @@ static int argAmount(const Arg *a, i64 *p){ return argInt(a, p) || *p<0; }
 
 #define MAXKEY  40
 #define NAMELEN 64
+#define NEV     48
 
 enum { H_LIVE, H_SETTLED, H_RELEASED, H_EXPIRED, H_ORPHANED };
-enum { R_RESERVE = 1, R_CONSUME = 2, R_RECORD = 3 };
+enum { R_RESERVE = 1, R_CONSUME = 2, R_RECORD = 3, R_UPTO = 4 };
 enum { RET_NULL, RET_SECS, RET_FOREVER };
 
 typedef struct MBucket { i64 sec, amt; } MBucket;
@@ -306,14 +327,20 @@ typedef struct MKey {
   i64 id;
   char zName[NAMELEN];
   int bCap; i64 cap;
-  int kind; i64 len; char zPeriod[48];   /* canonical text, "" for NULL */
+  int kind; i64 len; char zPeriod[64];   /* canonical text, "" for NULL */
   int bAnchor; i64 anchor;
   i64 parent;                            /* key id, 0 for none */
   int eRet; i64 ret;
   int bNote; char zNote[64];
-  i64 used;                              /* lifetime, calendar: stored usage */
-  i64 pstart;                            /* calendar: stored period start */
+  i64 used;                              /* lifetime, calendar, bucket: stored usage */
+  i64 pstart;                            /* calendar: stored period start;
+                                         ** bucket: refilled up to this second */
   int nB, nBAlloc; MBucket *aB;          /* rolling: buckets by second */
+  i64 rate;                              /* bucket: N units per len seconds */
+  i64 rrem;                              /* bucket: the refill's remainder (1/len units) */
+  /* bucket: the last NEV grants (+) and returns (-) with the bucket's time,
+  ** for the invariant "never more than cap + rate x elapsed" (bucketLog) */
+  int nEv; i64 aEvT[NEV]; i64 aEvD[NEV];
 } MKey;
 
 typedef struct MHold {
@@ -321,6 +348,10 @@ typedef struct MHold {
   int state;
   i64 charged, ended;                    /* ended -1: none (expired) */
   int bRid; char zRid[NAMELEN];
+  i64 created;                           /* when it was reserved */
+  i64 lastExt, lastTtl;                  /* its reserve or last quota_extend:
+                                         ** expires = lastExt + lastTtl, at
+                                         ** most TIME_MAX (checked each step) */
 } MHold;
 
 typedef struct MReq {
@@ -348,7 +379,9 @@ typedef struct Model {
 ** happen, also in work that is later rolled back). */
 static struct {
   i64 steps, calls, failed, denied, txns, rollbacks, triggers, nests, integrity,
-      clocks, keywrites, seeds, late, over, expired, orphaned;
+      clocks, keywrites, seeds, late, over, expired, orphaned,
+      upto, uptoPartial, holds, extends, extendsEnded, rateCalls, rateDenied,
+      bucketChecks;
 } st;
 
 /* The table's options of the current seed. */
@@ -429,7 +462,26 @@ static void bucketAdd(MKey *k, i64 sec, i64 amt){
 typedef struct KView {
   i64 used, reserved;
   int bPeriod; i64 ps, pe;               /* calendar only */
+  i64 rrem, rT;                          /* bucket: remainder, refilled up to */
 } KView;
+
+/* A bucket out by *pUsed with remainder *pRem after dt seconds at n units
+** per d seconds: it gains floor((rem + n*dt) / d) units, up to full; a full
+** bucket keeps no remainder. */
+static void rateRefill(i64 *pUsed, i64 *pRem, i64 n, i64 d, i64 dt){
+  i128 total, units;
+  if( *pUsed==0 || dt<=0 ) return;
+  total = (i128)*pRem + (i128)n*dt;
+  units = total / d;
+  if( units >= *pUsed ){ *pUsed = 0; *pRem = 0; }
+  else { *pUsed -= (i64)units; *pRem = (i64)(total % d); }
+}
+/* A bucket gets `amount` units back, up to full. */
+static void rateGive(i64 *pUsed, i64 *pRem, i64 amount){
+  if( amount<=0 ) return;
+  if( *pUsed>amount ){ *pUsed -= amount; }
+  else { *pUsed = 0; *pRem = 0; }
+}
 
 /* Reserved of every key at t: the live holds (stored live, t < expires) of
 ** the key and of every key below it. a[] is indexed like m->aKey. */
@@ -455,11 +507,36 @@ static i64 windowSum(const MKey *k, i64 t){
   return s;
 }
 
+/* The units of holds stored live whose ttl ran out by t (a writing call
+** would sweep them) that count at k. */
+static i64 expiredAt(Model *m, MKey *k, i64 t){
+  i64 sum = 0;
+  int i, depth;
+  for(i=0; i<m->nHold; i++){
+    MHold *h = &m->aHold[i];
+    MKey *q;
+    if( h->state!=H_LIVE || t<h->expires ) continue;
+    for(q=keyById(m, h->keyId), depth=0; q && depth<MAXKEY; depth++){
+      if( q==k ){ sum += h->amount; break; }
+      q = q->parent ? keyById(m, q->parent) : 0;
+    }
+  }
+  return sum;
+}
+
 static void keyView(Model *m, MKey *k, i64 t, const i64 *aRes, KView *v){
   memset(v, 0, sizeof(*v));
   v->reserved = aRes[k - m->aKey];
   if( k->kind==K_LIFE ){
     v->used = k->used;
+  }else if( k->kind==K_RATE ){
+    /* refilled to t, then the expired holds' units back */
+    v->used = k->used; v->rrem = k->rrem; v->rT = k->pstart;
+    if( t>v->rT ){
+      rateRefill(&v->used, &v->rrem, k->rate, k->len, t - v->rT);
+      v->rT = t;
+    }
+    rateGive(&v->used, &v->rrem, expiredAt(m, k, t));
   }else if( k->kind==K_ROLL ){
     v->used = windowSum(k, t);
   }else{
@@ -483,6 +560,7 @@ static i64 levelRoom(const MKey *k, const KView *v){
   if( !k->bCap ) return I64_MAX;
   if( v->used>=k->cap ) return 0;
   r = k->cap - v->used;
+  if( k->kind==K_RATE ) return r;        /* its holds are in used */
   return v->reserved>=r ? 0 : r - v->reserved;
 }
 
@@ -490,6 +568,21 @@ static i64 levelRoom(const MKey *k, const KView *v){
 static i64 retryAfter(const MKey *k, const KView *v, i64 amount, i64 t){
   i64 secs;
   if( !k->bCap || k->kind==K_LIFE ) return -1;
+  if( k->kind==K_RATE ){
+    /* the least s with floor((rem + N*s)/D) >= what must refill: enough
+    ** for amount, or, when amount can never fit (or the bucket is full),
+    ** one unit; plus the wait for a clock behind the refill */
+    i64 need = 1, rem = 0;
+    i128 x;
+    if( v->used>0 ){
+      rem = v->rrem;
+      if( amount<=k->cap ) need = v->used - (k->cap - amount);
+    }
+    x = ((i128)need*k->len - rem + k->rate - 1) / k->rate;
+    if( x<1 ) x = 1;
+    x += v->rT>t ? v->rT - t : 0;
+    return x>I64_MAX ? I64_MAX : (i64)x;
+  }
   if( k->kind!=K_ROLL ){
     secs = v->pe - t;
   }else{
@@ -519,7 +612,12 @@ static i64 retryAfter(const MKey *k, const KView *v, i64 amount, i64 t){
 /* Bring a key to t in the store, as a charging call does: the rollover of a
 ** calendar period is stored, buckets that left the window are dropped. */
 static void normWrite(MKey *k, i64 t){
-  if( isCal(k->kind) ){
+  if( k->kind==K_RATE ){
+    if( t>k->pstart ){
+      rateRefill(&k->used, &k->rrem, k->rate, k->len, t - k->pstart);
+      k->pstart = t;
+    }
+  }else if( isCal(k->kind) ){
     i64 s, e;
     calBounds(k->kind, k->bAnchor, k->anchor, t, &s, &e);
     if( s>k->pstart ){ k->used = 0; k->pstart = s; }
@@ -533,13 +631,64 @@ static void normWrite(MKey *k, i64 t){
   }
 }
 
-/* What every writing call does first: holds whose ttl ran out expire. */
+/* The invariant of a bucket: over any interval, what it granted minus
+** what came back is at most cap + ceil(N x elapsed / D), elapsed in the
+** bucket's own time (the second it is refilled up to, which never goes
+** back). Each grant (+) or return (-) is logged with that time; a new
+** event is checked against every interval ending with it that the log
+** still holds. A write to the key's settings or usage starts the log
+** afresh (keyLogReset). */
+static void bucketLog(MKey *k, i64 delta);
+static void keyLogReset(MKey *k){ k->nEv = 0; }
+static void bucketLog(MKey *k, i64 delta){
+  i64 sum = 0;
+  int i;
+  if( delta==0 ) return;
+  if( k->nEv==NEV ){
+    memmove(k->aEvT, k->aEvT+1, sizeof(i64)*(NEV-1));
+    memmove(k->aEvD, k->aEvD+1, sizeof(i64)*(NEV-1));
+    k->nEv--;
+  }
+  k->aEvT[k->nEv] = k->pstart;
+  k->aEvD[k->nEv] = delta;
+  k->nEv++;
+  if( delta<0 ) return;
+  st.bucketChecks++;
+  for(i=k->nEv-1; i>=0; i--){
+    i128 bound = (i128)k->cap
+               + ((i128)k->rate*(k->pstart - k->aEvT[i]) + k->len - 1) / k->len;
+    sum += k->aEvD[i];
+    if( (i128)sum > bound ){
+      fail("bucket %s granted %lld units net over [%lld, %lld], more than cap %lld"
+           " + rate %lld per %lld s x elapsed", k->zName, sum, k->aEvT[i],
+           k->pstart, k->cap, k->rate, k->len);
+    }
+  }
+}
+
+/* A hold of `amount` units taken at key k's chain ends uncharged at t: the
+** buckets of the chain get them back (brought to t first). */
+static void chainReturn(Model *m, MKey *k, i64 amount, i64 t){
+  int depth = 0;
+  for(; k && depth<MAXKEY; depth++){
+    if( k->kind==K_RATE ){
+      normWrite(k, t);
+      rateGive(&k->used, &k->rrem, amount);
+      bucketLog(k, -amount);
+    }
+    k = k->parent ? keyById(m, k->parent) : 0;
+  }
+}
+
+/* What every writing call does first: holds whose ttl ran out expire,
+** their units back in the buckets of their chain. */
 static void sweep(Model *m, i64 t){
   int i;
   for(i=0; i<m->nHold; i++){
     if( m->aHold[i].state==H_LIVE && m->aHold[i].expires<=t ){
       m->aHold[i].state = H_EXPIRED;
       st.expired++;
+      chainReturn(m, keyById(m, m->aHold[i].keyId), m->aHold[i].amount, t);
     }
   }
 }
@@ -638,7 +787,8 @@ static int resSame(const Res *exp, const Res *got){
 /* ====================================================== model: the functions */
 
 static const char *opFunc(int op){
-  return op==R_RESERVE ? "quota_reserve" : op==R_CONSUME ? "quota_consume" : "quota_record";
+  return op==R_RESERVE ? "quota_reserve" : op==R_CONSUME ? "quota_consume"
+       : op==R_UPTO ? "quota_reserve_upto" : "quota_record";
 }
 
 /* Whether `amount` fits at every level of k's chain at t (as the chain
@@ -669,46 +819,95 @@ static int chainOverflows(Model *m, MKey *k, i64 amount, i64 t, int bUsed){
   return 0;
 }
 
-static void mReserve(Model *m, i64 t, const Arg *a, int nArg, Res *r){
-  static const char *F = "quota_reserve";
+/* The least room of the chain of k at t: the most a hold could take. */
+static i64 chainRoom(Model *m, MKey *k, i64 t){
+  MKey *c[MAXKEY];
+  i64 aRes[MAXKEY], room = I64_MAX;
+  int n = chainOf(m, k, c), i;
+  reservedAll(m, t, aRes);
+  for(i=0; i<n; i++){
+    KView v;
+    i64 x;
+    keyView(m, c[i], t, aRes, &v);
+    x = levelRoom(c[i], &v);
+    if( x<room ) room = x;
+  }
+  return room;
+}
+
+/* quota_reserve (bUpto 0: key, amount, rid, ttl) and quota_reserve_upto
+** (bUpto 1: key, min_amount, max_amount, rid, ttl). */
+static void mReserveCommon(Model *m, i64 t, const Arg *a, int nArg, Res *r, int bUpto){
+  const char *F = bUpto ? "quota_reserve_upto" : "quota_reserve";
+  const int iRid = bUpto ? 3 : 2;
   char zKB[24], zRB[24];
   const char *zKey = argName(&a[0], zKB), *zRid = 0;
-  i64 amount, ttl = optHoldTtl;
+  i64 amount, maxAmount, ttl = optHoldTtl, grant;
   MKey *k, *c[MAXKEY];
   MReq *q;
   int n, i, bDenied;
   if( !zKey ){ resErr(r, SQLITE_MISMATCH, "%s: key must be a non-empty text or an integer, not %s", F, D(&a[0])); return; }
   if( argAmount(&a[1], &amount) ){
-    resErr(r, SQLITE_MISMATCH, "%s: amount must be a non-negative integer, not %s", F, D(&a[1])); return;
+    resErr(r, SQLITE_MISMATCH, "%s: %s must be a non-negative integer, not %s", F,
+           bUpto ? "min_amount" : "amount", D(&a[1])); return;
   }
-  if( nArg>2 && a[2].t!=SQLITE_NULL ){
-    zRid = argName(&a[2], zRB);
-    if( !zRid ){ resErr(r, SQLITE_MISMATCH, "%s: request_id must be a non-empty text or an integer (or NULL), not %s", F, D(&a[2])); return; }
+  maxAmount = amount;
+  if( bUpto ){
+    if( argAmount(&a[2], &maxAmount) ){
+      resErr(r, SQLITE_MISMATCH, "%s: max_amount must be a non-negative integer, not %s", F, D(&a[2])); return;
+    }
+    if( maxAmount<amount ){
+      resErr(r, SQLITE_MISMATCH, "%s: max_amount must be at least min_amount (%lld), not %lld", F, amount, maxAmount);
+      return;
+    }
   }
-  if( nArg>3 && a[3].t!=SQLITE_NULL ){
-    if( a[3].t==SQLITE_TEXT ) ttl = parseDuration(a[3].z);
-    else if( argInt(&a[3], &ttl) ) ttl = -1;
-    if( ttl<=0 ){ resErr(r, SQLITE_MISMATCH, "%s: ttl must be a positive duration (seconds, or text such as '15 minutes') or NULL, not %s", F, D(&a[3])); return; }
+  if( nArg>iRid && a[iRid].t!=SQLITE_NULL ){
+    zRid = argName(&a[iRid], zRB);
+    if( !zRid ){ resErr(r, SQLITE_MISMATCH, "%s: request_id must be a non-empty text or an integer (or NULL), not %s", F, D(&a[iRid])); return; }
+  }
+  if( nArg>iRid+1 && a[iRid+1].t!=SQLITE_NULL ){
+    const Arg *pT = &a[iRid+1];
+    if( pT->t==SQLITE_TEXT ) ttl = parseDuration(pT->z);
+    else if( argInt(pT, &ttl) ) ttl = -1;
+    if( ttl<=0 ){ resErr(r, SQLITE_MISMATCH, "%s: ttl must be a positive duration (seconds, or text such as '15 minutes') or NULL, not %s", F, D(pT)); return; }
   }
   k = keyByName(m, zKey);
   if( !k ){ resErr(r, SQLITE_ERROR, "%s: no such quota key: '%s'", F, zKey); return; }
   if( zRid && (q = reqFind(m, k->id, zRid, t))!=0 ){
-    if( q->op!=R_RESERVE ){
+    if( q->op!=(bUpto ? R_UPTO : R_RESERVE) ){
       resErr(r, SQLITE_CONSTRAINT, "%s: request_id '%s' was already used by %s", F, zRid, opFunc(q->op));
       return;
     }
-    if( q->amount!=amount ){
-      resErr(r, SQLITE_CONSTRAINT, "%s: request_id '%s' was already used with amount %lld", F, zRid, q->amount);
+    if( q->amount!=maxAmount ){
+      resErr(r, SQLITE_CONSTRAINT, "%s: request_id '%s' was already used with %s %lld", F, zRid,
+             bUpto ? "max_amount" : "amount", q->amount);
       return;
+    }
+    if( bUpto ){
+      /* the hold the first call got must meet this call's min_amount */
+      MHold *h = holdById(m, q->result);
+      if( h && h->amount<amount ){
+        resErr(r, SQLITE_CONSTRAINT, "%s: request_id '%s' was already used for a hold of %lld units, less than min_amount %lld",
+               F, zRid, h->amount, amount);
+        return;
+      }
     }
     sweep(m, t);
     resInt(r, q->result);
     return;
   }
-  /* a grant that would overflow a counter fails and changes nothing; a
-  ** denial keeps the rollover the check made */
-  bDenied = chainDenies(m, k, amount, t);
-  if( !bDenied && chainOverflows(m, k, amount, t, 0) ){
+  /* what is granted: amount, or for upto the least room of the chain up to
+  ** max_amount; -1 when denied. A grant that would overflow a counter
+  ** fails and changes nothing; a denial keeps the rollover the check made */
+  if( bUpto ){
+    grant = chainRoom(m, k, t);
+    if( grant>maxAmount ) grant = maxAmount;
+    bDenied = grant<amount;
+  }else{
+    grant = amount;
+    bDenied = chainDenies(m, k, amount, t);
+  }
+  if( !bDenied && chainOverflows(m, k, grant, t, 0) ){
     resErr(r, SQLITE_TOOBIG, "%s: amount overflows the key's 64-bit counter", F);
     return;
   }
@@ -716,27 +915,55 @@ static void mReserve(Model *m, i64 t, const Arg *a, int nArg, Res *r){
   n = chainOf(m, k, c);
   for(i=0; i<n; i++) normWrite(c[i], t);
   if( bDenied ){ resNull(r); return; }
+  for(i=0; i<n; i++){
+    if( c[i]->kind==K_RATE ){
+      c[i]->used += grant;               /* a bucket's units leave it now */
+      bucketLog(c[i], grant);
+    }
+  }
   {
     MHold *h;
     i64 id = nextHoldId(m);
     h = holdPush(m);
     h->id = id;
-    h->keyId = k->id; h->amount = amount; h->expires = t + ttl;
+    h->keyId = k->id; h->amount = grant; h->expires = t + ttl;
     h->state = H_LIVE; h->ended = -1;
+    h->created = t; h->lastExt = t; h->lastTtl = ttl;
     if( zRid ){ h->bRid = 1; snprintf(h->zRid, NAMELEN, "%s", zRid); }
-    if( zRid ) reqPut(m, k->id, zRid, R_RESERVE, amount, h->id, t);
+    if( zRid ) reqPut(m, k->id, zRid, bUpto ? R_UPTO : R_RESERVE, maxAmount, h->id, t);
     resInt(r, h->id);
     r->bHoldIns = 1;
+    if( bUpto ){ st.upto++; if( grant<maxAmount ) st.uptoPartial++; }
   }
+}
+static void mReserve(Model *m, i64 t, const Arg *a, int nArg, Res *r){
+  mReserveCommon(m, t, a, nArg, r, 0);
+}
+static void mReserveUpto(Model *m, i64 t, const Arg *a, int nArg, Res *r){
+  mReserveCommon(m, t, a, nArg, r, 1);
 }
 
 /* Charge `amount` to the chain of k at t (normalized first); returns over. */
-static int chargeChain(Model *m, MKey *k, i64 amount, i64 t){
+/* Charge `amount` to the chain of k at t (normalized first); returns over.
+** `held`: the units a live hold being settled has out of every bucket of
+** the chain (a bucket takes, or gives back, only the difference); bGated:
+** a consume's grant (logged for the buckets' invariant). */
+static int chargeChain(Model *m, MKey *k, i64 amount, i64 held, int bGated, i64 t){
   MKey *c[MAXKEY];
   int n = chainOf(m, k, c), i, over = 0;
   for(i=0; i<n; i++){
-    charge(c[i], amount, t);
-    if( amount>0 && c[i]->bCap ){
+    i64 take = amount;
+    if( c[i]->kind==K_RATE ){
+      take = amount - held;
+      if( take<0 ){
+        rateGive(&c[i]->used, &c[i]->rrem, -take);
+        bucketLog(c[i], take);
+        continue;
+      }
+      if( bGated ) bucketLog(c[i], take);
+    }
+    charge(c[i], take, t);
+    if( take>0 && c[i]->bCap ){
       i64 used = c[i]->kind==K_ROLL ? windowSum(c[i], t) : c[i]->used;
       if( used>c[i]->cap ) over = 1;
     }
@@ -778,7 +1005,7 @@ static void mSettle(Model *m, i64 t, const Arg *a, int nArg, Res *r){
     if( !k ){ resNull(r); return; }
     n = chainOf(m, k, c);
     for(i=0; i<n; i++) normWrite(c[i], t);
-    over = chargeChain(m, k, amount, t);
+    over = chargeChain(m, k, amount, late ? 0 : h->amount, 0, t);
     h->state = H_SETTLED; h->charged = amount; h->ended = t;
     i64 id = nextLedId(m);
     l = ledPush(m);
@@ -809,6 +1036,7 @@ static void mRelease(Model *m, i64 t, const Arg *a, Res *r){
   sweep(m, t);
   if( h->state==H_LIVE ){
     h->state = H_RELEASED; h->ended = t;
+    chainReturn(m, keyById(m, h->keyId), h->amount, t);
     resInt(r, h->amount);
   }else{
     resInt(r, 0);
@@ -867,7 +1095,8 @@ static void mCharge(Model *m, i64 t, int op, const Arg *a, int nArg, Res *r){
   n = chainOf(m, k, c);
   for(i=0; i<n; i++) normWrite(c[i], t);
   if( bDenied ){ resNull(r); return; }
-  over = chargeChain(m, k, amount, t);
+  over = chargeChain(m, k, amount, 0, op==R_CONSUME, t);
+  if( op==R_CONSUME && k->kind==K_RATE ) st.rateCalls++;
   {
     i64 id = nextLedId(m);
     l = ledPush(m);
@@ -1015,6 +1244,68 @@ static void mPurge(Model *m, i64 t, Res *r){
   resInt(r, nRemoved);
 }
 
+/* quota_hold(hold_id): the hold's JSON as of t, NULL when there is none. */
+static void mHold(Model *m, i64 t, const Arg *a, Res *r){
+  static const char *F = "quota_hold";
+  i64 holdId;
+  MHold *h;
+  MKey *k;
+  char zK[80], zC[20], zE[20], zCh[24], zJ[400];
+  const char *zState;
+  if( argInt(&a[0], &holdId) || holdId<=0 ){
+    resErr(r, SQLITE_MISMATCH, "%s: hold_id must be a positive integer, not %s", F, D(&a[0])); return;
+  }
+  h = holdById(m, holdId);
+  if( !h ){ resNull(r); return; }
+  k = keyById(m, h->keyId);
+  switch( h->state ){
+    case H_LIVE:    zState = t<h->expires ? "live" : "expired"; break;
+    case H_SETTLED: zState = "settled"; break;
+    case H_EXPIRED: zState = "expired"; break;
+    default:        zState = "released"; break;
+  }
+  if( k ) jsonStr(zK, sizeof(zK), k->zName); else strcpy(zK, "null");
+  if( h->state==H_SETTLED ) snprintf(zCh, sizeof(zCh), "%lld", h->charged);
+  else strcpy(zCh, "null");
+  fmtTime(h->created, zC);
+  fmtTime(h->expires>TIME_MAX ? TIME_MAX : h->expires, zE);
+  snprintf(zJ, sizeof(zJ), "{\"id\":%lld,\"key\":%s,\"amount\":%lld,\"state\":\"%s\","
+           "\"charged\":%s,\"created\":\"%s\",\"expires_at\":\"%s\"}",
+           h->id, zK, h->amount, zState, zCh, zC, zE);
+  resText(r, zJ);
+}
+
+/* quota_extend(hold_id, ttl): a live hold expires ttl from t (NULL: the
+** table's hold_ttl), at most at the last second of 9999; NULL for one that
+** ended (the call sweeps first: one whose ttl ran out has ended). */
+static void mExtend(Model *m, i64 t, const Arg *a, Res *r){
+  static const char *F = "quota_extend";
+  i64 holdId, ttl = optHoldTtl;
+  MHold *h;
+  if( argInt(&a[0], &holdId) || holdId<=0 ){
+    resErr(r, SQLITE_MISMATCH, "%s: hold_id must be a positive integer, not %s", F, D(&a[0])); return;
+  }
+  if( a[1].t!=SQLITE_NULL ){
+    if( a[1].t==SQLITE_TEXT ) ttl = parseDuration(a[1].z);
+    else if( argInt(&a[1], &ttl) ) ttl = -1;
+    if( ttl<=0 ){ resErr(r, SQLITE_MISMATCH, "%s: ttl must be a positive duration (seconds, or text such as '15 minutes') or NULL, not %s", F, D(&a[1])); return; }
+  }
+  h = holdById(m, holdId);
+  if( !h ){ resErr(r, SQLITE_ERROR, "%s: no such hold: %lld", F, holdId); return; }
+  sweep(m, t);
+  st.extends++;
+  if( h->state==H_LIVE && h->expires>t ){
+    char zT[20];
+    h->expires = t + ttl > TIME_MAX ? TIME_MAX : t + ttl;
+    h->lastExt = t; h->lastTtl = ttl;
+    fmtTime(h->expires, zT);
+    resText(r, zT);
+  }else{
+    st.extendsEnded++;
+    resNull(r);
+  }
+}
+
 /* =================================================== model: the quota table */
 
 /* The columns an INSERT or UPDATE gives. For C_ANCHOR, Arg.i holds the
@@ -1028,10 +1319,60 @@ static const char *azCol[C_N] = {
 typedef struct KWrite { int bSet[C_N]; Arg v[C_N]; } KWrite;
 
 /* A period text: 0 and its kind, window and canonical text, or 1. */
-static int parsePeriod(const char *z0, int *pKind, i64 *pLen, char *zCanon){
+/* "N per [M] unit" (the text after "rate "): 0 and the rate, the length
+** and the canonical text, or 1. */
+static int parseRate(const char *p, i64 *pRate, i64 *pLen, char *zCanon){
+  static const struct { const char *zUnit; i64 mul; } aUnit[] = {
+    {"second", 1}, {"minute", 60}, {"hour", 3600}, {"day", 86400}
+  };
+  i64 nRate = 0, num = 1, mul = 1;
+  int nDigit = 0, iUnit = 0, i, bNum = 0;
+  while( *p==' ' ) p++;
+  while( *p>='0' && *p<='9' ){
+    if( nDigit>=18 ) return 1;
+    nRate = nRate*10 + (*p-'0'); p++; nDigit++;
+  }
+  if( nDigit==0 || nRate<=0 || *p!=' ' ) return 1;
+  while( *p==' ' ) p++;
+  if( sqlite3_strnicmp(p, "per ", 4)!=0 ) return 1;
+  p += 4;
+  while( *p==' ' ) p++;
+  if( *p>='0' && *p<='9' ){
+    num = 0; nDigit = 0; bNum = 1;
+    while( *p>='0' && *p<='9' ){
+      if( nDigit>=12 ) return 1;
+      num = num*10 + (*p-'0'); p++; nDigit++;
+    }
+    while( *p==' ' ) p++;
+  }
+  if( *p ){
+    int bFound = 0;
+    for(i=0; i<4 && !bFound; i++){
+      size_t l = strlen(aUnit[i].zUnit);
+      if( sqlite3_strnicmp(p, aUnit[i].zUnit, (int)l)==0 ){
+        const char *e = p+l;
+        if( *e=='s' || *e=='S' ) e++;
+        while( *e==' ' ) e++;
+        if( *e==0 ){ bFound = 1; mul = aUnit[i].mul; iUnit = i; }
+      }
+    }
+    if( !bFound ) return 1;
+  }else if( !bNum ){
+    return 1;
+  }
+  if( num<=0 || num*mul > (i64)100*366*86400 ) return 1;
+  *pRate = nRate;
+  *pLen = num*mul;
+  if( num==1 ) sprintf(zCanon, "rate %lld per %s", nRate, aUnit[iUnit].zUnit);
+  else sprintf(zCanon, "rate %lld per %lld %ss", nRate, num, aUnit[iUnit].zUnit);
+  return 0;
+}
+
+static int parsePeriod(const char *z0, int *pKind, i64 *pLen, i64 *pRate, char *zCanon){
   static const char *azCal[] = {"lifetime", "hour", "day", "week", "month", "year"};
   char z[64];
   int n, i;
+  *pRate = 0;
   while( *z0==' ' ) z0++;
   snprintf(z, sizeof(z), "%s", z0);
   n = (int)strlen(z);
@@ -1042,6 +1383,11 @@ static int parsePeriod(const char *z0, int *pKind, i64 *pLen, char *zCanon){
       strcpy(zCanon, azCal[i]);
       return 0;
     }
+  }
+  if( n>5 && sqlite3_strnicmp(z, "rate", 4)==0 && z[4]==' ' ){
+    if( parseRate(z+5, pRate, pLen, zCanon) ) return 1;
+    *pKind = K_RATE;
+    return 0;
   }
   if( n>8 && sqlite3_strnicmp(z, "rolling", 7)==0 && z[7]==' ' ){
     static const struct { const char *zUnit; i64 mul; } aUnit[] = {
@@ -1079,7 +1425,7 @@ static int parsePeriod(const char *z0, int *pKind, i64 *pLen, char *zCanon){
 /* The validated settings of a write. */
 typedef struct KSet {
   int bCap; i64 cap;
-  int kind; i64 len; char zPeriod[48];
+  int kind; i64 len; char zPeriod[64]; i64 rate;
   int bAnchor; i64 anchor;
   i64 parent;
   int eRet; i64 ret;
@@ -1095,10 +1441,19 @@ static int vCap(const Arg *a, KSet *s, Res *r){
 }
 static int vPeriod(const Arg *a, KSet *s, Res *r){
   s->zPeriod[0] = 0;
-  if( a->t==SQLITE_NULL ){ s->kind = K_LIFE; s->len = 0; return 0; }
-  if( a->t==SQLITE_TEXT && parsePeriod(a->z, &s->kind, &s->len, s->zPeriod)==0 ) return 0;
+  if( a->t==SQLITE_NULL ){ s->kind = K_LIFE; s->len = 0; s->rate = 0; return 0; }
+  if( a->t==SQLITE_TEXT && parsePeriod(a->z, &s->kind, &s->len, &s->rate, s->zPeriod)==0 ) return 0;
   resErr(r, SQLITE_CONSTRAINT, "quota: unknown period '%s': use " PERIODS, a->z);
   return 1;
+}
+/* A bucket's cap is its size: never NULL. */
+static int vBucket(const KSet *s, Res *r){
+  if( s->kind==K_RATE && !s->bCap ){
+    resErr(r, SQLITE_CONSTRAINT, "quota: cap must not be NULL on a key with period '%s':"
+           " a token bucket's cap is its size", s->zPeriod);
+    return 1;
+  }
+  return 0;
 }
 static int vAnchor(const Arg *a, KSet *s, Res *r){
   s->bAnchor = a->t!=SQLITE_NULL;
@@ -1178,6 +1533,7 @@ static void mInsert(Model *m, i64 t, const KWrite *w, Res *r){
   if( keyByName(m, zKey) ){ resErr(r, SQLITE_CONSTRAINT, "quota: key '%s' already exists", zKey); return; }
   if( vCap(w->bSet[C_CAP] ? &w->v[C_CAP] : &aN, &s, r) ) return;
   if( vPeriod(w->bSet[C_PERIOD] ? &w->v[C_PERIOD] : &aN, &s, r) ) return;
+  if( vBucket(&s, r) ) return;
   if( vAnchor(w->bSet[C_ANCHOR] ? &w->v[C_ANCHOR] : &aN, &s, r) ) return;
   if( vParent(m, w->bSet[C_PARENT] ? &w->v[C_PARENT] : &aN, zKey, 0, &s, r) ) return;
   if( vRetention(w->bSet[C_RETENTION] ? &w->v[C_RETENTION] : &aN, &s, r) ) return;
@@ -1189,9 +1545,11 @@ static void mInsert(Model *m, i64 t, const KWrite *w, Res *r){
   snprintf(k->zName, NAMELEN, "%s", zKey);
   k->bCap = s.bCap; k->cap = s.cap;
   k->kind = s.kind; k->len = s.len; strcpy(k->zPeriod, s.zPeriod);
+  k->rate = s.rate;
   k->bAnchor = s.bAnchor; k->anchor = s.anchor;
   k->parent = s.parent;
   k->eRet = s.eRet; k->ret = s.ret;
+  if( k->kind==K_RATE ) k->pstart = t;   /* refilled up to now */
   if( w->bSet[C_NOTE] && w->v[C_NOTE].t!=SQLITE_NULL ){
     k->bNote = 1; snprintf(k->zNote, sizeof(k->zNote), "%s", w->v[C_NOTE].z);
   }
@@ -1209,7 +1567,7 @@ static void mUpdate(Model *m, i64 t, const char *zName, const KWrite *w, Res *r)
   MKey *k = keyByName(m, zName);
   KSet s;
   i64 aRes[MAXKEY], uOld, used = 0;
-  int bUsed, bWasRoll, bIsRoll, bNewPeriod;
+  int bUsed, bWasRoll, bIsRoll, bWasRate, bIsRate, bNewPeriod;
   memset(&s, 0, sizeof(s));
   resNull(r);
   if( !k ) return;                          /* no row: nothing happens */
@@ -1225,7 +1583,8 @@ static void mUpdate(Model *m, i64 t, const char *zName, const KWrite *w, Res *r)
   if( w->bSet[C_CAP] ){ if( vCap(&w->v[C_CAP], &s, r) ) return; }
   else { s.bCap = k->bCap; s.cap = k->cap; }
   if( w->bSet[C_PERIOD] ){ if( vPeriod(&w->v[C_PERIOD], &s, r) ) return; }
-  else { s.kind = k->kind; s.len = k->len; strcpy(s.zPeriod, k->zPeriod); }
+  else { s.kind = k->kind; s.len = k->len; s.rate = k->rate; strcpy(s.zPeriod, k->zPeriod); }
+  if( vBucket(&s, r) ) return;
   if( w->bSet[C_ANCHOR] ){ if( vAnchor(&w->v[C_ANCHOR], &s, r) ) return; }
   else { s.bAnchor = k->bAnchor; s.anchor = k->anchor; }
   if( w->bSet[C_PARENT] ){
@@ -1253,9 +1612,26 @@ static void mUpdate(Model *m, i64 t, const char *zName, const KWrite *w, Res *r)
   bUsed = w->bSet[C_USED];
   bWasRoll = k->kind==K_ROLL;
   bIsRoll = s.kind==K_ROLL;
-  if( !bUsed && bWasRoll!=bIsRoll ){ bUsed = 1; used = uOld; }
+  bWasRate = k->kind==K_RATE;
+  bIsRate = s.kind==K_RATE;
+  if( !bUsed && (bWasRoll!=bIsRoll || bWasRate!=bIsRate) ){
+    /* a bucket's used holds its live holds' units; other kinds' does not */
+    i64 res;
+    reservedAll(m, t, aRes);
+    res = aRes[k - m->aKey];
+    bUsed = 1;
+    used = uOld;
+    if( bWasRate && !bIsRate ) used = used>res ? used - res : 0;
+    if( !bWasRate && bIsRate ) used = used>I64_MAX-res ? I64_MAX : used + res;
+  }
   bNewPeriod = s.kind!=k->kind || s.len!=k->len || s.bAnchor!=k->bAnchor
             || (s.bAnchor && s.anchor!=k->anchor);
+  /* a bucket staying one keeps where it is refilled to; a new rate starts
+  ** its next unit afresh */
+  if( bWasRate && bIsRate && (s.len!=k->len || s.rate!=k->rate) ) k->rrem = 0;
+  k->rate = s.rate;
+  /* its log starts afresh (the cap, the rate or the usage may change) */
+  if( w->bSet[C_CAP] || w->bSet[C_PERIOD] || w->bSet[C_USED] ) keyLogReset(k);
   k->bCap = s.bCap; k->cap = s.cap;
   k->kind = s.kind; k->len = s.len; strcpy(k->zPeriod, s.zPeriod);
   k->bAnchor = s.bAnchor; k->anchor = s.anchor;
@@ -1274,6 +1650,7 @@ static void mUpdate(Model *m, i64 t, const char *zName, const KWrite *w, Res *r)
     k->nB = 0;
     if( bIsRoll ){ k->used = 0; bucketAdd(k, t, used); }
     else k->used = used;
+    if( bIsRate ){ k->pstart = t; k->rrem = 0; }   /* a reset, from now */
   }
 }
 
@@ -1292,7 +1669,11 @@ static void mDelete(Model *m, i64 t, const char *zName, Res *r){
   sweep(m, t);
   for(i=0; i<m->nHold; i++){
     MHold *h = &m->aHold[i];
-    if( h->keyId==k->id && h->state==H_LIVE ){ h->state = H_ORPHANED; h->ended = t; st.orphaned++; }
+    if( h->keyId==k->id && h->state==H_LIVE ){
+      h->state = H_ORPHANED; h->ended = t; st.orphaned++;
+      /* its units back in the buckets above the key */
+      chainReturn(m, k->parent ? keyById(m, k->parent) : 0, h->amount, t);
+    }
   }
   for(i=j=0; i<m->nReq; i++){
     if( m->aReq[i].keyId!=k->id ) m->aReq[j++] = m->aReq[i];
@@ -1411,7 +1792,7 @@ static void bufAdd(Buf *b, const char *zFmt, ...){
 }
 /* The statements of the comparisons, prepared once per connection and
 ** seed: keyed by the address of their (static) text. */
-#define NCACHE 16
+#define NCACHE 24
 static struct { sqlite3 *db; const char *zSql; sqlite3_stmt *p; } aCache[NCACHE];
 static sqlite3_stmt *cachedStmt(Conn *c, const char *zSql){
   int i;
@@ -1638,21 +2019,55 @@ static void checkIntegrity(int ic){
   if( strcmp(bufGot.z, "ok\n")!=0 ) fail("quota_integrity() on %c: %s", aConn[ic].cName, bufGot.z);
 }
 
+/* Leases: every hold's expiry is its last extension (or its reserve) plus
+** that call's ttl, capped at the end of 9999 for an extension; and
+** quota_hold() of a few holds, on each connection as of its clock, is the
+** model's JSON (its state "live" exactly while now < that expiry). */
+static const char zHoldJson[] = "SELECT quota_hold(?1)";
+static void compareLeases(int ic){
+  Conn *c = &aConn[ic];
+  Model *m = viewOf(ic);
+  int i, n;
+  for(i=0; i<m->nHold; i++){
+    MHold *h = &m->aHold[i];
+    i64 e = h->lastExt + h->lastTtl;
+    if( h->lastExt!=h->created && e>TIME_MAX ) e = TIME_MAX;
+    if( h->expires!=e ){
+      fail("hold %lld expires at %lld, not its last extension %lld + ttl %lld",
+           h->id, h->expires, h->lastExt, h->lastTtl);
+    }
+  }
+  for(n=0; n<2 && m->nHold>0; n++){
+    MHold *h = &m->aHold[n==0 ? m->nHold-1 : rnd(m->nHold)];
+    Arg a = aInt(h->id);
+    Res exp;
+    sqlite3_stmt *p = cachedStmt(c, zHoldJson);
+    mHold(m, c->now, &a, &exp);
+    bufExp.n = 0; bufAdd(&bufExp, "%s\n", exp.bNull ? "NULL" : exp.zVal);
+    sqlite3_bind_int64(p, 1, h->id);
+    stmtRows(c, p, &bufGot);
+    if( strcmp(bufExp.z, bufGot.z)!=0 ) reportDiff("quota_hold()", c, bufExp.z, bufGot.z);
+  }
+}
+
 static void compareAll(void){
   int ic;
   for(ic=0; ic<2; ic++){
     compareKeys(ic);
     compareHolds(ic);
     compareLedgerSums(ic);
+    compareLeases(ic);
   }
 }
 
 /* ============================================================ operations */
 
-enum { F_RESERVE, F_SETTLE, F_RELEASE, F_CONSUME, F_RECORD, F_CHECK, F_STATUS, F_PURGE };
+enum { F_RESERVE, F_SETTLE, F_RELEASE, F_CONSUME, F_RECORD, F_CHECK, F_STATUS, F_PURGE,
+       F_UPTO, F_HOLD, F_EXTEND };
 static const char *azFn[] = {
   "quota_reserve", "quota_settle", "quota_release", "quota_consume", "quota_record",
-  "quota_check", "quota_status", "quota_purge"
+  "quota_check", "quota_status", "quota_purge",
+  "quota_reserve_upto", "quota_hold", "quota_extend"
 };
 
 static void mApply(Model *m, i64 t, int f, const Arg *a, int nArg, Res *r){
@@ -1664,6 +2079,9 @@ static void mApply(Model *m, i64 t, int f, const Arg *a, int nArg, Res *r){
     case F_RECORD:  mCharge(m, t, R_RECORD, a, nArg, r); break;
     case F_CHECK:   mCheck(m, t, 0, a, nArg, r); break;
     case F_STATUS:  mCheck(m, t, 1, a, nArg, r); break;
+    case F_UPTO:    mReserveUpto(m, t, a, nArg, r); break;
+    case F_HOLD:    mHold(m, t, a, r); break;
+    case F_EXTEND:  mExtend(m, t, a, r); break;
     default:        mPurge(m, t, r); break;
   }
 }
@@ -1707,10 +2125,11 @@ static void doCall(int ic, int f, const Arg *a, int nArg){
   mApply(&M, c->now, f, a, nArg, &exp);
   dbRun(c, zSql, &got);
   st.calls++;
+  if( f==F_HOLD ) st.holds++;
   if( exp.bErr ) st.failed++;
-  else if( exp.bNull && (f==F_RESERVE || f==F_CONSUME) ) st.denied++;
+  else if( exp.bNull && (f==F_RESERVE || f==F_CONSUME || f==F_UPTO) ) st.denied++;
   checkResult(c, zSql, &exp, &got);
-  if( f==F_RESERVE && !got.bErr && !got.bNull ) seenHold(atoll(got.zVal));
+  if( (f==F_RESERVE || f==F_UPTO) && !got.bErr && !got.bNull ) seenHold(atoll(got.zVal));
   if( exp.bLedger ) compareNewLedgerRow(ic);
 }
 
@@ -1878,6 +2297,44 @@ static void opRelease(int ic){
   a[0] = genHoldId();
   doCall(ic, F_RELEASE, a, 1);
 }
+/* max_amount for a min_amount: mostly above it, sometimes equal, below,
+** huge, or not an amount at all. */
+static Arg genMax(Arg lo, MKey *k){
+  int r = rnd(100);
+  if( lo.t!=SQLITE_INTEGER || chance(8) ) return genAmount(k);
+  if( r<5 && lo.i>0 ) return aInt(lo.i - 1);
+  if( r<15 ) return lo;
+  if( r<22 || lo.i>I64_MAX-300 ) return aInt(I64_MAX - rnd(2));
+  return aInt(lo.i + rnd(k && k->bCap && k->cap<300 ? (int)k->cap + 10 : 300));
+}
+static void opUpto(int ic){
+  MKey *k;
+  Arg a[5];
+  int nArg = 3, bRid;
+  a[0] = genKey(&k);
+  a[1] = chance(30) ? aInt(rnd(3)) : genAmount(k);
+  a[2] = genMax(a[1], k);
+  a[3] = genRid(&bRid);
+  if( bRid ) nArg = 4;
+  if( chance(25) ){ a[4] = genTtl(); nArg = 5; if( !bRid ) a[3] = aNull(); }
+  doCall(ic, F_UPTO, a, nArg);
+}
+static void opHold(int ic){
+  Arg a[1];
+  a[0] = genHoldId();
+  doCall(ic, F_HOLD, a, 1);
+}
+/* A lease's heartbeat: mostly short ttls, so that leases run out. */
+static Arg genLeaseTtl(void){
+  if( chance(70) ) return aInt(1 + rnd(90));
+  return genTtl();
+}
+static void opExtend(int ic){
+  Arg a[2];
+  a[0] = genHoldId();
+  a[1] = genLeaseTtl();
+  doCall(ic, F_EXTEND, a, 2);
+}
 static void opCharge(int ic, int f){
   MKey *k;
   Arg a[4];
@@ -1942,11 +2399,19 @@ static Arg genPeriod(void){
     "lifetime", "Lifetime",
     "rolling 10 seconds", "rolling 45", "rolling 90 seconds", "rolling 2 minutes",
     "rolling 1 hours", "rolling  1 day", "Rolling 30 Minute",
-    "fortnight", "rolling 0 seconds"
+  };
+  static const char *azRate[] = {
+    "rate 10 per second", "rate 3 per 7 seconds", "rate 1 per minute",
+    "Rate 5 PER 10 Minutes", "rate 1000000000000 per day", "rate 2 per 90",
+    "rate 20 per hour", "rate 1 per 3 seconds",
+  };
+  static const char *azBad[] = {
+    "fortnight", "rolling 0 seconds", "rate 0 per second", "rate 5 per week",
   };
   int r = rnd(100);
-  if( r<12 ) return aNull();
-  if( r<15 ) return aText(az[16 + rnd(2)]);
+  if( r<10 ) return aNull();
+  if( r<14 ) return aText(azBad[rnd(4)]);
+  if( r<40 ) return aText(azRate[rnd(8)]);
   return aText(az[rnd(16)]);
 }
 static Arg genAnchor(i64 t){
@@ -2354,6 +2819,8 @@ static void opTrigger(int ic){
         " WHEN 'record' THEN quota_record(column2, column3, column4, column5)"
         " WHEN 'reserve' THEN quota_reserve(column2, column3, column4, column5)"
         " WHEN 'settle' THEN quota_settle(column2, column3, column4)"
+        " WHEN 'reserve_upto' THEN quota_reserve_upto(column2, column3, column4, column5)"
+        " WHEN 'extend' THEN quota_extend(column2, column3)"
         " WHEN 'release' THEN quota_release(column2) END FROM (VALUES ");
   }else{
     j = (size_t)snprintf(zSql, sizeof(zSql), "INSERT INTO %s(fn, a, b, c, d) VALUES ", zEvents);
@@ -2363,14 +2830,26 @@ static void opTrigger(int ic){
     MKey *k;
     int bRid;
     a[0] = a[1] = a[2] = a[3] = aNull();
-    switch( rnd(10) ){
+    switch( rnd(12) ){
       case 0: case 1: case 2: f = F_CONSUME; break;
       case 3: f = F_RECORD; break;
       case 4: case 5: f = F_RESERVE; break;
       case 6: case 7: f = F_SETTLE; break;
+      case 8: f = F_UPTO; break;
+      case 9: f = F_EXTEND; break;
       default: f = chance(50) ? F_RELEASE : F_CONSUME; break;
     }
-    if( f==F_CONSUME || f==F_RECORD || f==F_RESERVE ){
+    if( f==F_UPTO ){
+      a[0] = genKey(&k);
+      a[1] = chance(30) ? aInt(rnd(3)) : genAmount(k);
+      a[2] = genMax(a[1], k);
+      a[3] = genRid(&bRid);
+      nArg = 4;
+    }else if( f==F_EXTEND ){
+      a[0] = genHoldId();
+      a[1] = genLeaseTtl();
+      nArg = 2;
+    }else if( f==F_CONSUME || f==F_RECORD || f==F_RESERVE ){
       a[0] = genKey(&k);
       a[1] = genAmount(k);
       a[2] = genRid(&bRid);
@@ -2533,7 +3012,10 @@ static void opNest(int ic){
   Model S;
   Res exp, got;
   if( !k ) return;
-  switch( rnd(7) ){
+  switch( rnd(10) ){
+    case 7: sqlite3_snprintf(sizeof(zInner), zInner, "quota_hold(1)"); break;
+    case 8: sqlite3_snprintf(sizeof(zInner), zInner, "quota_extend(1, 5)"); break;
+    case 9: sqlite3_snprintf(sizeof(zInner), zInner, "quota_reserve_upto(%Q, 0, 1)", k->zName); break;
     case 0: sqlite3_snprintf(sizeof(zInner), zInner, "quota_check(%Q)", k->zName); break;
     case 1: sqlite3_snprintf(sizeof(zInner), zInner, "quota_status(%Q, 2)", k->zName); break;
     case 2: sqlite3_snprintf(sizeof(zInner), zInner, "quota_consume(%Q, 1)", k->zName); break;
@@ -2671,6 +3153,8 @@ static void setupSeed(void){
         "    WHEN 'record'  THEN quota_record(NEW.a, NEW.b, NEW.c, NEW.d)"
         "    WHEN 'reserve' THEN quota_reserve(NEW.a, NEW.b, NEW.c, NEW.d)"
         "    WHEN 'settle'  THEN quota_settle(NEW.a, NEW.b, NEW.c)"
+        "    WHEN 'reserve_upto' THEN quota_reserve_upto(NEW.a, NEW.b, NEW.c, NEW.d)"
+        "    WHEN 'extend' THEN quota_extend(NEW.a, NEW.b)"
         "    WHEN 'release' THEN quota_release(NEW.a) END;";
     char zT[1000], zB[700];
     snprintf(zB, sizeof(zB), zBody, "app_results");
@@ -2726,32 +3210,38 @@ static void runSeed(void){
       opUpdateMany(ic);
     }else if( r<285 ){
       opDelete(ic);
-    }else if( r<415 ){
+    }else if( r<385 ){
       opReserve(ic);
-    }else if( r<515 ){
+    }else if( r<420 ){
+      opUpto(ic);
+    }else if( r<500 ){
       opSettle(ic);
-    }else if( r<555 ){
+    }else if( r<535 ){
       opRelease(ic);
-    }else if( r<680 ){
+    }else if( r<565 ){
+      opExtend(ic);
+    }else if( r<670 ){
       opCharge(ic, F_CONSUME);
-    }else if( r<730 ){
+    }else if( r<715 ){
       opCharge(ic, F_RECORD);
-    }else if( r<770 ){
+    }else if( r<750 ){
       opCheck(ic, F_CHECK);
-    }else if( r<820 ){
+    }else if( r<790 ){
       opCheck(ic, F_STATUS);
-    }else if( r<840 ){
+    }else if( r<805 ){
+      opHold(ic);
+    }else if( r<825 ){
       Arg a[1];
       doCall(ic, F_PURGE, a, 0);
-    }else if( r<890 ){
+    }else if( r<875 ){
       if( iTxn<0 ) opBegin(ic); else opCharge(ic, F_CONSUME);
-    }else if( r<940 ){
+    }else if( r<925 ){
       opTrigger(ic);
-    }else if( r<960 && cfg.bNest ){
+    }else if( r<945 && cfg.bNest ){
       opNest(ic);
-    }else if( r<980 ){
+    }else if( r<975 ){
       opReading(ic);
-    }else if( r<985 ){
+    }else if( r<980 ){
       checkIntegrity(ic);
     }else{
       opClock();
@@ -2811,11 +3301,14 @@ int main(int argc, char **argv){
   printf("model: seeds=%lld steps=%lld calls=%lld failed_calls=%lld denied=%lld"
          " key_writes=%lld txns=%lld rollbacks=%lld trigger_ops=%lld nest_ops=%lld"
          " clock_moves=%lld integrity_checks=%lld holds_expired=%lld late_settles=%lld"
-         " over_charges=%lld holds_orphaned=%lld first_seed=%lld sqlite=%s journal=%s"
+         " over_charges=%lld holds_orphaned=%lld upto_holds=%lld upto_partial=%lld"
+         " hold_reads=%lld extends=%lld extends_of_ended=%lld bucket_consumes=%lld"
+         " bucket_checks=%lld first_seed=%lld sqlite=%s journal=%s"
          " nest=%s temp_table=%s seconds=%lld result=PASS\n",
          st.seeds, st.steps, st.calls, st.failed, st.denied, st.keywrites, st.txns,
          st.rollbacks, st.triggers, st.nests, st.clocks, st.integrity, st.expired,
-         st.late, st.over, st.orphaned, cfg.seed,
+         st.late, st.over, st.orphaned, st.upto, st.uptoPartial, st.holds, st.extends,
+         st.extendsEnded, st.rateCalls, st.bucketChecks, cfg.seed,
          sqlite3_libversion(), cfg.bWal ? "wal" : "delete", cfg.bNest ? "on" : "off",
          cfg.bTempTable ? "on" : "off",
          (i64)(time(0)-tStart));

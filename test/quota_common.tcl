@@ -203,4 +203,4 @@ proc table_refused {col rule sqlval} {
   return "quota: $col must be $rule, not [value_describe $sqlval]"
 }
 # The accepted periods, as the table's "unknown period" message lists them.
-set ::period_list "NULL, 'lifetime', 'hour', 'day', 'week', 'month', 'year' or 'rolling N seconds|minutes|hours|days'"
+set ::period_list "NULL, 'lifetime', 'hour', 'day', 'week', 'month', 'year', 'rolling N seconds|minutes|hours|days' or 'rate N per \[M\] second|minute|hour|day'"

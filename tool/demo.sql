@@ -63,13 +63,52 @@ SELECT quota_consume('sk-live-1', 1200, 'req-8b1c') AS ledger_id;
 SELECT key, used, remaining, period_start, resets_at FROM quota WHERE key = 'sk-live-1';
 
 .print
-.print == 8. The ledger: every charge, who, when, how much, and why
+.print == 8. Reserve what fits: between 256 and 4000 tokens, and set max_tokens from it
+INSERT INTO quota(key, cap, period) VALUES ('sk-trial', 5000, 'day');
+SELECT quota_consume('sk-trial', 3500) AS ledger_id;
+-- Not enough left for 4000, plenty for a smaller answer: hold the 1500 left.
+SELECT quota_reserve_upto('sk-trial', 256, 4000, 'req-9d2e') AS hold_id;
+SELECT quota_hold(3) ->> '$.amount' AS max_tokens, quota_hold(3) AS hold;
+SELECT quota_settle(3, 1320) AS charged;
+-- Not even 256 left: denied, as a 429.
+SELECT quota_reserve_upto('sk-trial', 256, 4000) AS denied;
+
+.print
+.print == 9. Leases: at most 2 jobs at once, and a crashed worker cannot leak its slot
+INSERT INTO quota(key, cap) VALUES ('jobs:acme', 2);
+-- Each job holds a slot for 30 s and renews it while it runs.
+SELECT quota_reserve('jobs:acme', 1, 'job-1', 30) AS lease_1,
+       quota_reserve('jobs:acme', 1, 'job-2', 30) AS lease_2,
+       quota_reserve('jobs:acme', 1, 'job-3', 30) AS lease_3_waits;
+SELECT quota_clock('2026-12-01 00:00:25') AS now;
+-- Worker 1 sends its heartbeat; worker 2 has crashed and sends none.
+SELECT quota_extend(4, 30) AS lease_1_expires;
+SELECT quota_clock('2026-12-01 00:00:40') AS now;
+-- Worker 2's lease ran out at 00:00:35: its slot is free for job 3.
+SELECT quota_reserve('jobs:acme', 1, 'job-3', 30) AS lease_3;
+-- Worker 2 comes back too late: its heartbeat is refused, it must stop.
+SELECT quota_extend(5, 30) AS lease_2_refused, quota_hold(5) ->> '$.state' AS state;
+SELECT key, used, reserved, remaining FROM quota WHERE key = 'jobs:acme';
+
+.print
+.print == 10. A token bucket: 2 requests a second, bursts of 5
+INSERT INTO quota(key, cap, period) VALUES ('ip:203.0.113.7', 5, 'rate 2 per second');
+-- 8 requests in the same second: the burst of 5 passes, 3 are refused.
+WITH RECURSIVE request(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM request WHERE n < 8)
+SELECT count(quota_consume('ip:203.0.113.7', 1)) AS passed FROM request;
+SELECT quota_status('ip:203.0.113.7') AS status;
+-- Two seconds later 4 tokens are back.
+SELECT quota_clock('2026-12-01 00:00:42') AS now;
+SELECT key, cap, period, used, remaining FROM quota WHERE key = 'ip:203.0.113.7';
+
+.print
+.print == 11. The ledger: every charge, who, when, how much, and why
 SELECT id, key, amount, datetime(at, 'unixepoch') AS at, request_id, hold_id,
        meta, over, late
   FROM quota_ledger ORDER BY id;
 
 .print
-.print == 9. Admin: raise a cap, reset usage, check the store
+.print == 12. Admin: raise a cap, reset usage, check the store
 UPDATE quota SET cap = 60 WHERE key = 'acct:9';
 UPDATE quota SET used = 0 WHERE key = 'sk-live-1';
 SELECT key, cap, used, remaining FROM quota;

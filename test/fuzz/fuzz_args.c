@@ -42,6 +42,9 @@ static const struct Fn {
   signed char aKind[6];
 } aFn[] = {
   {"quota_reserve", 2, 4, {ARG_KEY, ARG_AMOUNT, ARG_REQ, ARG_DUR}},
+  {"quota_reserve_upto", 3, 5, {ARG_KEY, ARG_AMOUNT, ARG_AMOUNT, ARG_REQ, ARG_DUR}},
+  {"quota_hold", 1, 1, {ARG_HOLD}},
+  {"quota_extend", 2, 2, {ARG_HOLD, ARG_DUR}},
   {"quota_settle", 2, 3, {ARG_HOLD, ARG_AMOUNT, ARG_META}},
   {"quota_release", 1, 1, {ARG_HOLD}},
   {"quota_consume", 2, 4, {ARG_KEY, ARG_AMOUNT, ARG_REQ, ARG_META}},
@@ -69,7 +72,8 @@ static const int aColKind[] = {
 
 static const char *const azPeriod[] = {
   "lifetime", "hour", "day", "week", "month", "year", "rolling 90 seconds",
-  "rolling 1 minute", "rolling 2 days",
+  "rolling 1 minute", "rolling 2 days", "rate 10 per second",
+  "rate 3 per 7 seconds", "rate 1000000000000 per day",
 };
 
 /* Append an argument: half the time a plausible value of its kind. */

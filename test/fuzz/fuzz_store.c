@@ -2,17 +2,19 @@
 ** fuzz_store.c: a damaged store (see fuzz_common.h for the framework).
 **
 ** Each input starts from the same populated database (built once, then
-** copied in with sqlite3_deserialize): seven keys in a chain org > team >
-** {a, b} plus lifetime, hourly, weekly (anchored) and rolling keys, charges
-** in calendar periods and rolling windows, live holds in both expiry lanes
-** (the table's ttl and their own), an expired hold not yet swept, settled
-** and released holds, request ids. The bytes then damage the shadow tables
+** copied in with sqlite3_deserialize): eight keys in a chain org > team >
+** {a, b, r} plus lifetime, hourly, weekly (anchored) and rolling keys and r
+** a token bucket, charges in calendar periods, rolling windows and the
+** bucket, live holds in both expiry lanes (the table's ttl and their own,
+** one of them extended), an expired hold not yet swept, settled and
+** released holds, request ids. The bytes then damage the shadow tables
 ** with up to 12 statements:
 **   UPDATE quota_<t> SET <column> = <value> [WHERE <one row>]
 **   DELETE FROM quota_<t> [WHERE <one row>]
 **   INSERT INTO quota_<t> VALUES(<values>)
 **   DROP TABLE quota_<t>                            (rarely)
-** for any of keys, holds, expiry, ledger, requests, window, meta, with
+** for any of keys, holds, expiry, ledger, requests, window, meta, keyconf,
+** holdtime, with
 ** values of every type: ids of other rows (parent cycles, dangling
 ** references), negative and 64-bit-extreme numbers, reals, texts, blobs,
 ** NULL. Then every function, a SELECT of the table and each kind of write
@@ -22,8 +24,9 @@
 ** Errors are expected (SQLITE_CORRUPT_VTAB and friends). What must hold: no
 ** crash, no hang, no sanitizer report; and a reserve or consume that grants
 ** leaves used + reserved <= cap at every capped level of the key's chain as
-** the table then reads (the extension must not grant past the numbers it
-** reads itself, however odd they are).
+** the table then reads (used <= cap at a bucket, whose holds are in its
+** used; the extension must not grant past the numbers it reads itself,
+** however odd they are).
 */
 #include "fuzz_common.h"
 
@@ -54,21 +57,27 @@ static const char *const azBuild[] = {
   "SELECT quota_consume('w', 4, 'r5', '{}')",
   "SELECT quota_consume('d', 6)",
   "SELECT quota_reserve('org', 7, 'r6')",               /* hold 7 */
+  "INSERT INTO quota(key, cap, period, parent) VALUES"
+  " ('r', 10, 'rate 3 per 7 seconds', 'team')",          /* a token bucket */
+  "SELECT quota_consume('r', 4)",
+  "SELECT quota_reserve_upto('r', 1, 2, NULL, 40)",     /* hold 8 */
+  "SELECT quota_extend(7, 600)",                        /* hold 7 to lane 1 */
 };
 #define N_BUILD ((int)(sizeof(azBuild)/sizeof(azBuild[0])))
 #define CLOCK_BUILT "2026-01-31 10:00:20"
 #define T_BUILT 1769853620LL
 
-static const char *const azKeyName[] = { "org", "team", "a", "b", "c", "w", "d", "zz" };
-#define N_KEYNAME 8
+static const char *const azKeyName[] = { "org", "team", "a", "b", "c", "w", "d", "r", "zz" };
+#define N_KEYNAME 9
 
 static const struct Shadow {
   const char *zName;
-  const char *azCol[15];      /* NULL-terminated */
+  const char *azCol[16];      /* NULL-terminated */
   const char *zWhere;         /* "%lld" picks one row */
 } aShadow[] = {
   {"keys", {"id", "key", "cap", "period", "kind", "len", "anchor", "parent",
-            "retention", "used", "reserved", "pstart", "oldest", "note", 0},
+            "retention", "used", "reserved", "pstart", "oldest", "note",
+            "wtotal", 0},
    "id=%lld"},
   {"holds", {"id", "key_id", "amount", "expires", "state", "charged", "ended",
              "request_id", "lane", "l0max", 0}, "id=%lld"},
@@ -79,12 +88,14 @@ static const struct Shadow {
                "id=%lld"},
   {"window", {"key_id", "sec", "amount", 0}, "key_id=%lld"},
   {"meta", {"name", "value", 0}, 0},
+  {"keyconf", {"id", "rollover", "alert", "enforce", "fired", "rate", 0}, "id=%lld"},
+  {"holdtime", {"id", "at", 0}, "id=%lld"},
 };
 #define N_SHADOW ((unsigned)(sizeof(aShadow)/sizeof(aShadow[0])))
 
 static int nCol(const struct Shadow *t){
   int n = 0;
-  while( n<15 && t->azCol[n] ) n++;
+  while( n<16 && t->azCol[n] ) n++;
   return n;
 }
 
@@ -105,7 +116,10 @@ static void nearValue(FuzzIn *in, sqlite3_str *p){
     case 0: sqlite3_str_appendall(p, "NULL"); break;
     case 1: sqlite3_str_appendall(p, "2.5"); break;
     case 2: fzLitText(p, azKeyName[fzPick(in, N_KEYNAME)], -1); break;
-    default: sqlite3_str_appendall(p, "'rolling 60 seconds'"); break;
+    default:
+      sqlite3_str_appendall(p, fzByte(in)&1 ? "'rolling 60 seconds'"
+                                            : "'rate 3 per 7 seconds'");
+      break;
   }
 }
 
@@ -158,13 +172,17 @@ static void damage(FuzzIn *in, sqlite3 *db){
   sqlite3_free(z);
 }
 
-/* Read used, reserved, cap and parent of one key through the table. */
+/* Read used, reserved, cap and parent of one key through the table. A
+** token bucket's live holds are in its used already: its reserved comes
+** back as 0 here (a bucket is what quota_keys.kind says, 7, whatever its
+** period text). */
 static int readKey(sqlite3 *db, const char *zKey, int *pbCap, sqlite3_int64 *pCap,
                    sqlite3_int64 *pUsed, sqlite3_int64 *pRes, char *zParent){
   sqlite3_stmt *pStmt = 0;
   int bOk = 0;
   zParent[0] = 0;
-  if( sqlite3_prepare_v2(db, "SELECT cap, used, reserved, parent FROM quota"
+  if( sqlite3_prepare_v2(db, "SELECT cap, used, iif((SELECT kind FROM quota_keys AS k"
+                         " WHERE k.key=quota.key)=7, 0, reserved), parent FROM quota"
                          " WHERE key=?1", -1, &pStmt, 0)==SQLITE_OK ){
     sqlite3_bind_text(pStmt, 1, zKey, -1, SQLITE_TRANSIENT);
     if( sqlite3_step(pStmt)==SQLITE_ROW ){
@@ -287,10 +305,12 @@ static void battery(FuzzIn *in, sqlite3 *db){
             zKey, amount, zKey, amount*3);
     grantCall(db, "quota_reserve", zKey, amount, (m & 1) ? ", 'r2'" : "");
     grantCall(db, "quota_reserve", zKey, 1, ", NULL, 5");
+    grantCall(db, "quota_reserve_upto", zKey, 1, (m & 8) ? ", 4, 'r7'" : ", 3");
     grantCall(db, "quota_consume", zKey, amount, (m & 2) ? ", 'r1'" : "");
     fzExecf(db, "SELECT quota_record('%s', 2%s)", zKey, (m & 4) ? ", 'r3'" : "");
   }
   for(i=1; i<=9; i++){
+    fzExecf(db, "SELECT quota_hold(%d), quota_extend(%d, %d)", i, i, 1 + i*10);
     if( (i + m) & 1 ){
       fzExecf(db, "SELECT quota_settle(%d, %d, '{}')", i, i%4);
     }else{
@@ -308,6 +328,8 @@ static void battery(FuzzIn *in, sqlite3 *db){
   fzExec(db, "UPDATE quota SET used=0 WHERE key='a'");
   fzExec(db, "UPDATE quota SET period='day', anchor='2026-01-01 06:00:00' WHERE key='w'");
   fzExec(db, "UPDATE quota SET parent='org' WHERE key='c'");
+  fzExec(db, "UPDATE quota SET period='rate 2 per minute' WHERE key='d'");
+  fzExec(db, "UPDATE quota SET period='month' WHERE key='r'");
   fzExec(db, "UPDATE quota SET note='n' WHERE key='org'");
   fzExec(db, "DELETE FROM quota WHERE key='b'");
   fzExec(db, "INSERT INTO quota(key, cap, parent, used) VALUES('n', 5, 'team', 1)");
