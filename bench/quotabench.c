@@ -18,7 +18,7 @@
 **                     groups: main scale memory procs
 **                     main:   consume reserve check status base0 base1
 **                             base2 base3 read ratekey upto extend
-**                             settle
+**                             settle alert plainconf
 **                     scale:  keys ledger rolling chain
 **   --keys N        the large key count of the scale cases (1000000)
 **   --main-keys N   the main cases charge one of N keys at random (1): with
@@ -49,7 +49,12 @@
 **
 ** Statements are prepared once on both sides. The extension's calls are
 ** `SELECT quota_consume(?1, ?2)` and so on, reset and rebound for each op.
-** One reserve + settle pair counts as one op. Every op charges 1 unit
+** One reserve + settle pair counts as one op. "alert" is quota_consume on a
+** key with alert '50%, 80%, 100%' (its cap out of reach: the cost of every
+** charge that crosses nothing), "plainconf" on a key without one in a store
+** where another key has one; both are compared with "consume" (a store
+** where no key has settings beyond quota_keys) in the same rounds.
+** Every op charges 1 unit
 ** (reserve 4 and settle 3 for the pairs) against a cap far out of reach.
 **
 ** Admission control is timed against the extension's own cases, in the
@@ -487,6 +492,8 @@ struct Store {
   int nChain;                 /* levels of key 0's parent chain (1 = none) */
   long long nLedger;          /* ledger rows written by quota_record */
   int nRolling;               /* charges spread over the last day */
+  const char *zAlert;         /* alert of key 0, or 0 */
+  int bOtherAlert;            /* another key, 'other', has an alert */
 };
 
 /* The extension's store, built on db. Returns seconds taken. */
@@ -511,11 +518,16 @@ static double build_ext_store(sqlite3 *db, const Store *pS, const char *zWhat){
     step_done(p);
     finalize(p);
   }
-  p = prep(db, "INSERT INTO quota(key, cap, period, parent) VALUES('k0000000', " BIG_CAP ", ?1, ?2)");
+  p = prep(db, "INSERT INTO quota(key, cap, period, parent, alert)"
+              " VALUES('k0000000', " BIG_CAP ", ?1, ?2, ?3)");
   bind_text(p, 1, pS->zPeriod ? pS->zPeriod : "month");
   if( pS->nChain>1 ) bind_text(p, 2, "chain1"); else bind_null(p, 2);
+  if( pS->zAlert ) bind_text(p, 3, pS->zAlert); else bind_null(p, 3);
   step_done(p);
   finalize(p);
+  if( pS->bOtherAlert ){
+    exec(db, "INSERT INTO quota(key, cap, alert) VALUES('other', 100, '80%')");
+  }
   if( pS->nKey>1 ){
     /* One statement, one transaction of INSERTs into the virtual table. */
     p = prep(db,
@@ -1165,21 +1177,28 @@ struct MainCase {
   const char *zId;
   int eKind;
   const char *zLabel;
+  const char *zAlert;         /* key 0's alert (Store.zAlert) */
+  int bOtherAlert;            /* Store.bOtherAlert */
 };
 static const MainCase aMain[] = {
-  { "consume", K_CONSUME, "quota_consume" },
-  { "base2",   K_BASE2,   "(2) BEGIN IMMEDIATE; guarded UPDATE; INSERT ledger; COMMIT" },
-  { "base1",   K_BASE1,   "(1) seed: BEGIN IMMEDIATE; SELECT count; upsert; INSERT usage_log; COMMIT" },
-  { "base0",   K_BASE0,   "(0) floor: guarded UPDATE, autocommit, no audit row" },
-  { "reserve", K_RESERVE, "quota_reserve + quota_settle (one pair)" },
-  { "base3",   K_BASE3,   "(3) reserve + settle: two transactions over holds + ledger" },
-  { "check",   K_CHECK,   "quota_check" },
-  { "status",  K_STATUS,  "quota_status" },
-  { "read",    K_READ,    "(r) guarded SELECT, read only" },
-  { "ratekey", K_CONSUME, "quota_consume on a token bucket" },
-  { "upto",    K_UPTO,    "quota_reserve_upto + quota_settle (one pair)" },
-  { "settle",  K_SETTLE,  "quota_settle of a hold reserved before the rounds" },
-  { "extend",  K_EXTEND,  "quota_extend of a live hold" },
+  { "consume", K_CONSUME, "quota_consume", 0, 0 },
+  /* The operators' cases: a key with an alert (whose thresholds the cap
+  ** far out of reach never lets it cross: the cost every charge pays),
+  ** and a key without one in a store where another key has one. */
+  { "alert",   K_CONSUME, "quota_consume, key with alert '50%, 80%, 100%'", "50%, 80%, 100%", 0 },
+  { "plainconf", K_CONSUME, "quota_consume, key without alert, another key has one", 0, 1 },
+  { "base2",   K_BASE2,   "(2) BEGIN IMMEDIATE; guarded UPDATE; INSERT ledger; COMMIT", 0, 0 },
+  { "base1",   K_BASE1,   "(1) seed: BEGIN IMMEDIATE; SELECT count; upsert; INSERT usage_log; COMMIT", 0, 0 },
+  { "base0",   K_BASE0,   "(0) floor: guarded UPDATE, autocommit, no audit row", 0, 0 },
+  { "reserve", K_RESERVE, "quota_reserve + quota_settle (one pair)", 0, 0 },
+  { "base3",   K_BASE3,   "(3) reserve + settle: two transactions over holds + ledger", 0, 0 },
+  { "check",   K_CHECK,   "quota_check", 0, 0 },
+  { "status",  K_STATUS,  "quota_status", 0, 0 },
+  { "read",    K_READ,    "(r) guarded SELECT, read only", 0, 0 },
+  { "ratekey", K_CONSUME, "quota_consume on a token bucket", 0, 0 },
+  { "upto",    K_UPTO,    "quota_reserve_upto + quota_settle (one pair)", 0, 0 },
+  { "settle",  K_SETTLE,  "quota_settle of a hold reserved before the rounds", 0, 0 },
+  { "extend",  K_EXTEND,  "quota_extend of a live hold", 0, 0 },
 };
 #define N_MAIN ((int)(sizeof(aMain)/sizeof(aMain[0])))
 
@@ -1194,6 +1213,8 @@ static const Cmp aCmp[] = {
   { "consume", "base2", "quota_consume / (2)",               0.6, 0.9 },
   { "consume", "base1", "quota_consume / (1) seed",          0.0, 1.0 },
   { "consume", "base0", "quota_consume / (0) floor",         0.0, 0.0 },
+  { "alert",   "consume", "consume, alert key / plain key",  0.95, 0.95 },
+  { "plainconf", "consume", "consume, plain key, a store with alerts / without", 0.95, 0.95 },
   { "reserve", "base3", "reserve + settle / (3)",            0.7, 0.9 },
   { "check",   "read",  "quota_check / (r)",                 0.0, 0.0 },
   { "status",  "read",  "quota_status / (r)",                0.0, 0.0 },
@@ -1257,6 +1278,7 @@ static void phase_main(void){
       memset(&s, 0, sizeof(s));
       s.nKey = g.nMainKeys; s.zPeriod = "month"; s.nChain = 1;
       if( strcmp(aMain[i].zId, "ratekey")==0 ) s.zPeriod = "rate 1000000000000 per second";
+      s.zAlert = aMain[i].zAlert; s.bOtherAlert = aMain[i].bOtherAlert;
       a[n].zId = aMain[i].zId;
       a[n].zLabel = aMain[i].zLabel;
       snprintf(zFile, sizeof(zFile), "main-%s.db", aMain[i].zId);
@@ -2000,7 +2022,8 @@ static void usage(void){
     "                  [--case LIST] [--keys N] [--ledger N] [--mem-calls N] [--ops N]\n"
     "                  [--main-keys N] [--dir DIR]\n"
     "cases: main scale memory procs | consume reserve check status base0 base1 base2\n"
-    "       base3 read ratekey upto settle extend | keys ledger rolling chain\n");
+    "       base3 read ratekey upto settle extend alert plainconf\n"
+    "       | keys ledger rolling chain\n");
   exit(2);
 }
 
@@ -2017,7 +2040,7 @@ int main(int argc, char **argv){
   static const char *azKnown[] = {
     "main", "scale", "memory", "procs", "consume", "reserve", "check", "status",
     "base0", "base1", "base2", "base3", "read", "ratekey", "upto", "settle", "extend",
-    "keys", "ledger", "rolling", "chain", 0
+    "alert", "plainconf", "keys", "ledger", "rolling", "chain", 0
   };
   int i, rc, nCpu;
   int bRounds = 0, bSec = 0, bLedger = 0, bMem = 0;
@@ -2143,7 +2166,7 @@ int main(int argc, char **argv){
   if( want("main", 0) || want("consume", 0) || want("reserve", 0) || want("check", 0)
    || want("status", 0) || want("base0", 0) || want("base1", 0) || want("base2", 0)
    || want("base3", 0) || want("read", 0) || want("ratekey", 0) || want("upto", 0)
-   || want("settle", 0) || want("extend", 0) ){
+   || want("settle", 0) || want("extend", 0) || want("alert", 0) || want("plainconf", 0) ){
     phase_main();
   }
   if( bScale ) scale_run();

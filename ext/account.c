@@ -84,31 +84,47 @@ int quotaChainLoad(QuotaStore *p, QuotaChain *c, sqlite3_int64 now, int bWrite){
   for(i=0; rc==SQLITE_OK && i<c->n; i++){
     rc = bWrite ? quotaNormalize(p, &c->a[i], now, 1)
                 : quotaEffective(p, &c->a[i], now);
+    /* alert and enforcement (nothing is read while no key has any) */
+    if( rc==SQLITE_OK && !c->a[i].bConf ) rc = quotaStoreConfLoad(p, &c->a[i]);
   }
   return rc;
 }
 
 /* ------------------------------------------------------- room, charges */
 
-/* Index of the first level that has no room for `amount`, or -1. */
+/* Index of the first level that has no room for `amount` and denies it,
+** or -1. A level in shadow mode never denies (events.c). */
 int quotaChainDenies(const QuotaChain *c, sqlite3_int64 amount){
   int i;
   for(i=0; i<c->n; i++){
-    if( quotaRoom(&c->a[i])<amount ) return i;
+    if( !c->a[i].bShadow && quotaRoom(&c->a[i])<amount ) return i;
   }
   return -1;
 }
 
-/* The least room of the chain's levels (quotaRoom): the most a hold or a
+/* The least room of the chain's levels that deny (quotaRoom; a level in
+** shadow mode never denies, as in quotaChainDenies): the most a hold or a
 ** charge could take now. */
 sqlite3_int64 quotaChainRoom(const QuotaChain *c){
   sqlite3_int64 room = LARGEST_INT64;
   int i;
   for(i=0; i<c->n; i++){
-    sqlite3_int64 r = quotaRoom(&c->a[i]);
+    sqlite3_int64 r;
+    if( c->a[i].bShadow ) continue;
+    r = quotaRoom(&c->a[i]);
     if( r<room ) room = r;
   }
   return room;
+}
+
+/* True when some level, in shadow mode or not, has no room for `amount`
+** (quota_status's "would_deny"). */
+int quotaChainShort(const QuotaChain *c, sqlite3_int64 amount){
+  int i;
+  for(i=0; i<c->n; i++){
+    if( quotaRoom(&c->a[i])<amount ) return 1;
+  }
+  return 0;
 }
 
 /* SQLITE_TOOBIG when `amount` would overflow some level's `used`. */
@@ -134,11 +150,16 @@ int quotaChainCharge(QuotaStore *p, QuotaChain *c, sqlite3_int64 amount,
 }
 
 /* A new hold of `amount` takes its units out of every bucket of the chain
-** (after quotaChainReserve, which counts it in reserved). It cannot
-** overflow a bucket's `used`: the hold was granted within cap - used of
-** every bucket. SQLITE_TOOBIG if it would all the same. */
+** (after quotaChainReserve, which counts it in reserved). SQLITE_TOOBIG,
+** with nothing taken, when that would overflow some bucket's `used`: an
+** enforced bucket granted it within its room, but a bucket in shadow mode
+** grants anything. */
 int quotaChainTake(QuotaChain *c, sqlite3_int64 amount){
   int i;
+  for(i=0; i<c->n; i++){
+    if( quotaKind(c->a[i].eKind)->bRate
+     && quotaChargeFits(&c->a[i], amount)!=SQLITE_OK ) return SQLITE_TOOBIG;
+  }
   for(i=0; i<c->n; i++){
     if( NEVER(quotaHoldTake(&c->a[i], amount)!=SQLITE_OK) ) return SQLITE_TOOBIG;
   }

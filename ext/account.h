@@ -25,6 +25,7 @@ int quotaHoldForWrite(QuotaStore *p, sqlite3_int64 holdId, sqlite3_int64 now,
 int quotaChainLoad(QuotaStore *p, QuotaChain *c, sqlite3_int64 now, int bWrite);
 int quotaChainDenies(const QuotaChain *c, sqlite3_int64 amount);
 sqlite3_int64 quotaChainRoom(const QuotaChain *c);
+int quotaChainShort(const QuotaChain *c, sqlite3_int64 amount);
 int quotaChainChargeFits(const QuotaChain *c, sqlite3_int64 amount);
 int quotaChainCharge(QuotaStore *p, QuotaChain *c, sqlite3_int64 amount,
                      sqlite3_int64 held, sqlite3_int64 now, int *pbOver);

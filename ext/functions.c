@@ -45,6 +45,7 @@
 **   runs, so the caller sees the real cause, extended code included.
 */
 #include "account.h"
+#include "events.h"
 #include "functions.h"
 #include "integrity.h"
 #include "schema.h"
@@ -385,6 +386,33 @@ static int requestReplay(QuotaCall *pCall, sqlite3_int64 keyId, const char *zReq
   return SQLITE_OK;
 }
 
+/* ---------------------------------------------------------------- events */
+
+/*
+** Before a reserve or consume of `amount` writes: which levels of c grant
+** it only because they are in shadow mode (aWould, one flag per level).
+*/
+static void callWouldDeny(QuotaChain *c, sqlite3_int64 amount, unsigned char *aWould){
+  int i;
+  for(i=0; i<c->n; i++) aWould[i] = (unsigned char)quotaEventsWouldDeny(&c->a[i], amount);
+}
+
+/*
+** After a granted call wrote its counters, hold and ledger row: the events
+** it caused, at every level of c (events.c), in the call's transaction.
+** bCharged: it charged; aWould: from callWouldDeny, or NULL.
+*/
+static int callEvents(QuotaCall *pCall, QuotaChain *c, int bCharged,
+                      const unsigned char *aWould, sqlite3_int64 ledgerId,
+                      sqlite3_int64 holdId){
+  int i, rc = SQLITE_OK;
+  for(i=0; rc==SQLITE_OK && i<c->n; i++){
+    rc = quotaEventsAfterCall(pCall->p, &c->a[i], pCall->now, bCharged,
+                              aWould ? aWould[i] : 0, ledgerId, holdId);
+  }
+  return rc;
+}
+
 /* --------------------------------------------------------------- reserve */
 
 /*
@@ -408,6 +436,7 @@ static void reserveCommon(sqlite3_context *ctx, int argc, sqlite3_value **argv,
   const char *zKey, *zReq;
   sqlite3_int64 amount, maxAmount, ttl = 0, holdId = 0;
   int bTtl = 0, bFound = 0, bReplay = 0, bNull = 0, bBad, rc;
+  unsigned char aWould[QUOTA_MAX_DEPTH];
   QuotaCall call;
   QuotaChain c;
 
@@ -473,6 +502,7 @@ static void reserveCommon(sqlite3_context *ctx, int argc, sqlite3_value **argv,
       }
     }
     if( rc==SQLITE_OK && grant>=0 ){
+      callWouldDeny(&c, grant, aWould);
       /* a hold must not overflow any level (checked before any write) */
       rc = quotaChainReserve(&c, grant);
       if( rc==SQLITE_OK ) rc = quotaChainTake(&c, grant);
@@ -487,6 +517,7 @@ static void reserveCommon(sqlite3_context *ctx, int argc, sqlite3_value **argv,
       }
     }
     if( rc==SQLITE_OK ) rc = quotaChainSave(call.p, &c);   /* also a rollover */
+    if( rc==SQLITE_OK && grant>=0 ) rc = callEvents(&call, &c, 0, aWould, 0, holdId);
   }
   if( callEnd(&call, rc) ){
     if( holdId ) sqlite3_result_int64(ctx, holdId); else sqlite3_result_null(ctx);
@@ -575,6 +606,7 @@ static void settleFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
               h.pReq ? (const char*)sqlite3_value_text(h.pReq) : 0, holdId,
               pMeta, bOver, h.state==HOLD_EXPIRED, &ledgerId);
         }
+        if( rc==SQLITE_OK ) rc = callEvents(&call, &c, 1, 0, ledgerId, holdId);
         if( rc==SQLITE_OK ) charged = amount;
         break;
       default:          /* HOLD_ORPHANED: its key was deleted */
@@ -626,6 +658,7 @@ static void chargeNow(sqlite3_context *ctx, int argc, sqlite3_value **argv,
   sqlite3_value *pMeta;
   sqlite3_int64 amount, ledgerId = 0;
   int bFound = 0, bReplay = 0, bNull = 0, bOver = 0, bBad, rc;
+  unsigned char aWould[QUOTA_MAX_DEPTH];
   QuotaCall call;
   QuotaChain c;
 
@@ -652,6 +685,8 @@ static void chargeNow(sqlite3_context *ctx, int argc, sqlite3_value **argv,
     bCharge = op==REQ_RECORD || quotaChainDenies(&c, amount)<0;
     if( rc==SQLITE_OK && bCharge ) rc = quotaChainChargeFits(&c, amount);
     if( rc==SQLITE_OK && bCharge ){
+      /* record never denies: only consume can be granted by shadow mode */
+      if( op==REQ_CONSUME ) callWouldDeny(&c, amount, aWould);
       rc = quotaChainCharge(call.p, &c, amount, 0, call.now, &bOver);
       if( rc==SQLITE_OK ) rc = quotaChainSave(call.p, &c);
       if( rc==SQLITE_OK ){
@@ -661,6 +696,9 @@ static void chargeNow(sqlite3_context *ctx, int argc, sqlite3_value **argv,
       if( rc==SQLITE_OK && zReq ){
         rc = quotaStoreRequestPut(call.p, c.a[0].id, zReq, op, amount, ledgerId,
                                   call.now);
+      }
+      if( rc==SQLITE_OK ){
+        rc = callEvents(&call, &c, 1, op==REQ_CONSUME ? aWould : 0, ledgerId, 0);
       }
     }else if( rc==SQLITE_OK ){
       rc = quotaChainSave(call.p, &c);     /* keep a rollover the check made */
@@ -749,8 +787,9 @@ static void jsonIntOrNull(sqlite3_str *pStr, int bNull, sqlite3_int64 v){
 /*
 ** The level whose numbers quota_status reports. When some level denies:
 ** the one that frees room last (a balance that never resets counts as
-** never), the nearest to the key on a tie. Otherwise the capped level with
-** the least room, the nearest on a tie; the key itself when none is capped.
+** never), the nearest to the key on a tie; a level in shadow mode never
+** denies. Otherwise the capped level with the least room, shadow mode or
+** not, the nearest on a tie; the key itself when none is capped.
 */
 static int statusLevel(QuotaCall *pCall, QuotaChain *c, sqlite3_int64 amount,
                        int *piLevel, sqlite3_int64 *pRetry){
@@ -758,7 +797,7 @@ static int statusLevel(QuotaCall *pCall, QuotaChain *c, sqlite3_int64 amount,
   sqlite3_int64 best = 0;
   for(i=0; i<c->n; i++){
     sqlite3_int64 secs;
-    if( quotaRoom(&c->a[i])>=amount ) continue;
+    if( c->a[i].bShadow || quotaRoom(&c->a[i])>=amount ) continue;
     rc = quotaRetryAfter(pCall->p, &c->a[i], amount, pCall->now, &secs);
     if( rc!=SQLITE_OK ) return rc;
     if( iBest<0 || (best!=-1 && (secs==-1 || secs>best)) ){
@@ -826,6 +865,10 @@ static void statusFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
     jsonIntOrNull(pStr, retry<0, retry);
     sqlite3_str_appendall(pStr, ",\"limited_by\":");
     jsonString(pStr, zLevel);
+    /* what enforcing every level would do: differs from allowed only
+    ** where a level in shadow mode lets `amount` through */
+    sqlite3_str_appendf(pStr, ",\"would_deny\":%s",
+                        quotaChainShort(&c, amount) ? "true" : "false");
     sqlite3_str_appendchar(pStr, 1, '}');
     rc = sqlite3_str_errcode(pStr);
     zJson = sqlite3_str_finish(pStr);

@@ -10,7 +10,7 @@
 ** one by hand.
 */
 #include "integrity.h"
-#include "period.h"
+#include "events.h"
 #include <string.h>
 
 /* An exact comparison of a 64-bit column with the sum of a 64-bit column
@@ -29,10 +29,10 @@ static const char *const azCheck[] = {
   ** every call that opens the table) */
   "SELECT 'quota_meta: ' || quote(n.name) || ' is missing or invalid'"
   " FROM (SELECT column1 AS name FROM (VALUES('schema'),('swept'),('sweepid'),"
-  " ('purgepos'))) AS n"
+  " ('purgepos'),('eventpos'))) AS n"
   " LEFT JOIN {meta} AS m ON m.name=n.name"
   " WHERE typeof(m.value)<>'integer'"
-  " OR (n.name IN ('sweepid','purgepos') AND m.value<0) LIMIT 1",
+  " OR (n.name IN ('sweepid','purgepos','eventpos') AND m.value<0) LIMIT 1",
   /* each key's stored settings and counters are in range */
   "SELECT 'key ' || quote(k.key) || ': invalid stored settings'"
   " FROM {keys} AS k WHERE typeof(k.key)<>'text' OR k.key=''"
@@ -131,7 +131,8 @@ static const char *const azCheck[] = {
   "   OR typeof(k.pstart)<>'integer' OR k.pstart NOT BETWEEN @T AND @U))"
   " OR (k.kind NOT IN (@R) AND c.rate IS NOT NULL) LIMIT 1",
   /* per-key settings belong to existing keys; a key whose settings are
-  ** all NULL has no row */
+  ** all NULL has no row (the operators' columns are checked further by
+  ** integrityEvents) */
   "SELECT 'quota_keyconf row ' || c.id || ': ' || CASE WHEN k.id IS NULL"
   " THEN 'the key does not exist' ELSE 'every setting is NULL' END"
   " FROM {keyconf} AS c LEFT JOIN {keys} AS k ON k.id=c.id"
@@ -156,7 +157,72 @@ static const char *const azCheck[] = {
   " OR typeof(l.amount)<>'integer' OR l.amount<0"
   " OR typeof(l.at)<>'integer' OR l.over NOT IN (0,1) OR l.late NOT IN (0,1)"
   " LIMIT 1",
+  /* events are rows sqlite-quota writes */
+  "SELECT 'event ' || e.id || ': invalid stored values'"
+  " FROM {events} AS e WHERE typeof(e.key)<>'text' OR e.key=''"
+  " OR typeof(e.at)<>'integer'"
+  " OR e.kind NOT IN ('threshold','exhausted','shadow_denied')"
+  " OR typeof(e.used)<>'integer' OR e.used<0"
+  " OR (e.cap IS NOT NULL AND (typeof(e.cap)<>'integer' OR e.cap<0))"
+  " OR (e.kind<>'threshold' AND (e.cap IS NULL OR e.detail IS NOT NULL))"
+  " OR (e.kind='threshold' AND typeof(e.detail)<>'text')"
+  " OR (e.period_start IS NOT NULL AND typeof(e.period_start)<>'integer')"
+  " OR (e.ledger_id IS NOT NULL AND (typeof(e.ledger_id)<>'integer' OR e.ledger_id<=0))"
+  " OR (e.hold_id IS NOT NULL AND (typeof(e.hold_id)<>'integer' OR e.hold_id<=0))"
+  " LIMIT 1",
 };
+
+/*
+** The checks of the operators' rows that need the extension's own rules:
+** each key's alert is a canonical threshold list, its enforce 'hard' or
+** 'shadow', its fired state a value sqlite-quota writes
+** (quotaEventsCheckFired); each threshold event's detail is one threshold
+** that its used has reached (quotaEventsCheckThreshold). Sets *pzErr to
+** the first problem.
+*/
+static int integrityEvents(QuotaStore *p, char **pzErr){
+  sqlite3_stmt *pStmt = 0;
+  int rc = quotaStorePrepare(p, "SELECT c.id, k.key FROM {keyconf} AS c"
+      " JOIN {keys} AS k ON k.id=c.id ORDER BY c.id", &pStmt);
+  while( rc==SQLITE_OK && *pzErr==0 && sqlite3_step(pStmt)==SQLITE_ROW ){
+    QuotaKey k;
+    int rc2;
+    memset(&k, 0, sizeof(k));
+    k.id = sqlite3_column_int64(pStmt, 0);
+    rc2 = quotaStoreConfLoad(p, &k);
+    if( rc2==SQLITE_OK ) rc2 = quotaEventsCheckFired(&k);
+    if( rc2!=SQLITE_OK && rc2!=SQLITE_CORRUPT_VTAB ){
+      rc = rc2;
+    }else if( rc2!=SQLITE_OK ){
+      *pzErr = sqlite3_mprintf("%s: key %Q: invalid stored alert, enforce or fired",
+                               p->zName, (const char*)sqlite3_column_text(pStmt, 1));
+      if( *pzErr==0 ) rc = SQLITE_NOMEM;
+    }
+  }
+  if( rc==SQLITE_OK ) rc = sqlite3_finalize(pStmt); else sqlite3_finalize(pStmt);
+  if( rc!=SQLITE_OK || *pzErr ) return rc;
+  rc = quotaStorePrepare(p, "SELECT id, detail, used, cap FROM {events}"
+      " WHERE kind='threshold' ORDER BY id", &pStmt);
+  while( rc==SQLITE_OK && *pzErr==0 && sqlite3_step(pStmt)==SQLITE_ROW ){
+    const char *zDetail = (const char*)sqlite3_column_text(pStmt, 1);
+    int rc2 = quotaEventsCheckThreshold(zDetail, sqlite3_column_int64(pStmt, 2),
+        sqlite3_column_type(pStmt, 3)!=SQLITE_NULL, sqlite3_column_int64(pStmt, 3));
+    if( rc2==SQLITE_MISMATCH ){
+      *pzErr = sqlite3_mprintf("%s: event %lld: detail %Q is not a threshold",
+          p->zName, sqlite3_column_int64(pStmt, 0), zDetail);
+      if( *pzErr==0 ) rc = SQLITE_NOMEM;
+    }else if( rc2!=SQLITE_OK ){
+      *pzErr = sqlite3_mprintf("%s: event %lld: used %lld has not reached "
+          "threshold %Q of cap %s", p->zName, sqlite3_column_int64(pStmt, 0),
+          sqlite3_column_int64(pStmt, 2), zDetail,
+          sqlite3_column_type(pStmt, 3)==SQLITE_NULL ? "NULL"
+            : (const char*)sqlite3_column_text(pStmt, 3));
+      if( *pzErr==0 ) rc = SQLITE_NOMEM;
+    }
+  }
+  if( rc==SQLITE_OK ) rc = sqlite3_finalize(pStmt); else sqlite3_finalize(pStmt);
+  return rc;
+}
 
 /*
 ** A check's SQL with what the kind table decides filled in: @K the largest
@@ -236,5 +302,6 @@ int quotaIntegrity(QuotaStore *p, char **pzErr){
     }
     if( rc==SQLITE_OK ) rc = sqlite3_finalize(pStmt); else sqlite3_finalize(pStmt);
   }
+  if( rc==SQLITE_OK && *pzErr==0 ) rc = integrityEvents(p, pzErr);
   return rc;
 }

@@ -18,22 +18,27 @@
 **   quota_window    per-second buckets of the charges inside a rolling
 **                   window: used = the sum of the buckets of the key
 **   quota_meta      schema version, options, the sweep watermark, the
-**                   purge cursor
-**   quota_keyconf   per-key settings that quota_keys has no column for, one
-**                   row per key that has any (a token bucket's rate N)
+**                   purge cursors
+**   quota_keyconf   the settings of a key that quota_keys has no column
+**                   for (a token bucket's rate N; alert, enforce, and what
+**                   its events have sent); a key that has none has no row,
+**                   and a call never reads alert/enforce there while no
+**                   key has a row (bConfAny)
 **   quota_holdtime  when holds were taken: one row (first hold id, second)
 **                   each time a reserve falls in a new second; a hold was
 **                   taken in the second of the row with the largest id at
 **                   or below its own (quota_hold's "created")
+**   quota_events    the event outbox, one row per event; readable by users
 **
 ** SCHEMA VERSIONS
 **   quota_meta.schema says which layout a store has. 1: sqlite-quota 0.1.0
 **   (the note in quota_keys). 2: notes in quota_notes (0.2.0). 3: the
 **   options in quota_meta, so that quota_configure can change them in place
-**   and every connection sees the change. 4: quota_keyconf and
-**   quota_holdtime (token buckets, quota_hold). A store at an older version is
-**   upgraded in place when a connection first opens its table
-**   (storeUpgrade); an upgrade only creates tables and moves rows, so
+**   and every connection sees the change. 4: quota_keyconf (settings beyond
+**   quota_keys' columns), quota_holdtime (token buckets, quota_hold) and
+**   quota_events (the outbox). A store at an older version is upgraded in
+**   place when a connection first opens its table (storeUpgrade); an
+**   upgrade only creates tables and moves rows, so
 **   statements prepared against the old layout stay valid. An upgraded
 **   store keeps the old quota_keys.note column, always NULL.
 **
@@ -77,13 +82,15 @@
 static const char *const azStmtSql[QS_COUNT] = {
   /* Everything a call needs to know before it touches a key: the sweep
   ** state (the ordered lane's largest expiry is on its newest row), the
-  ** options, and the largest ids (to tell a hand-edited store). */
+  ** options, the largest ids (to tell a hand-edited store), and whether
+  ** any key has settings in quota_keyconf. */
   [QS_STATE] =
     "SELECT (SELECT value FROM {meta} WHERE name='swept'),"
     " (SELECT value FROM {meta} WHERE name='sweepid'),"
     " (SELECT l0max FROM {holds} ORDER BY id DESC LIMIT 1),"
     " (SELECT value FROM {meta} WHERE name='options'),"
-    " (SELECT max(id) FROM {holds}), (SELECT max(id) FROM {ledger})",
+    " (SELECT max(id) FROM {holds}), (SELECT max(id) FROM {ledger})"
+    ", EXISTS(SELECT 1 FROM {keyconf})",
   [QS_KEY_BY_NAME] =
     "SELECT id, cap, kind, len, anchor, parent, used, reserved, pstart, oldest,"
     " wtotal FROM {keys} WHERE key=?1",
@@ -231,12 +238,28 @@ static const char *const azStmtSql[QS_COUNT] = {
     " WHERE ?2 IS NOT (SELECT at FROM {holdtime} ORDER BY id DESC LIMIT 1)",
   [QS_HOLDTIME_AT] =
     "SELECT at FROM {holdtime} WHERE id<=?1 ORDER BY id DESC LIMIT 1",
+  /* operators: alert and enforce of a key (quota_keyconf), the outbox.
+  ** A row exists only while some column of it is not NULL: QS_KEYCONF_TIDY
+  ** removes it when the last one goes. */
+  [QS_CONF_ANY] = "SELECT EXISTS(SELECT 1 FROM {keyconf})",
+  [QS_CONF_GET] =
+    "SELECT alert, enforce, fired FROM {keyconf} WHERE id=?1",
+  [QS_CONF_PUT] =
+    "INSERT INTO {keyconf}(id, alert, enforce, fired) VALUES(?1, ?2, ?3, ?4)"
+    " ON CONFLICT(id) DO UPDATE SET alert=excluded.alert,"
+    " enforce=excluded.enforce, fired=excluded.fired",
+  [QS_CONF_FIRED] =
+    "UPDATE {keyconf} SET fired=?2 WHERE id=?1",
+  [QS_EVENT_INSERT] =
+    "INSERT INTO {events}(key, at, kind, detail, used, cap, period_start,"
+    " ledger_id, hold_id)"
+    " VALUES((SELECT key FROM {keys} WHERE id=?1), ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
 };
 
 /* The shadow tables' suffixes, of every schema version; 0 ends the list. */
 static const char *const azShadow[] = {
   "keys", "notes", "holds", "expiry", "ledger", "requests", "window", "meta",
-  "keyconf", "holdtime", 0
+  "keyconf", "holdtime", "events", 0
 };
 
 /* True when zSuffix names a shadow table (xShadowName). */
@@ -442,6 +465,36 @@ static int storeOptionsLoad(QuotaStore *p){
 
 /* -------------------------------------------------------- create, drop */
 
+/*
+** Tables of schema 4, created alike by a new store and by the upgrade from
+** schema 3 (the definitions check compares their text from "("). A table
+** of the application's in the way fails the upgrade, which then changes
+** nothing.
+**
+** quota_keyconf holds the settings of a key that quota_keys has no column
+** for; a key whose every setting here is NULL has no row.
+*/
+#define QUOTA_DEF_KEYCONF \
+  "{keyconf}(" \
+  "  id INTEGER PRIMARY KEY,"      /* quota_keys.id */ \
+  "  rollover INTEGER,"            /* credits: NULL or units */ \
+  "  alert TEXT,"                  /* operators: canonical threshold list, or NULL */ \
+  "  enforce INTEGER,"             /* operators: NULL/0 hard, 1 shadow */ \
+  "  fired INTEGER,"               /* operators: events already sent in the period */ \
+  "  rate INTEGER);"               /* admission: N of 'rate N per ...', or NULL */
+/* quota_events: the outbox, the columns users read first, then the charge
+** (ledger row) or hold that caused each event. */
+#define QUOTA_DEF_EVENTS \
+  "{events}(" \
+  "  id INTEGER PRIMARY KEY, key TEXT NOT NULL, at INTEGER NOT NULL," \
+  "  kind TEXT NOT NULL, detail TEXT, used INTEGER NOT NULL, cap INTEGER," \
+  "  period_start INTEGER, ledger_id INTEGER, hold_id INTEGER);"
+/* quota_holdtime: when holds were taken (quota_hold's "created") */
+#define QUOTA_DEF_HOLDTIME \
+  "{holdtime}(id INTEGER PRIMARY KEY, at INTEGER NOT NULL);"
+#define QUOTA_META_EVENTPOS \
+  "INSERT OR IGNORE INTO {meta}(name, value) VALUES('eventpos', 0);"
+
 /* The shadow tables as this build creates them (and the first rows). */
 static const char zCreateSchema[] =
   "CREATE TABLE {keys}("
@@ -474,18 +527,13 @@ static const char zCreateSchema[] =
   "  key_id INTEGER NOT NULL, sec INTEGER NOT NULL, amount INTEGER NOT NULL,"
   "  total INTEGER NOT NULL, PRIMARY KEY(key_id, sec)) WITHOUT ROWID;"
   "CREATE TABLE {meta}(name TEXT PRIMARY KEY, value) WITHOUT ROWID;"
-  "CREATE TABLE {keyconf}(\n"
-  "  id INTEGER PRIMARY KEY,      -- quota_keys.id\n"
-  "  rollover INTEGER,            -- credits: NULL or units\n"
-  "  alert TEXT,                  -- operators: canonical threshold list, or NULL\n"
-  "  enforce INTEGER,             -- operators: NULL/0 hard, 1 shadow\n"
-  "  fired INTEGER,               -- operators: events already sent in the period\n"
-  "  rate INTEGER                 -- admission: N of 'rate N per ...', or NULL\n"
-  ");"
-  "CREATE TABLE {holdtime}(id INTEGER PRIMARY KEY, at INTEGER NOT NULL);"
   "INSERT INTO {meta}(name, value) VALUES"
   "  ('schema', " QUOTA_STR(QUOTA_SCHEMA_VERSION) "), ('swept', 0),"
-  "  ('sweepid', 0), ('purgepos', 0);";
+  "  ('sweepid', 0), ('purgepos', 0);"
+  "CREATE TABLE " QUOTA_DEF_KEYCONF
+  "CREATE TABLE " QUOTA_DEF_HOLDTIME
+  "CREATE TABLE " QUOTA_DEF_EVENTS
+  QUOTA_META_EVENTPOS;
 
 /*
 ** Definitions of shadow tables that older versions created and that an
@@ -703,6 +751,7 @@ void quotaStoreForget(QuotaStore *p){
   p->bTrusted = 0;
   p->bKeyCached = 0;
   p->bHoldTime = 0;
+  p->bConfKnown = 0;
 }
 
 /* SQLITE_FCNTL_DATA_VERSION of the store's database: it moves with
@@ -920,15 +969,17 @@ int quotaStoreRefresh(QuotaStore *p){
   p->iSwept = sqlite3_column_int64(pStmt, 0);
   p->iSweepId = sqlite3_column_int64(pStmt, 1);
   p->iL0Max = sqlite3_column_int64(pStmt, 2);       /* 0 when no hold yet */
+  p->bConfAny = sqlite3_column_int(pStmt, 6);
   /* Values no sqlite-quota writes: a watermark outside the years it
-  ** handles, a sweep position past the newest hold, an id at the end of
-  ** the 64-bit range (SQLite would hand out random ids after it). */
+  ** handles, an id at the end of the 64-bit range (SQLite would hand out
+  ** random ids after it), a sweep position past the newest hold (tested
+  ** last: the newest id + 1 must not overflow). */
   if( sqlite3_column_type(pStmt, 0)!=SQLITE_INTEGER
    || sqlite3_column_type(pStmt, 1)!=SQLITE_INTEGER
    || p->iSwept<QUOTA_TIME_MIN || p->iSwept>QUOTA_TIME_MAX
-   || p->iSweepId<0 || p->iSweepId>sqlite3_column_int64(pStmt, 4)+1
    || sqlite3_column_int64(pStmt, 4)==LARGEST_INT64
-   || sqlite3_column_int64(pStmt, 5)==LARGEST_INT64 ){
+   || sqlite3_column_int64(pStmt, 5)==LARGEST_INT64
+   || p->iSweepId<0 || p->iSweepId>sqlite3_column_int64(pStmt, 4)+1 ){
     sqlite3_reset(pStmt);
     return SQLITE_CORRUPT_VTAB;
   }
@@ -950,6 +1001,7 @@ int quotaStoreRefresh(QuotaStore *p){
     p->bKnown = 1;
     p->bKeyCached = 0;            /* a key row read before is not known */
     p->bHoldTime = 0;
+    p->bConfKnown = 1;            /* bConfAny, read above */
   }
   return rc;
 }
@@ -1356,9 +1408,10 @@ int quotaStoreRateSave(QuotaStore *p, sqlite3_int64 id, sqlite3_int64 nRate){
 
 /*
 ** A new statement over the keys for a cursor of the quota table: the
-** columns of QS_KEY_BY_ID, then key, period, the parent's name, retention
-** and note; all keys in rowid order, or the one named by pArg (bByKey) or
-** with rowid pArg (bByRowid). Each cursor has its own: cursors nest.
+** columns of QS_KEY_BY_ID, then key, period, the parent's name, retention,
+** note, alert and enforce; all keys in rowid order, or the one named by
+** pArg (bByKey) or with rowid pArg (bByRowid). Each cursor has its own:
+** cursors nest.
 */
 int quotaStoreScan(QuotaStore *p, int bByKey, int bByRowid, sqlite3_value *pArg,
                    sqlite3_stmt **ppStmt){
@@ -1366,8 +1419,11 @@ int quotaStoreScan(QuotaStore *p, int bByKey, int bByRowid, sqlite3_value *pArg,
       "SELECT k.id, k.cap, k.kind, k.len, k.anchor, k.parent, k.used,"
       " k.reserved, k.pstart, k.oldest, k.wtotal,"
       " k.key, k.period, p.key, k.retention, n.note"
+      ", c.alert, c.enforce"
       " FROM {keys} AS k LEFT JOIN {keys} AS p ON p.id=k.parent"
-      " LEFT JOIN {notes} AS n ON n.id=k.id %s ORDER BY k.id",
+      " LEFT JOIN {notes} AS n ON n.id=k.id"
+      " LEFT JOIN {keyconf} AS c ON c.id=k.id"
+      " %s ORDER BY k.id",
       bByKey ? "WHERE k.key=?1" : bByRowid ? "WHERE k.id=?1" : "");
   int rc;
   if( zTemplate==0 ) return SQLITE_NOMEM;
@@ -1748,6 +1804,129 @@ int quotaStoreLedgerInsert(QuotaStore *p, const char *zKey, sqlite3_int64 amount
   return rc;
 }
 
+/* ------------------------------------------------- key settings, events */
+
+/*
+** Read key k's row of quota_keyconf into k's alert and enforcement fields
+** (all 0 when it has none) and set k->bConf. While quota_keyconf has no
+** row at all (known under THE ONE RULE), nothing is read: keys without
+** such settings cost nothing. A row whose values sqlite-quota never
+** writes is SQLITE_CORRUPT_VTAB.
+*/
+int quotaStoreConfLoad(QuotaStore *p, QuotaKey *k){
+  sqlite3_stmt *pStmt;
+  int rc = SQLITE_OK;
+  k->bShadow = 0;
+  k->bFired = 0;
+  k->fired = 0;
+  k->nAlert = 0;
+  if( !p->bKnown || !p->bConfKnown ){
+    sqlite3_int64 any = 1;
+    rc = quotaStoreQueryInt(p, QS_CONF_ANY, 0, 0, 1, &any);
+    if( rc!=SQLITE_OK ) return rc;
+    p->bConfAny = any!=0;
+    p->bConfKnown = p->bKnown;
+  }
+  if( p->bConfAny ){
+    rc = quotaStoreStmt(p, QS_CONF_GET, &pStmt);
+    if( rc!=SQLITE_OK ) return rc;
+    sqlite3_bind_int64(pStmt, 1, k->id);
+    rc = sqlite3_step(pStmt);
+    if( rc==SQLITE_ROW ){
+      int tAlert = sqlite3_column_type(pStmt, 0);
+      int tEnforce = sqlite3_column_type(pStmt, 1);
+      int tFired = sqlite3_column_type(pStmt, 2);
+      sqlite3_int64 enforce = sqlite3_column_int64(pStmt, 1);
+      char zCanon[QUOTA_ALERT_TEXT];
+      rc = SQLITE_OK;
+      if( tAlert!=SQLITE_NULL ){
+        const char *z = (const char*)sqlite3_column_text(pStmt, 0);
+        if( z==0 ){
+          rc = SQLITE_NOMEM;
+        }else if( tAlert!=SQLITE_TEXT
+               || quotaParseAlert(z, k->aAlert, &k->nAlert, zCanon)
+               || strcmp(z, zCanon)!=0 ){
+          rc = SQLITE_CORRUPT_VTAB;
+        }
+      }
+      if( (tEnforce!=SQLITE_NULL
+           && (tEnforce!=SQLITE_INTEGER || enforce<0 || enforce>1))
+       || (tFired!=SQLITE_NULL && tFired!=SQLITE_INTEGER) ){
+        rc = SQLITE_CORRUPT_VTAB;
+      }
+      k->bShadow = enforce==1;
+      k->bFired = tFired!=SQLITE_NULL;
+      k->fired = sqlite3_column_int64(pStmt, 2);
+      if( rc==SQLITE_OK ) rc = sqlite3_reset(pStmt); else sqlite3_reset(pStmt);
+    }else if( rc==SQLITE_DONE ){
+      rc = sqlite3_reset(pStmt);
+    }else{
+      sqlite3_reset(pStmt);
+    }
+  }
+  if( rc==SQLITE_OK ) k->bConf = 1;
+  return rc;
+}
+
+/*
+** Store key `id`'s alert (canonical text or NULL), enforcement and fired
+** state; a row left with every column NULL is removed.
+*/
+int quotaStoreConfPut(QuotaStore *p, sqlite3_int64 id, const char *zAlert,
+                      int bShadow, int bFired, sqlite3_int64 fired){
+  sqlite3_stmt *pStmt;
+  int rc = quotaStoreStmt(p, QS_CONF_PUT, &pStmt);
+  if( rc!=SQLITE_OK ) return rc;
+  sqlite3_bind_int64(pStmt, 1, id);
+  if( zAlert ) sqlite3_bind_text(pStmt, 2, zAlert, -1, SQLITE_TRANSIENT);
+  else sqlite3_bind_null(pStmt, 2);
+  if( bShadow ) sqlite3_bind_int(pStmt, 3, 1); else sqlite3_bind_null(pStmt, 3);
+  if( bFired ) sqlite3_bind_int64(pStmt, 4, fired); else sqlite3_bind_null(pStmt, 4);
+  rc = quotaStepDone(pStmt);
+  sqlite3_clear_bindings(pStmt);
+  if( rc==SQLITE_OK ) rc = quotaStoreRunInt(p, QS_KEYCONF_TIDY, 1, &id);
+  if( p->bKeyCached && p->keyCache.id==id ) p->bKeyCached = 0;
+  p->bConfKnown = 0;
+  return rc;
+}
+
+/* Store k->fired (the key has a row: it has an alert or is a shadow key);
+** the key cache follows. */
+int quotaStoreConfFired(QuotaStore *p, QuotaKey *k){
+  sqlite3_int64 aArg[2];
+  aArg[0] = k->id;
+  aArg[1] = k->fired;
+  if( p->bKeyCached && p->keyCache.id==k->id ){
+    p->keyCache.bFired = k->bFired;
+    p->keyCache.fired = k->fired;
+  }
+  return quotaStoreRunInt(p, QS_CONF_FIRED, 2, aArg);
+}
+
+/* Append an event to quota_events, for key `keyId` (its name is read in
+** the same statement). */
+int quotaStoreEventInsert(QuotaStore *p, sqlite3_int64 keyId, sqlite3_int64 at,
+    const char *zKind, const char *zDetail, sqlite3_int64 used, int bCap,
+    sqlite3_int64 cap, int bPeriod, sqlite3_int64 pstart,
+    sqlite3_int64 ledgerId, sqlite3_int64 holdId){
+  sqlite3_stmt *pStmt;
+  int rc = quotaStoreStmt(p, QS_EVENT_INSERT, &pStmt);
+  if( rc!=SQLITE_OK ) return rc;
+  sqlite3_bind_int64(pStmt, 1, keyId);
+  sqlite3_bind_int64(pStmt, 2, at);
+  sqlite3_bind_text(pStmt, 3, zKind, -1, SQLITE_STATIC);
+  if( zDetail ) sqlite3_bind_text(pStmt, 4, zDetail, -1, SQLITE_TRANSIENT);
+  else sqlite3_bind_null(pStmt, 4);
+  sqlite3_bind_int64(pStmt, 5, used);
+  if( bCap ) sqlite3_bind_int64(pStmt, 6, cap); else sqlite3_bind_null(pStmt, 6);
+  if( bPeriod ) sqlite3_bind_int64(pStmt, 7, pstart); else sqlite3_bind_null(pStmt, 7);
+  if( ledgerId ) sqlite3_bind_int64(pStmt, 8, ledgerId); else sqlite3_bind_null(pStmt, 8);
+  if( holdId ) sqlite3_bind_int64(pStmt, 9, holdId); else sqlite3_bind_null(pStmt, 9);
+  rc = quotaStepDone(pStmt);
+  sqlite3_clear_bindings(pStmt);
+  return rc;
+}
+
 /* ----------------------------------------------------------------- purge */
 
 /* Delete what zTemplate selects (?1 = cutoff, ?2 = limit); add the count. */
@@ -1769,53 +1948,32 @@ static int storePurgeSimple(QuotaStore *p, const char *zTemplate,
 }
 
 /*
-** quota_purge(): one bounded step of cleaning. Examines at most
-** nPurgeLimit rows of each of quota_requests, quota_holds and quota_ledger:
-**   - request ids at least the idempotency window old;
-**   - holds that ended (or expired) at least the idempotency window ago;
-**   - ledger rows at least their key's retention old (the table's default
-**     for keys without one, and for keys that no longer exist).
-** Requests and holds are scanned oldest first. The ledger is scanned from a
-** cursor kept in quota_meta, so rows kept for a long retention are not read
-** again by every call; at the end of the ledger the cursor starts over.
-** The newest row of holds and of the ledger is never removed, so their ids
-** are never given out twice. Rows of quota_holdtime that no hold left
-** needs go too.
+** Remove the rows of shadow table zTable (the ledger or the events: an id,
+** the key's name in `key`, the time in `at`) that are at least their key's
+** retention old: the table's default for keys without one, and for keys
+** that no longer exist. At most nPurgeLimit rows are examined, from the
+** cursor kept in quota_meta row zCursor; at the end of the table the cursor
+** starts over. The newest row is never removed, so no id is given out
+** twice (a poller of quota_events reading `WHERE id > ?` relies on it).
 */
-int quotaStorePurge(QuotaStore *p, sqlite3_int64 now, sqlite3_int64 *pnRemoved){
-  sqlite3_int64 n = 0, cursor = 0, maxId = 0, last = 0, nSeen = 0;
+static int storePurgeAged(QuotaStore *p, const char *zTable, const char *zCursor,
+                          sqlite3_int64 now, sqlite3_int64 *pn){
+  sqlite3_int64 cursor = 0, maxId = 0, last = 0, nSeen = 0;
   sqlite3_stmt *pScan = 0, *pDel = 0, *pMax = 0;
-  int rc;
-  rc = storePurgeSimple(p,
-      "DELETE FROM {requests} WHERE id IN"
-      " (SELECT id FROM {requests} ORDER BY id LIMIT ?2) AND at<=?1",
-      quotaSubSat(now, p->opt.nIdem), &n);
-  if( rc==SQLITE_OK ) rc = storePurgeSimple(p,
-      "DELETE FROM {holds} WHERE id IN"
-      " (SELECT id FROM {holds} WHERE id<(SELECT max(id) FROM {holds})"
-      "  AND state<>0 ORDER BY id LIMIT ?2) AND coalesce(ended, expires)<=?1",
-      quotaSubSat(now, p->opt.nIdem), &n);
-  /* quota_holdtime: rows before the one that dates the oldest hold left
-  ** (internal, not counted) */
-  if( rc==SQLITE_OK ) rc = quotaStorePrepare(p,
-      "DELETE FROM {holdtime} WHERE id<(SELECT max(t.id) FROM {holdtime} AS t"
-      " WHERE t.id<=(SELECT min(id) FROM {holds}))", &pMax);
-  if( rc==SQLITE_OK ){
-    rc = quotaStepDone(pMax);
-    sqlite3_finalize(pMax);
-    pMax = 0;
-  }
-  if( rc==SQLITE_OK ) rc = quotaStoreMetaGet(p, "purgepos", &cursor);
-  if( rc==SQLITE_OK ) rc = quotaStorePrepare(p, "SELECT max(id) FROM {ledger}", &pMax);
+  char *zMax = sqlite3_mprintf("SELECT max(id) FROM {%s}", zTable);
+  char *zScan = sqlite3_mprintf("SELECT l.id, l.at, k.retention FROM {%s} AS l"
+      " LEFT JOIN {keys} AS k ON k.key=l.key"
+      " WHERE l.id>?1 ORDER BY l.id LIMIT ?2", zTable);
+  char *zDel = sqlite3_mprintf("DELETE FROM {%s} WHERE id=?1", zTable);
+  int rc = (zMax && zScan && zDel) ? SQLITE_OK : SQLITE_NOMEM;
+  if( rc==SQLITE_OK ) rc = quotaStoreMetaGet(p, zCursor, &cursor);
+  if( rc==SQLITE_OK ) rc = quotaStorePrepare(p, zMax, &pMax);
   if( rc==SQLITE_OK ){
     if( sqlite3_step(pMax)==SQLITE_ROW ) maxId = sqlite3_column_int64(pMax, 0);
     rc = sqlite3_finalize(pMax);
   }
-  if( rc==SQLITE_OK ) rc = quotaStorePrepare(p,
-      "SELECT l.id, l.at, k.retention FROM {ledger} AS l"
-      " LEFT JOIN {keys} AS k ON k.key=l.key"
-      " WHERE l.id>?1 ORDER BY l.id LIMIT ?2", &pScan);
-  if( rc==SQLITE_OK ) rc = quotaStorePrepare(p, "DELETE FROM {ledger} WHERE id=?1", &pDel);
+  if( rc==SQLITE_OK ) rc = quotaStorePrepare(p, zScan, &pScan);
+  if( rc==SQLITE_OK ) rc = quotaStorePrepare(p, zDel, &pDel);
   if( rc==SQLITE_OK ){
     sqlite3_int64 *aDel = 0;
     int nDel = 0, nAlloc = 0, i;
@@ -1843,15 +2001,56 @@ int quotaStorePurge(QuotaStore *p, sqlite3_int64 now, sqlite3_int64 *pnRemoved){
     for(i=0; rc==SQLITE_OK && i<nDel; i++){
       sqlite3_bind_int64(pDel, 1, aDel[i]);
       rc = quotaStepDone(pDel);
-      n++;
+      (*pn)++;
     }
     sqlite3_free(aDel);
     if( rc==SQLITE_OK ){
-      rc = storeMetaSet(p, "purgepos", nSeen<p->opt.nPurgeLimit ? 0 : last);
+      rc = storeMetaSet(p, zCursor, nSeen<p->opt.nPurgeLimit ? 0 : last);
     }
   }
   sqlite3_finalize(pScan);
   sqlite3_finalize(pDel);
+  sqlite3_free(zMax);
+  sqlite3_free(zScan);
+  sqlite3_free(zDel);
+  return rc;
+}
+
+/*
+** quota_purge(): one bounded step of cleaning. Examines at most
+** nPurgeLimit rows of each of quota_requests, quota_holds, quota_ledger
+** and quota_events:
+**   - request ids at least the idempotency window old;
+**   - holds that ended (or expired) at least the idempotency window ago;
+**   - ledger rows and events at least their key's retention old (the
+**     table's default for keys without one, and for keys that no longer
+**     exist; storePurgeAged).
+** Requests and holds are scanned oldest first, the ledger and the events
+** from a cursor each (see storePurgeAged). Rows of quota_holdtime that no
+** hold left needs go too.
+*/
+int quotaStorePurge(QuotaStore *p, sqlite3_int64 now, sqlite3_int64 *pnRemoved){
+  sqlite3_int64 n = 0;
+  int rc;
+  rc = storePurgeSimple(p,
+      "DELETE FROM {requests} WHERE id IN"
+      " (SELECT id FROM {requests} ORDER BY id LIMIT ?2) AND at<=?1",
+      quotaSubSat(now, p->opt.nIdem), &n);
+  if( rc==SQLITE_OK ) rc = storePurgeSimple(p,
+      "DELETE FROM {holds} WHERE id IN"
+      " (SELECT id FROM {holds} WHERE id<(SELECT max(id) FROM {holds})"
+      "  AND state<>0 ORDER BY id LIMIT ?2) AND coalesce(ended, expires)<=?1",
+      quotaSubSat(now, p->opt.nIdem), &n);
+  if( rc==SQLITE_OK ){
+    /* quota_holdtime: rows before the one that dates the oldest hold left
+    ** (internal rows, not counted; the statement has no parameters) */
+    sqlite3_int64 nInternal = 0;
+    rc = storePurgeSimple(p,
+        "DELETE FROM {holdtime} WHERE id<(SELECT max(t.id) FROM {holdtime} AS t"
+        " WHERE t.id<=(SELECT min(id) FROM {holds}))", 0, &nInternal);
+  }
+  if( rc==SQLITE_OK ) rc = storePurgeAged(p, "ledger", "purgepos", now, &n);
+  if( rc==SQLITE_OK ) rc = storePurgeAged(p, "events", "eventpos", now, &n);
   *pnRemoved = n;
   return rc;
 }
@@ -1875,17 +2074,12 @@ static const char *const azUpgrade[QUOTA_SCHEMA_VERSION-1] = {
   /* 2 -> 3: the options move into the store, from the arguments of the
   ** CREATE VIRTUAL TABLE statement that the upgrading connection read */
   "INSERT OR IGNORE INTO {meta}(name, value) VALUES('options', %Q);",
-  /* 3 -> 4: per-key settings (token buckets' rates) and the time holds
-  ** were taken */
-  "CREATE TABLE {keyconf}(\n"
-  "  id INTEGER PRIMARY KEY,      -- quota_keys.id\n"
-  "  rollover INTEGER,            -- credits: NULL or units\n"
-  "  alert TEXT,                  -- operators: canonical threshold list, or NULL\n"
-  "  enforce INTEGER,             -- operators: NULL/0 hard, 1 shadow\n"
-  "  fired INTEGER,               -- operators: events already sent in the period\n"
-  "  rate INTEGER                 -- admission: N of 'rate N per ...', or NULL\n"
-  ");"
-  "CREATE TABLE {holdtime}(id INTEGER PRIMARY KEY, at INTEGER NOT NULL);",
+  /* 3 -> 4: settings beyond quota_keys' columns (token buckets' rates,
+  ** alerts, shadow mode); the time holds were taken; the event outbox */
+  "CREATE TABLE " QUOTA_DEF_KEYCONF
+  "CREATE TABLE " QUOTA_DEF_HOLDTIME
+  "CREATE TABLE " QUOTA_DEF_EVENTS
+  QUOTA_META_EVENTPOS,
 };
 
 /*

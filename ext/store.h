@@ -66,6 +66,15 @@ struct QuotaKey {
   int bPeriod;              /* computed: true for calendar periods */
   sqlite3_int64 pend;       /* computed: end of the current period */
   int mDirty;               /* QUOTA_DIRTY_*: what must be written back */
+  /* What the key's row of quota_keyconf says for events and enforcement
+  ** (quotaStoreConfLoad; events.c). bConf: these fields were read (a key
+  ** without a row has them all 0). */
+  int bConf;
+  int bShadow;              /* enforce = 'shadow': never denies */
+  int bFired;               /* keyconf.fired is not NULL */
+  sqlite3_int64 fired;      /* events already sent, and their period */
+  int nAlert;               /* thresholds in aAlert */
+  sqlite3_int64 aAlert[QUOTA_ALERT_MAX];  /* N units, or -N for N% of cap */
 };
 
 /* QuotaKey.mDirty: most calls change only the counters, and an UPDATE that
@@ -153,6 +162,8 @@ enum {
   /* admission: token buckets, leases, the time holds were taken */
   QS_RATE_GET, QS_RATE_SET, QS_RATE_CLEAR, QS_KEYCONF_TIDY, QS_KEYCONF_DELETE,
   QS_HOLD_EXTEND, QS_EXPIRY_DELETE, QS_HOLDTIME_ADD, QS_HOLDTIME_AT,
+  /* operators: per-key alert/enforce, the event outbox */
+  QS_CONF_ANY, QS_CONF_GET, QS_CONF_PUT, QS_CONF_FIRED, QS_EVENT_INSERT,
   QS_COUNT
 };
 
@@ -191,6 +202,10 @@ struct QuotaStore {
   /* The second of the newest quota_holdtime row; valid while bKnown. */
   int bHoldTime;
   sqlite3_int64 iHoldTime;
+  /* Whether quota_keyconf has any row (operators); valid while bKnown and
+  ** bConfKnown. Without rows no call reads a key's settings there. */
+  int bConfKnown;
+  int bConfAny;
   sqlite3_stmt *aStmt[QS_COUNT];  /* prepared on first use */
 };
 
@@ -276,6 +291,16 @@ int quotaStoreLedgerInsert(QuotaStore *p, const char *zKey, sqlite3_int64 amount
     sqlite3_int64 at, const char *zReq, sqlite3_int64 holdId,
     sqlite3_value *pMeta, int bOver, int bLate, sqlite3_int64 *pId);
 int quotaStoreMetaGet(QuotaStore *p, const char *zName, sqlite3_int64 *pVal);
+
+/* Per-key alert and enforcement (quota_keyconf), the event outbox */
+int quotaStoreConfLoad(QuotaStore *p, QuotaKey *k);
+int quotaStoreConfPut(QuotaStore *p, sqlite3_int64 id, const char *zAlert,
+                      int bShadow, int bFired, sqlite3_int64 fired);
+int quotaStoreConfFired(QuotaStore *p, QuotaKey *k);
+int quotaStoreEventInsert(QuotaStore *p, sqlite3_int64 keyId, sqlite3_int64 at,
+    const char *zKind, const char *zDetail, sqlite3_int64 used, int bCap,
+    sqlite3_int64 cap, int bPeriod, sqlite3_int64 pstart,
+    sqlite3_int64 ledgerId, sqlite3_int64 holdId);
 int quotaStorePurge(QuotaStore *p, sqlite3_int64 now, sqlite3_int64 *pnRemoved);
 
 #endif /* QUOTA_STORE_H */

@@ -9,6 +9,7 @@
 **              never holding a NUL byte (SQLite would cut it short)
 **   durations  an integer number of seconds, or text "N unit"
 **   times      anything SQLite's datetime() reads
+**   alerts     a comma list of thresholds, each N (units) or N% (of cap)
 **
 ** Saturating arithmetic keeps sums of counters from wrapping around.
 */
@@ -123,6 +124,80 @@ int quotaValueDuration(sqlite3_value *v, sqlite3_int64 *pSecs){
     return quotaParseDurationText(z, pSecs, 0);
   }
   return quotaValueInt(v, pSecs);
+}
+
+/*
+** The alert rule: a comma list of at most QUOTA_ALERT_MAX thresholds, each
+** a positive whole number N of units or N% (N percent of cap), with
+** optional spaces around each item: '80%, 100%', '5000,10000'. Sets
+** aOut[0..*pnOut) to the thresholds in canonical order (percents, then
+** units, each ascending; a repeated threshold once), kept as N for units
+** and -N for N%, and zCanon (QUOTA_ALERT_TEXT bytes) to the canonical text:
+** the items in that order joined by ", ". Returns 0 on success, 1 when the
+** text is not an alert list.
+*/
+int quotaParseAlert(const char *z, sqlite3_int64 *aOut, int *pnOut, char *zCanon){
+  sqlite3_int64 a[QUOTA_ALERT_MAX];
+  int n = 0, i, j;
+  if( z==0 ) return 1;
+  for(;;){
+    sqlite3_int64 v = 0;
+    int nDigit = 0;
+    while( utilIsSpace(*z) ) z++;
+    while( *z>='0' && *z<='9' ){
+      if( v > (LARGEST_INT64 - (*z-'0'))/10 ) return 1;
+      v = v*10 + (*z++ - '0');
+      nDigit++;
+    }
+    if( nDigit==0 || v==0 ) return 1;
+    if( *z=='%' ){ v = -v; z++; }
+    while( utilIsSpace(*z) ) z++;
+    for(i=0; i<n && a[i]!=v; i++){}
+    if( i==n ){
+      if( n>=QUOTA_ALERT_MAX ) return 1;
+      a[n++] = v;
+    }
+    if( *z==0 ) break;
+    if( *z++!=',' ) return 1;
+  }
+  /* canonical order: percents (negative) first, then units; ascending
+  ** magnitude within each (insertion sort: at most 16 items) */
+  for(i=1; i<n; i++){
+    sqlite3_int64 x = a[i];
+    for(j=i; j>0; j--){
+      sqlite3_int64 y = a[j-1];
+      int bBefore = (x<0)!=(y<0) ? x<0 : (x<0 ? x>y : x<y);
+      if( !bBefore ) break;
+      a[j] = y;
+    }
+    a[j] = x;
+  }
+  for(i=0; i<n; i++) aOut[i] = a[i];
+  *pnOut = n;
+  quotaAlertText(aOut, n, zCanon);
+  return 0;
+}
+
+/* The canonical text of n thresholds in canonical order (zOut holds
+** QUOTA_ALERT_TEXT bytes): the items joined by ", ". */
+void quotaAlertText(const sqlite3_int64 *a, int n, char *zOut){
+  int i;
+  for(i=0; i<n; i++){
+    char zItem[QUOTA_NUMBER_TEXT];
+    size_t nItem;
+    quotaAlertItem(a[i], zItem);
+    nItem = strlen(zItem);
+    if( i ){ memcpy(zOut, ", ", 2); zOut += 2; }
+    memcpy(zOut, zItem, nItem);
+    zOut += nItem;
+  }
+  *zOut = 0;
+}
+
+/* One threshold as the alert list writes it: "80%" or "5000". */
+void quotaAlertItem(sqlite3_int64 v, char *zOut){
+  if( v<0 ) sqlite3_snprintf(QUOTA_NUMBER_TEXT, zOut, "%lld%%", -v);
+  else sqlite3_snprintf(QUOTA_NUMBER_TEXT, zOut, "%lld", v);
 }
 
 /* a + b, saturating at the ends of the 64-bit range. */

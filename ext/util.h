@@ -10,9 +10,11 @@
 **
 **   entry.c                     the entry point: registers the two below
 **   functions.c   vtab.c        the SQL functions; the `quota` table
+**   integrity.c                 every invariant of a store, checked
+**   account.c   events.c        charges, holds and sweeps over a chain of
+**                               keys; alerts, shadow mode and the events
 **   conn.c                      per-connection state: clock, tables, the
 **                               guard that refuses a call inside a call
-**   account.c                   charges, holds and sweeps over a chain of keys
 **   period.c                    the kinds of period, one table row each
 **   store.c                     the shadow tables: every statement, every
 **                               cache, the transaction around a call
@@ -76,5 +78,14 @@ char *quotaValueDescribe(sqlite3_value *v);
 
 /* Room quotaValueText needs for the decimal text of a number. */
 #define QUOTA_NUMBER_TEXT 24
+
+/* Alert lists (the quota table's `alert` column): at most QUOTA_ALERT_MAX
+** thresholds, each kept as N (units) or -N (N percent of cap); the
+** canonical text fits QUOTA_ALERT_TEXT bytes. */
+#define QUOTA_ALERT_MAX  16
+#define QUOTA_ALERT_TEXT 400
+int quotaParseAlert(const char *z, sqlite3_int64 *aOut, int *pnOut, char *zCanon);
+void quotaAlertItem(sqlite3_int64 v, char *zOut);   /* QUOTA_NUMBER_TEXT bytes */
+void quotaAlertText(const sqlite3_int64 *a, int n, char *zOut);
 
 #endif /* QUOTA_UTIL_H */

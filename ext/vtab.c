@@ -9,11 +9,13 @@
 **   UPDATE quota SET cap = 200000 WHERE key = 'sk-live-1';
 **   UPDATE quota SET used = 0 WHERE key = 'sk-live-1';        -- reset usage
 **   SELECT key, used, reserved, remaining, resets_at FROM quota;
+**   UPDATE quota SET alert = '80%, 100%', enforce = 'shadow' WHERE key = 'k';
 **   DELETE FROM quota WHERE key = 'sk-live-1';
 **
 ** Columns: key, cap, period, anchor, parent, retention, used, reserved,
-** remaining, period_start, resets_at, retry_after, note. reserved and the
-** columns after it are computed and read-only; key can only be inserted.
+** remaining, period_start, resets_at, retry_after, note, alert, enforce.
+** reserved to retry_after are computed and read-only; key can only be
+** inserted. alert and enforce live in quota_keyconf (events.c).
 ** Reads show every value as of the connection's clock (quota_clock): a
 ** period that ended reads as rolled over, an expired hold as released, even
 ** before a writing call has stored that.
@@ -29,6 +31,7 @@
 */
 #include "account.h"
 #include "conn.h"
+#include "events.h"
 #include "integrity.h"
 #include "vtab.h"
 #include <stdarg.h>
@@ -48,11 +51,14 @@
 #define QCOL_RESETS_AT    10
 #define QCOL_RETRY_AFTER  11
 #define QCOL_NOTE         12
-#define QCOL_COUNT        13
+#define QCOL_ALERT        13
+#define QCOL_ENFORCE      14
+#define QCOL_COUNT        15
 
 static const char *const azColName[QCOL_COUNT] = {
   "key", "cap", "period", "anchor", "parent", "retention", "used", "reserved",
-  "remaining", "period_start", "resets_at", "retry_after", "note"
+  "remaining", "period_start", "resets_at", "retry_after", "note",
+  "alert", "enforce"
 };
 
 /* Plans chosen by xBestIndex. */
@@ -66,6 +72,8 @@ static const char *const azColName[QCOL_COUNT] = {
 #define QCUR_PARENT    13
 #define QCUR_RETENTION 14
 #define QCUR_NOTE      15
+#define QCUR_ALERT     16
+#define QCUR_ENFORCE   17
 
 typedef struct QuotaTab QuotaTab;
 struct QuotaTab {
@@ -214,7 +222,8 @@ static int vtabInit(sqlite3 *db, void *pAux, int argc, const char *const *argv,
     rc = sqlite3_declare_vtab(db, "CREATE TABLE x(key TEXT, cap INTEGER,"
         " period TEXT, anchor TEXT, parent TEXT, retention INTEGER,"
         " used INTEGER, reserved INTEGER, remaining INTEGER, period_start TEXT,"
-        " resets_at TEXT, retry_after INTEGER, note)");
+        " resets_at TEXT, retry_after INTEGER, note,"
+        " alert TEXT, enforce TEXT)");
   }
   if( rc!=SQLITE_OK ) return rc;
   p = sqlite3_malloc64(sizeof(*p));
@@ -460,6 +469,19 @@ static int vtabColumn(sqlite3_vtab_cursor *cur, sqlite3_context *ctx, int iCol){
       if( rc==SQLITE_OK && secs>=0 ) sqlite3_result_int64(ctx, secs);
       break;
     }
+    case QCOL_ALERT:
+      sqlite3_result_value(ctx, sqlite3_column_value(pStmt, QCUR_ALERT));
+      break;
+    case QCOL_ENFORCE: {
+      /* stored NULL (or 0) for hard, 1 for shadow */
+      int t = sqlite3_column_type(pStmt, QCUR_ENFORCE);
+      sqlite3_int64 v = sqlite3_column_int64(pStmt, QCUR_ENFORCE);
+      if( t!=SQLITE_NULL && (t!=SQLITE_INTEGER || v<0 || v>1) ){
+        return SQLITE_CORRUPT_VTAB;
+      }
+      sqlite3_result_text(ctx, v==1 ? "shadow" : "hard", -1, SQLITE_STATIC);
+      break;
+    }
     default:
       sqlite3_result_value(ctx, sqlite3_column_value(pStmt, QCUR_NOTE));
       break;
@@ -472,10 +494,93 @@ static int vtabColumn(sqlite3_vtab_cursor *cur, sqlite3_context *ctx, int iCol){
 /* The values a write gives, validated; what it does not give is kept. */
 typedef struct KeyWrite KeyWrite;
 struct KeyWrite {
-  QuotaKey k;                 /* cap, kind, len, anchor, parent */
+  QuotaKey k;                 /* cap, kind, len, anchor, parent; alert, shadow */
   char zPeriod[QUOTA_PERIOD_TEXT];  /* canonical period text, "" for NULL */
   int bRetention; sqlite3_int64 retention;
+  char zAlert[QUOTA_ALERT_TEXT];    /* canonical alert list, "" for NULL */
 };
+
+/* The rules of alert and enforce, as their messages state them. */
+#define RULE_ALERT "NULL or a comma list of thresholds such as '80%, 100%' " \
+  "(at most " QUOTA_STR(QUOTA_ALERT_MAX) ", each a positive whole number of " \
+  "units, or of percent of cap with %)"
+#define RULE_ENFORCE "'hard', 'shadow' or NULL (hard)"
+
+/* alert: NULL, a threshold list, or a positive integer (that many units);
+** the canonical list and the parsed thresholds kept in w. */
+static int vtabValidateAlert(QuotaTab *p, sqlite3_value *v, KeyWrite *w){
+  int t = sqlite3_value_type(v);
+  sqlite3_int64 n;
+  w->zAlert[0] = 0;
+  w->k.nAlert = 0;
+  if( t==SQLITE_NULL ) return SQLITE_OK;
+  if( t==SQLITE_TEXT ){
+    const char *z = (const char*)sqlite3_value_text(v);
+    if( z==0 ) return SQLITE_NOMEM;
+    if( (int)strlen(z)==sqlite3_value_bytes(v)
+     && quotaParseAlert(z, w->k.aAlert, &w->k.nAlert, w->zAlert)==0 ){
+      return SQLITE_OK;
+    }
+  }else if( (t==SQLITE_INTEGER || t==SQLITE_FLOAT)
+         && quotaValueInt(v, &n)==0 && n>0 ){
+    w->k.aAlert[0] = n;
+    w->k.nAlert = 1;
+    quotaAlertItem(n, w->zAlert);
+    return SQLITE_OK;
+  }
+  w->zAlert[0] = 0;
+  w->k.nAlert = 0;
+  return vtabRefused(p, "alert", RULE_ALERT, v);
+}
+
+/* enforce: 'hard' or 'shadow' (any case, spaces around allowed); NULL is
+** hard. */
+static int vtabValidateEnforce(QuotaTab *p, sqlite3_value *v, KeyWrite *w){
+  const char *z;
+  int n;
+  w->k.bShadow = 0;
+  if( sqlite3_value_type(v)==SQLITE_NULL ) return SQLITE_OK;
+  if( sqlite3_value_type(v)==SQLITE_TEXT ){
+    z = (const char*)sqlite3_value_text(v);
+    if( z==0 ) return SQLITE_NOMEM;
+    if( (int)strlen(z)==sqlite3_value_bytes(v) ){
+      while( *z==' ' ) z++;
+      n = (int)strlen(z);
+      while( n>0 && z[n-1]==' ' ) n--;
+      if( n==4 && sqlite3_strnicmp(z, "hard", 4)==0 ) return SQLITE_OK;
+      if( n==6 && sqlite3_strnicmp(z, "shadow", 6)==0 ){
+        w->k.bShadow = 1;
+        return SQLITE_OK;
+      }
+    }
+  }
+  return vtabRefused(p, "enforce", RULE_ENFORCE, v);
+}
+
+/*
+** Store key `id`'s alert and enforcement from w, re-armed (events.c): the
+** key as it now is, brought to `now` as readers see it, decides what
+** counts as already sent.
+*/
+static int vtabSaveConf(QuotaTab *p, sqlite3_int64 id, sqlite3_int64 now,
+                        const KeyWrite *w){
+  QuotaStore *pStore = p->pStore;
+  QuotaKey k;
+  int bFound = 0;
+  int rc = quotaKeyById(pStore, id, &k, &bFound);
+  if( rc==SQLITE_OK && NEVER(!bFound) ) rc = SQLITE_CORRUPT_VTAB;
+  if( rc==SQLITE_OK ) rc = quotaEffective(pStore, &k, now);
+  if( rc!=SQLITE_OK ) return rc;
+  k.nAlert = w->k.nAlert;
+  memcpy(k.aAlert, w->k.aAlert, sizeof(k.aAlert));
+  k.bShadow = w->k.bShadow;
+  rc = quotaEventsRearm(&k, now);
+  if( rc==SQLITE_OK ){
+    rc = quotaStoreConfPut(pStore, id, w->zAlert[0] ? w->zAlert : 0, k.bShadow,
+                           k.bFired, k.fired);
+  }
+  return rc;
+}
 
 /* cap: NULL or a non-negative integer. */
 static int vtabValidateCap(QuotaTab *p, sqlite3_value *v, KeyWrite *w){
@@ -688,6 +793,8 @@ static int vtabInsert(QuotaTab *p, sqlite3_value **argv, sqlite_int64 *pRowid){
   }
   if( rc==SQLITE_OK ) rc = vtabValidateRetention(p, argv[2+QCOL_RETENTION], &w);
   if( rc==SQLITE_OK ) rc = vtabValidateUsed(p, argv[2+QCOL_USED], &used);
+  if( rc==SQLITE_OK ) rc = vtabValidateAlert(p, argv[2+QCOL_ALERT], &w);
+  if( rc==SQLITE_OK ) rc = vtabValidateEnforce(p, argv[2+QCOL_ENFORCE], &w);
   if( rc!=SQLITE_OK ) return rc;
   w.k.used = quotaKind(w.k.eKind)->bWindow ? 0 : used;
   w.k.pstart = quotaPeriodStart(w.k.eKind, w.k.bAnchor, w.k.anchor, now);
@@ -703,6 +810,9 @@ static int vtabInsert(QuotaTab *p, sqlite3_value **argv, sqlite_int64 *pRowid){
     rc = quotaKeyById(pStore, *pRowid, &k, &bFound);
     if( rc==SQLITE_OK ) rc = quotaSetUsed(pStore, &k, used, now);
     if( rc==SQLITE_OK ) rc = quotaStoreKeySave(pStore, &k);
+  }
+  if( rc==SQLITE_OK && (w.k.nAlert || w.k.bShadow) ){
+    rc = vtabSaveConf(p, *pRowid, now, &w);
   }
   return rc;
 }
@@ -776,7 +886,7 @@ static int vtabUpdate(QuotaTab *p, sqlite3_value **argv){
   QuotaKey k;
   KeyWrite w;
   char *zKey = 0;
-  int rc, i;
+  int rc, i, bRearm = 0, bHadConf = 0;
   sqlite3_value *pOldPeriod, *pOldRetention;
   sqlite3_stmt *pRow = 0;
 
@@ -790,6 +900,7 @@ static int vtabUpdate(QuotaTab *p, sqlite3_value **argv){
     }
   }
   rc = vtabPeek(p, id, now, &k);
+  if( rc==SQLITE_OK ) rc = quotaStoreConfLoad(pStore, &k);
   if( rc==SQLITE_OK ) rc = quotaStoreKeyRow(pStore, id, &pRow);
   if( rc!=SQLITE_OK ) return rc;
   /* The stored values of the columns the UPDATE does not change. */
@@ -851,6 +962,32 @@ static int vtabUpdate(QuotaTab *p, sqlite3_value **argv){
       rc = vtabRefused(p, "used", "a non-negative integer", argv[2+QCOL_USED]);
     }
   }
+  if( rc==SQLITE_OK ){
+    if( sqlite3_value_nochange(argv[2+QCOL_ALERT]) ){
+      w.k.nAlert = k.nAlert;
+      memcpy(w.k.aAlert, k.aAlert, sizeof(k.aAlert));
+      quotaAlertText(k.aAlert, k.nAlert, w.zAlert);
+    }else{
+      rc = vtabValidateAlert(p, argv[2+QCOL_ALERT], &w);
+    }
+  }
+  if( rc==SQLITE_OK ){
+    if( sqlite3_value_nochange(argv[2+QCOL_ENFORCE]) ){
+      w.k.bShadow = k.bShadow;
+    }else{
+      rc = vtabValidateEnforce(p, argv[2+QCOL_ENFORCE], &w);
+    }
+  }
+  /* Events re-arm when what decides them is written (events.c): not for
+  ** parent, retention or note. */
+  bHadConf = k.nAlert || k.bShadow || k.bFired;
+  for(i=QCOL_KEY; i<QCOL_COUNT; i++){
+    if( (i==QCOL_CAP || i==QCOL_PERIOD || i==QCOL_ANCHOR || i==QCOL_USED
+         || i==QCOL_ALERT || i==QCOL_ENFORCE)
+     && !sqlite3_value_nochange(argv[2+i]) ){
+      bRearm = 1;
+    }
+  }
   sqlite3_reset(pRow);
   /* Everything is checked: now sweep and bring the key to now. */
   if( rc==SQLITE_OK ) rc = vtabLoadForWrite(p, id, now, &k);
@@ -900,6 +1037,9 @@ static int vtabUpdate(QuotaTab *p, sqlite3_value **argv){
     }
     if( rc==SQLITE_OK && !sqlite3_value_nochange(argv[2+QCOL_NOTE]) ){
       rc = quotaStoreNoteSave(pStore, id, argv[2+QCOL_NOTE]);
+    }
+    if( rc==SQLITE_OK && bRearm && (bHadConf || w.k.nAlert || w.k.bShadow) ){
+      rc = vtabSaveConf(p, id, now, &w);
     }
   }
   sqlite3_free(zKey);

@@ -229,6 +229,25 @@ static const Case aCase[] = {
   { "rate-period", "INSERT INTO quota(key, cap, period) VALUES ('rb', 10, 'rate 5 per minute')",
     "UPDATE quota SET period='rate 7 per hour' WHERE key='rb'", 0, 0 },
   { "bad-rate", "", "INSERT INTO quota(key, period) VALUES ('rb', 'rate 5 per minute')", 0, 0 },
+  /* alerts, shadow mode and events (events.c, store.c's settings) */
+  { "events-consume", "UPDATE quota SET alert='1, 2%, 95%' WHERE key IN ('k1', 'org');"
+                      "UPDATE quota SET enforce='shadow' WHERE key='k1'",
+    "SELECT quota_consume('k1', 90)", 0, 0 },
+  { "events-status", "UPDATE quota SET enforce='shadow', alert='50%' WHERE key='k1'",
+    "SELECT quota_status('k1', 95)", 0, 0 },
+  { "events-table", "UPDATE quota SET enforce='shadow', alert='50%, 3' WHERE key='k1'",
+    "SELECT key, alert, enforce FROM quota", 0, 0 },
+  { "events-set", "", "UPDATE quota SET alert='50%, 90', enforce='shadow' WHERE key='k1'", 0, 0 },
+  { "events-bad-alert", "", "UPDATE quota SET alert='lots' WHERE key='k1'", 0, 0 },
+  { "events-bad-enforce", "", "INSERT INTO quota(key, enforce) VALUES ('e', 'soft')", 0, 0 },
+  { "events-integrity", "UPDATE quota SET alert='1' WHERE key='k1';"
+                        "SELECT quota_consume('k1', 1)",
+    "SELECT quota_integrity()", 0, 0 },
+  { "events-purge", "UPDATE quota SET alert='1', retention=0 WHERE key='k1';"
+                    "SELECT quota_consume('k1', 1);"
+                    "UPDATE quota SET used=0 WHERE key='k1';"
+                    "SELECT quota_consume('k1', 1)",
+    "SELECT quota_purge()", 0, 0 },
   /* UTF-16: every text read converts */
   { "utf16-clock", "", "SELECT quota_clock(v) FROM t WHERE rowid=1", 1, 0 },
   { "utf16-period", "",
@@ -236,6 +255,8 @@ static const Case aCase[] = {
   { "utf16-parent", "",
     "INSERT INTO quota(key, parent) SELECT 'c', v FROM t WHERE rowid=3", 1, 0 },
   { "utf16-consume", "", "SELECT quota_consume(v, 1) FROM t WHERE rowid=3", 1, 0 },
+  { "utf16-alert", "UPDATE quota SET alert='50%' WHERE key='k1'",
+    "SELECT quota_consume(v, 60) FROM t WHERE rowid=3", 1, 0 },
 };
 #define N_CASE ((int)(sizeof(aCase)/sizeof(aCase[0])))
 

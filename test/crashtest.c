@@ -461,11 +461,13 @@ static int crashVfsRegister(void){
 ** k1 goes over its cap in the first cycle (a record), so from then on its
 ** consume is denied (NULL) every cycle: a denial is part of the workload.
 */
+/* Alerts on every key and a shadow key in each cycle: the workload writes
+** events (quota_events) and settings (quota_keyconf) as it charges. */
 static const char *azSetup[] = {
   "CREATE VIRTUAL TABLE quota USING quota(hold_ttl='10 minutes', idempotency='2 hours')",
-  "INSERT INTO quota(key, cap, period) VALUES ('org', 100000, 'month')",
-  "INSERT INTO quota(key, cap, period, parent) VALUES ('k1', 100, NULL, 'org')",
-  "INSERT INTO quota(key, cap, period) VALUES ('k2', NULL, 'rolling 1 hours')",
+  "INSERT INTO quota(key, cap, period, alert) VALUES ('org', 100000, 'month', '1000')",
+  "INSERT INTO quota(key, cap, period, parent, alert) VALUES ('k1', 100, NULL, 'org', '50, 100%')",
+  "INSERT INTO quota(key, cap, period, alert) VALUES ('k2', NULL, 'rolling 1 hours', '25, 100')",
   "INSERT INTO quota(key, cap, period, parent) VALUES ('b', 1000, 'rate 100 per hour', 'org')",
   "SELECT quota_consume('k1', 10, 'seed-1')",
   0
@@ -481,7 +483,7 @@ static const char *azCycle[] = {
   "UPDATE quota SET note = 'cycle %d' WHERE key = 'k1'",
   "SELECT quota_record('k1', 60, 'c%d-9')",
   "SELECT quota_consume('k1', 1, 'c%d-10')",
-  "INSERT INTO quota(key, cap) VALUES ('t%d', 50)",
+  "INSERT INTO quota(key, cap, enforce, alert) VALUES ('t%d', 4, 'shadow', '100%')",
   "SELECT quota_consume('t%d', 5, 'c%d-12')",
   "DELETE FROM quota WHERE key = 't%d'",
   "SELECT quota_reserve_upto('b', 5, 50, 'c%d-14', 600)",

@@ -122,13 +122,24 @@ static const char *azInvariant[] = {
   "SELECT 'table', q.key, q.used, k.used, q.reserved, k.reserved"
   "  FROM quota q JOIN quota_keys k ON k.key=q.key"
   " WHERE q.used<>k.used OR q.reserved<>k.reserved",
-  /* 2. used + reserved <= cap unless a charge of the subtree went over */
+  /* 2. used + reserved <= cap unless a charge of the subtree went over,
+  ** or the key is in shadow mode (it never denies) */
   SUBTREE
   "SELECT 'cap', r.key, r.used, r.reserved, r.cap FROM quota_keys r"
   " WHERE r.cap IS NOT NULL"
   "   AND r.used+iif(r.period LIKE 'rate %', 0, r.reserved)>r.cap"
   "   AND NOT EXISTS (SELECT 1 FROM quota_ledger l WHERE l.over AND l.key IN"
-  "   (SELECT k.key FROM sub JOIN quota_keys k ON k.id=sub.id WHERE sub.root=r.id))",
+  "   (SELECT k.key FROM sub JOIN quota_keys k ON k.id=sub.id WHERE sub.root=r.id))"
+  "   AND NOT EXISTS (SELECT 1 FROM quota_keyconf c WHERE c.id=r.id AND c.enforce=1)",
+  /* 7. an event names the charge or hold that caused it: a committed
+  ** ledger row of its key's subtree (or the hold of a shadow reserve) */
+  SUBTREE
+  "SELECT 'event', e.id, e.key, e.kind FROM quota_events e JOIN quota_keys r ON r.key=e.key"
+  " WHERE NOT EXISTS (SELECT 1 FROM quota_ledger l WHERE l.id=e.ledger_id AND l.key IN"
+  "   (SELECT k.key FROM sub JOIN quota_keys k ON k.id=sub.id WHERE sub.root=r.id))"
+  "   AND NOT (e.kind='shadow_denied' AND e.ledger_id IS NULL AND EXISTS"
+  "   (SELECT 1 FROM quota_holds h WHERE h.id=e.hold_id AND h.key_id IN"
+  "   (SELECT id FROM sub WHERE root=r.id)))",
   /* 3. a request id has at most one effect */
   "SELECT 'request', key, request_id, count(*) FROM quota_ledger"
   " WHERE request_id IS NOT NULL GROUP BY key, request_id HAVING count(*)>1",

@@ -38,12 +38,14 @@
 ** upgraded one of the reference run, never in between; so must a
 ** transaction a failed statement leaves open (checkTxnView).
 */
+/* org and k1 have alerts, k2 is a shadow key with an alert that its
+** base charges reach (events are written under the fault too). */
 static const char *azBase[] = {
   "CREATE TABLE t(x)",
   "CREATE VIRTUAL TABLE quota USING quota(hold_ttl='10 minutes', idempotency='2 hours')",
-  "INSERT INTO quota(key, cap, period) VALUES ('org', 1000, 'month')",
-  "INSERT INTO quota(key, cap, period, parent) VALUES ('k1', 100, NULL, 'org')",
-  "INSERT INTO quota(key, cap, period) VALUES ('k2', NULL, 'rolling 1 hours')",
+  "INSERT INTO quota(key, cap, period, alert) VALUES ('org', 1000, 'month', '2%')",
+  "INSERT INTO quota(key, cap, period, parent, alert) VALUES ('k1', 100, NULL, 'org', '15, 40')",
+  "INSERT INTO quota(key, cap, period, alert, enforce) VALUES ('k2', 8, 'rolling 1 hours', '3', 'shadow')",
   "SELECT quota_consume('k1', 10, 'seed-1', '{\"seed\":1}')",
   "SELECT quota_reserve('k1', 30, 'seed-h1')",      /* -> $H1 */
   "SELECT quota_reserve('k2', 5, 'seed-h2')",       /* -> $H2 */
@@ -89,17 +91,17 @@ struct Path {
 static const Path aPath[] = {
   { "create", 1, 0, 0,
     { "CREATE VIRTUAL TABLE quota USING quota(hold_ttl='10 minutes', idempotency='2 hours')",
-      "INSERT INTO quota(key, cap, period) VALUES ('org', 1000, 'month')",
-      "INSERT INTO quota(key, cap, period, parent) VALUES ('k1', 100, NULL, 'org')",
-      "INSERT INTO quota(key, cap, period) VALUES ('k2', NULL, 'rolling 1 hours')",
+      "INSERT INTO quota(key, cap, period, alert) VALUES ('org', 1000, 'month', '2%')",
+      "INSERT INTO quota(key, cap, period, parent, alert) VALUES ('k1', 100, NULL, 'org', '15, 40')",
+      "INSERT INTO quota(key, cap, period, alert, enforce) VALUES ('k2', 8, 'rolling 1 hours', '3', 'shadow')",
       0 },
     { { 0, "CREATE VIRTUAL TABLE IF NOT EXISTS quota USING quota(hold_ttl='10 minutes', idempotency='2 hours')" },
       { "SELECT count(*) FROM quota WHERE key='org'",
-        "INSERT INTO quota(key, cap, period) VALUES ('org', 1000, 'month')" },
+        "INSERT INTO quota(key, cap, period, alert) VALUES ('org', 1000, 'month', '2%')" },
       { "SELECT count(*) FROM quota WHERE key='k1'",
-        "INSERT INTO quota(key, cap, period, parent) VALUES ('k1', 100, NULL, 'org')" },
+        "INSERT INTO quota(key, cap, period, parent, alert) VALUES ('k1', 100, NULL, 'org', '15, 40')" },
       { "SELECT count(*) FROM quota WHERE key='k2'",
-        "INSERT INTO quota(key, cap, period) VALUES ('k2', NULL, 'rolling 1 hours')" },
+        "INSERT INTO quota(key, cap, period, alert, enforce) VALUES ('k2', 8, 'rolling 1 hours', '3', 'shadow')" },
       { 0, 0 } } },
   { "reserve", 0, 0, 1,
     { "SELECT quota_reserve('k1', 40, 'r-res')", 0 },
@@ -162,6 +164,10 @@ static const Path aPath[] = {
   { "bucket-period", 0, 0, 0,
     { "UPDATE quota SET period = 'month' WHERE key = 'b'", 0 },
     { { 0, "UPDATE quota SET period = 'month' WHERE key = 'b'" }, { 0, 0 } } },
+  /* k2 has no room: the shadow key grants it and sends shadow_denied */
+  { "shadow", 0, 0, 1,
+    { "SELECT quota_consume('k2', 2, 'r-sh')", 0 },
+    { { 0, "SELECT quota_consume('k2', 2, 'r-sh')" }, { 0, 0 } } },
   { "upgrade", BASE_SCHEMA1_AC, 0, 1,
     { "SELECT count(*) FROM quota", 0 },
     { { 0, "SELECT count(*) FROM quota" }, { 0, 0 } } },

@@ -14,7 +14,8 @@
 **   - keys: INSERT, UPDATE and DELETE on the quota table (cap NULL, 0 or N;
 **     every period, spelled in several ways; anchors in the past and the
 **     future, on month ends; parent chains of up to 3 levels; used set on
-**     insert and as a reset; retention; notes), and writes the table must
+**     insert and as a reset; retention; notes; alert lists of percents and
+**     units; enforce 'hard' or 'shadow'), and writes the table must
 **     refuse (duplicate key, bad values, a parent cycle, a parent change
 **     under reservations, deleting a parent), also as INSERT OR IGNORE,
 **     INSERT OR REPLACE, UPDATE OR IGNORE, and an UPDATE of many rows
@@ -64,7 +65,9 @@
 ** each call, and after EVERY step, for each connection as of its own clock,
 ** every row of the quota table (used, reserved, remaining, period_start,
 ** resets_at, retry_after ...), the live holds and the ids of quota_holds,
-** and the ledger's row count, sum, over and late flags per key. Inside a
+** and the ledger's row count, sum, over and late flags per key, every row
+** of the event outbox quota_events and of quota_keyconf (alert, enforce,
+** and what the key's events have sent in which period). Inside a
 ** transaction the acting connection sees the model's current state and the
 ** other one the state last committed. The whole ledger is compared row by
 ** row every 50 steps and at the end of a seed; quota_integrity() runs on
@@ -75,7 +78,8 @@
 ** buckets of its window, or a bucket's usage, refill second and remainder
 ** (its arithmetic in 128-bit integers, where the extension splits
 ** products to stay in 64 bits); the holds (amount, expiry, state); the request ids
-** (per key, with the time they were used); the ledger. A read shows the
+** (per key, with the time they were used); the ledger; the events and, per
+** key, the period and mask of the events it sent. A read shows the
 ** values as of its clock; a writing call first expires the holds whose ttl
 ** ran out ("as every writing call does") and stores the rollover of the
 ** chain it charges. A transaction is undone by restoring the copy taken at
@@ -316,6 +320,7 @@ static int argAmount(const Arg *a, i64 *p){ return argInt(a, p) || *p<0; }
 #define MAXKEY  40
 #define NAMELEN 64
 #define NEV     48
+#define MAXALERT 16
 
 enum { H_LIVE, H_SETTLED, H_RELEASED, H_EXPIRED, H_ORPHANED };
 enum { R_RESERVE = 1, R_CONSUME = 2, R_RECORD = 3, R_UPTO = 4 };
@@ -341,6 +346,9 @@ typedef struct MKey {
   /* bucket: the last NEV grants (+) and returns (-) with the bucket's time,
   ** for the invariant "never more than cap + rate x elapsed" (bucketLog) */
   int nEv; i64 aEvT[NEV]; i64 aEvD[NEV];
+  int nAlert; i64 aAlert[MAXALERT];      /* N units, -N for N%, canonical order */
+  int bShadow;                           /* enforce = 'shadow' */
+  int bFired; i64 firedP, firedMask;     /* events sent, and their period */
 } MKey;
 
 typedef struct MHold {
@@ -366,6 +374,13 @@ typedef struct MLed {
   int over, late;
 } MLed;
 
+/* An event of the outbox (kind: E_*). */
+enum { E_THRESHOLD, E_EXHAUSTED, E_SHADOW };
+typedef struct MEvt {
+  i64 id; char zKey[NAMELEN]; i64 at; int kind; char zDetail[24];
+  i64 used; int bCap; i64 cap; int bPeriod; i64 ps; i64 ledgerId, holdId;
+} MEvt;
+
 typedef struct Model {
   int nKey; MKey aKey[MAXKEY];           /* in id order */
   i64 keySeq;                            /* the AUTOINCREMENT sequence */
@@ -373,6 +388,8 @@ typedef struct Model {
   int nReq, nReqAlloc; MReq *aReq;
   int nLed, nLedAlloc; MLed *aLed;       /* in id order */
   i64 purgePos;                          /* where quota_purge's ledger scan goes on */
+  int nEvt, nEvtAlloc; MEvt *aEvt;       /* quota_events, in id order */
+  i64 eventPos;                          /* where quota_purge's event scan goes on */
 } Model;
 
 /* What the runs did, for the summary line (the model counts what it sees
@@ -382,6 +399,7 @@ static struct {
       clocks, keywrites, seeds, late, over, expired, orphaned,
       upto, uptoPartial, holds, extends, extendsEnded, rateCalls, rateDenied,
       bucketChecks;
+  i64 events, shadowGrants;
 } st;
 
 /* The table's options of the current seed. */
@@ -391,7 +409,7 @@ static i64 optPurgeLimit = 10000;
 static void modelFree(Model *m){
   int i;
   for(i=0; i<m->nKey; i++) free(m->aKey[i].aB);
-  free(m->aHold); free(m->aReq); free(m->aLed);
+  free(m->aHold); free(m->aReq); free(m->aLed); free(m->aEvt);
   memset(m, 0, sizeof(*m));
 }
 static void modelCopy(Model *dst, const Model *src){
@@ -412,6 +430,9 @@ static void modelCopy(Model *dst, const Model *src){
   dst->nLedAlloc = src->nLed;
   dst->aLed = xrealloc(0, sizeof(MLed)*(size_t)src->nLed);
   if( src->nLed ) memcpy(dst->aLed, src->aLed, sizeof(MLed)*(size_t)src->nLed);
+  dst->nEvtAlloc = src->nEvt;
+  dst->aEvt = xrealloc(0, sizeof(MEvt)*(size_t)src->nEvt);
+  if( src->nEvt ) memcpy(dst->aEvt, src->aEvt, sizeof(MEvt)*(size_t)src->nEvt);
 }
 
 static MKey *keyByName(Model *m, const char *z){
@@ -438,6 +459,7 @@ static int chainOf(Model *m, MKey *k, MKey **a){
 /* Rowids: the largest + 1 (purge never removes the largest). */
 static i64 nextHoldId(Model *m){ return m->nHold ? m->aHold[m->nHold-1].id + 1 : 1; }
 static i64 nextLedId(Model *m){ return m->nLed ? m->aLed[m->nLed-1].id + 1 : 1; }
+static i64 nextEvtId(Model *m){ return m->nEvt ? m->aEvt[m->nEvt-1].id + 1 : 1; }
 
 static int isCal(int kind){ return kind>=K_HOUR && kind<=K_YEAR; }
 
@@ -637,13 +659,15 @@ static void normWrite(MKey *k, i64 t){
 ** back). Each grant (+) or return (-) is logged with that time; a new
 ** event is checked against every interval ending with it that the log
 ** still holds. A write to the key's settings or usage starts the log
-** afresh (keyLogReset). */
+** afresh (keyLogReset). A bucket in shadow mode is not bounded. */
 static void bucketLog(MKey *k, i64 delta);
 static void keyLogReset(MKey *k){ k->nEv = 0; }
 static void bucketLog(MKey *k, i64 delta){
   i64 sum = 0;
   int i;
   if( delta==0 ) return;
+  /* a bucket in shadow mode never denies: no bound to check */
+  if( k->bShadow ){ keyLogReset(k); return; }
   if( k->nEv==NEV ){
     memmove(k->aEvT, k->aEvT+1, sizeof(i64)*(NEV-1));
     memmove(k->aEvD, k->aEvD+1, sizeof(i64)*(NEV-1));
@@ -747,6 +771,163 @@ static MLed *ledPush(Model *m){
   return &m->aLed[m->nLed++];
 }
 
+/* ------------------------------------------------- alerts and events */
+
+/* Parse an alert list (reference.md, "alert"): a comma list of at most 16
+** thresholds, each a positive whole number N of units or N% of cap, spaces
+** around each item allowed. 0 and the thresholds (N units, -N for N%) in
+** canonical order: percents then units, each ascending, each once; 1 when
+** it is not a list. */
+static int isWs(char c){ return c==' ' || c=='\t' || c=='\n' || c=='\r'; }
+static int parseAlert(const char *z, i64 *aOut, int *pn){
+  i64 a[MAXALERT];
+  int n = 0, i, j;
+  for(;;){
+    i64 v = 0;
+    int nd = 0;
+    while( isWs(*z) ) z++;
+    while( *z>='0' && *z<='9' ){
+      if( v > (I64_MAX - (*z-'0'))/10 ) return 1;
+      v = v*10 + (*z++ - '0');
+      nd++;
+    }
+    if( nd==0 || v==0 ) return 1;
+    if( *z=='%' ){ v = -v; z++; }
+    while( isWs(*z) ) z++;
+    for(i=0; i<n && a[i]!=v; i++){}
+    if( i==n ){
+      if( n==MAXALERT ) return 1;
+      a[n++] = v;
+    }
+    if( *z==0 ) break;
+    if( *z++!=',' ) return 1;
+  }
+  /* selection: repeatedly take the smallest of percents, then of units */
+  for(i=0; i<n; i++){
+    int best = i;
+    for(j=i+1; j<n; j++){
+      i64 x = a[j], y = a[best];
+      int bPx = x<0, bPy = y<0;
+      if( bPx!=bPy ? bPx : (bPx ? -x < -y : x < y) ) best = j;
+    }
+    { i64 tmp = a[i]; a[i] = a[best]; a[best] = tmp; }
+    aOut[i] = a[i];
+  }
+  *pn = n;
+  return 0;
+}
+static void alertItem(i64 v, char *z){
+  if( v<0 ) snprintf(z, 24, "%lld%%", -v); else snprintf(z, 24, "%lld", v);
+}
+static void alertText(const i64 *a, int n, char *z, size_t nz){
+  size_t j = 0;
+  int i;
+  z[0] = 0;
+  for(i=0; i<n; i++){
+    char zI[24];
+    alertItem(a[i], zI);
+    j += (size_t)snprintf(z+j, nz-j, "%s%s", i ? ", " : "", zI);
+  }
+}
+
+/* The units at which threshold v is reached at k: N, or ceil(cap*N/100)
+** (at most the largest 64-bit integer); -1 for a percent of no cap. */
+static i64 thresholdUnits(const MKey *k, i64 v){
+  unsigned __int128 x;
+  if( v>0 ) return v;
+  if( !k->bCap ) return -1;
+  x = ((unsigned __int128)(uint64_t)k->cap * (uint64_t)(-v) + 99) / 100;
+  return x > (unsigned __int128)I64_MAX ? I64_MAX : (i64)x;
+}
+
+/* The event period of k at t (its charges normalized): the stored calendar
+** period, a window-length slot of a window, none (0) for lifetime. */
+static int evPeriod(const MKey *k, i64 t, i64 *pP){
+  if( isCal(k->kind) ){ *pP = k->pstart; return 1; }
+  if( k->kind==K_ROLL ){ *pP = floorDiv(t, k->len)*k->len; return 1; }
+  *pP = 0;
+  return 0;
+}
+
+static MEvt *evtPush(Model *m){
+  if( m->nEvt>=m->nEvtAlloc ){
+    m->nEvtAlloc = m->nEvtAlloc ? m->nEvtAlloc*2 : 16;
+    m->aEvt = xrealloc(m->aEvt, sizeof(MEvt)*(size_t)m->nEvtAlloc);
+  }
+  memset(&m->aEvt[m->nEvt], 0, sizeof(MEvt));
+  return &m->aEvt[m->nEvt++];
+}
+
+/* After a granted call on level k (the call's writes done): the events it
+** sends (reference.md, "quota_events"): shadow_denied when the call got
+** through only because k is a shadow key (bWould), then, for a charge
+** (bCharged), the thresholds reached and exhausted; each once per event
+** period. *pbEvent is set when one is written. */
+static void evAfter(Model *m, MKey *k, i64 t, int bCharged, int bWould,
+                    i64 ledgerId, i64 holdId, int *pbEvent){
+  i64 P = 0, mask = 0, add = 0, aRes[MAXKEY];
+  KView v;
+  int bP, i;
+  if( k->nAlert==0 && !k->bShadow ) return;
+  bP = evPeriod(k, t, &P);
+  if( k->bFired && k->firedP>=P ){ P = k->firedP; mask = k->firedMask; }
+  reservedAll(m, t, aRes);
+  keyView(m, k, t, aRes, &v);
+  for(i=-1; i<=k->nAlert; i++){
+    int kind;
+    i64 bit;
+    char zD[24];
+    zD[0] = 0;
+    if( i<0 ){                                        /* shadow_denied */
+      if( !(bWould && k->bShadow) ) continue;
+      kind = E_SHADOW; bit = 2;
+    }else if( i<k->nAlert ){                          /* a threshold */
+      i64 u = thresholdUnits(k, k->aAlert[i]);
+      if( !bCharged || u<0 || v.used<u || v.used<=0 ) continue;
+      kind = E_THRESHOLD; bit = (i64)4<<i;
+      alertItem(k->aAlert[i], zD);
+    }else{                                            /* exhausted */
+      if( !bCharged || !k->bCap || levelRoom(k, &v)!=0 ) continue;
+      kind = E_EXHAUSTED; bit = 1;
+    }
+    if( mask & bit ) continue;
+    add |= bit;
+    {
+      i64 id = nextEvtId(m);
+      MEvt *e = evtPush(m);
+      e->id = id;
+      snprintf(e->zKey, NAMELEN, "%s", k->zName);
+      e->at = t; e->kind = kind;
+      snprintf(e->zDetail, sizeof(e->zDetail), "%s", zD);
+      e->used = v.used; e->bCap = k->bCap; e->cap = k->cap;
+      e->bPeriod = bP; e->ps = P;
+      e->ledgerId = ledgerId; e->holdId = holdId;
+      st.events++;
+      *pbEvent = 1;
+    }
+  }
+  if( add ){ k->bFired = 1; k->firedP = P; k->firedMask = mask | add; }
+}
+
+/* k's settings or usage were written by the table: what it has reached
+** counts as sent, the rest is armed (reference.md, "alert"). */
+static void evRearm(Model *m, MKey *k, i64 t){
+  i64 P = 0, mask = 0, aRes[MAXKEY];
+  KView v;
+  int i;
+  k->bFired = 0; k->firedP = 0; k->firedMask = 0;
+  if( k->nAlert==0 && !k->bShadow ) return;
+  evPeriod(k, t, &P);
+  reservedAll(m, t, aRes);
+  keyView(m, k, t, aRes, &v);
+  for(i=0; i<k->nAlert; i++){
+    i64 u = thresholdUnits(k, k->aAlert[i]);
+    if( u>=0 && v.used>=u && v.used>0 ) mask |= (i64)4<<i;
+  }
+  if( k->bCap && levelRoom(k, &v)==0 ) mask |= 1;
+  if( mask ){ k->bFired = 1; k->firedP = P; k->firedMask = mask; }
+}
+
 /* ================================================================== results */
 
 /* The outcome of one statement: an error (code, message) or a value. */
@@ -755,6 +936,7 @@ typedef struct Res {
   int bNull; char zVal[1200];
   int bLedger;                           /* the model: a ledger row was written */
   int bHoldIns;                          /* the model: a hold was inserted */
+  int bEvent;                            /* the model: an event was written */
 } Res;
 
 static void resNull(Res *r){ memset(r, 0, sizeof(*r)); r->bNull = 1; }
@@ -791,20 +973,36 @@ static const char *opFunc(int op){
        : op==R_UPTO ? "quota_reserve_upto" : "quota_record";
 }
 
-/* Whether `amount` fits at every level of k's chain at t (as the chain
-** is after the call's rollover), and whether adding it would take some
-** level's used (bUsed) or reserved past the largest 64-bit integer. */
-static int chainDenies(Model *m, MKey *k, i64 amount, i64 t){
+/* Whether some level of k's chain denies `amount` at t (as the chain is
+** after the call's rollover): a level without room for it that is not a
+** shadow key. aWould (if given) gets, per level, whether it is a shadow key
+** without room: it would deny if enforced. And whether adding it would
+** take some level's used (bUsed) or reserved past the largest 64-bit
+** integer. */
+static int chainDenies(Model *m, MKey *k, i64 amount, i64 t, int *aWould){
   MKey *c[MAXKEY];
   i64 aRes[MAXKEY];
-  int n = chainOf(m, k, c), i;
+  int n = chainOf(m, k, c), i, bDeny = 0;
   reservedAll(m, t, aRes);
   for(i=0; i<n; i++){
     KView v;
+    int bShort;
     keyView(m, c[i], t, aRes, &v);
-    if( levelRoom(c[i], &v)<amount ) return 1;
+    bShort = levelRoom(c[i], &v)<amount;
+    if( aWould ) aWould[i] = bShort && c[i]->bShadow;
+    if( bShort && !c[i]->bShadow ) bDeny = 1;
   }
-  return 0;
+  return bDeny;
+}
+/* The events of a granted call at every level of k's chain. */
+static void chainEvents(Model *m, MKey *k, i64 t, int bCharged, const int *aWould,
+                        i64 ledgerId, i64 holdId, Res *r){
+  MKey *c[MAXKEY];
+  int n = chainOf(m, k, c), i;
+  for(i=0; i<n; i++){
+    if( aWould && aWould[i] ) st.shadowGrants++;
+    evAfter(m, c[i], t, bCharged, aWould ? aWould[i] : 0, ledgerId, holdId, &r->bEvent);
+  }
 }
 static int chainOverflows(Model *m, MKey *k, i64 amount, i64 t, int bUsed){
   MKey *c[MAXKEY];
@@ -815,11 +1013,15 @@ static int chainOverflows(Model *m, MKey *k, i64 amount, i64 t, int bUsed){
     KView v;
     keyView(m, c[i], t, aRes, &v);
     if( (bUsed ? v.used : v.reserved) > I64_MAX - amount ) return 1;
+    /* a hold takes a bucket's units now: a shadow bucket's used may not
+    ** have room for what it grants */
+    if( !bUsed && c[i]->kind==K_RATE && v.used > I64_MAX - amount ) return 1;
   }
   return 0;
 }
 
-/* The least room of the chain of k at t: the most a hold could take. */
+/* The least room of the chain of k at t, of the levels that deny (not the
+** shadow keys): the most a hold could take. */
 static i64 chainRoom(Model *m, MKey *k, i64 t){
   MKey *c[MAXKEY];
   i64 aRes[MAXKEY], room = I64_MAX;
@@ -828,6 +1030,7 @@ static i64 chainRoom(Model *m, MKey *k, i64 t){
   for(i=0; i<n; i++){
     KView v;
     i64 x;
+    if( c[i]->bShadow ) continue;
     keyView(m, c[i], t, aRes, &v);
     x = levelRoom(c[i], &v);
     if( x<room ) room = x;
@@ -845,7 +1048,7 @@ static void mReserveCommon(Model *m, i64 t, const Arg *a, int nArg, Res *r, int 
   i64 amount, maxAmount, ttl = optHoldTtl, grant;
   MKey *k, *c[MAXKEY];
   MReq *q;
-  int n, i, bDenied;
+  int n, i, bDenied, aWould[MAXKEY];
   if( !zKey ){ resErr(r, SQLITE_MISMATCH, "%s: key must be a non-empty text or an integer, not %s", F, D(&a[0])); return; }
   if( argAmount(&a[1], &amount) ){
     resErr(r, SQLITE_MISMATCH, "%s: %s must be a non-negative integer, not %s", F,
@@ -896,16 +1099,19 @@ static void mReserveCommon(Model *m, i64 t, const Arg *a, int nArg, Res *r, int 
     resInt(r, q->result);
     return;
   }
-  /* what is granted: amount, or for upto the least room of the chain up to
-  ** max_amount; -1 when denied. A grant that would overflow a counter
-  ** fails and changes nothing; a denial keeps the rollover the check made */
+  /* what is granted: amount, or for upto the least room of the chain's
+  ** enforced levels up to max_amount; -1 when denied. A grant that would
+  ** overflow a counter fails and changes nothing; a denial keeps the
+  ** rollover the check made. aWould: the shadow levels short of the grant */
+  memset(aWould, 0, sizeof(aWould));
   if( bUpto ){
     grant = chainRoom(m, k, t);
     if( grant>maxAmount ) grant = maxAmount;
     bDenied = grant<amount;
+    if( !bDenied ) chainDenies(m, k, grant, t, aWould);
   }else{
     grant = amount;
-    bDenied = chainDenies(m, k, amount, t);
+    bDenied = chainDenies(m, k, amount, t, aWould);
   }
   if( !bDenied && chainOverflows(m, k, grant, t, 0) ){
     resErr(r, SQLITE_TOOBIG, "%s: amount overflows the key's 64-bit counter", F);
@@ -934,6 +1140,7 @@ static void mReserveCommon(Model *m, i64 t, const Arg *a, int nArg, Res *r, int 
     resInt(r, h->id);
     r->bHoldIns = 1;
     if( bUpto ){ st.upto++; if( grant<maxAmount ) st.uptoPartial++; }
+    chainEvents(m, k, t, 0, aWould, 0, h->id, r);
   }
 }
 static void mReserve(Model *m, i64 t, const Arg *a, int nArg, Res *r){
@@ -1019,6 +1226,7 @@ static void mSettle(Model *m, i64 t, const Arg *a, int nArg, Res *r){
     st.over += over; st.late += late;
     resInt(r, amount);
     r->bLedger = 1;
+    chainEvents(m, k, t, 1, 0, l->id, h->id, r);
     return;
   }
   resNull(r);   /* orphaned: its key was deleted */
@@ -1051,7 +1259,7 @@ static void mCharge(Model *m, i64 t, int op, const Arg *a, int nArg, Res *r){
   MKey *k, *c[MAXKEY];
   MReq *q;
   MLed *l;
-  int n, i, bMeta = 0, over, bDenied;
+  int n, i, bMeta = 0, over, bDenied, aWould[MAXKEY];
   if( !zKey ){ resErr(r, SQLITE_MISMATCH, "%s: key must be a non-empty text or an integer, not %s", F, D(&a[0])); return; }
   if( argAmount(&a[1], &amount) ){
     resErr(r, SQLITE_MISMATCH, "%s: amount must be a non-negative integer, not %s", F, D(&a[1])); return;
@@ -1086,7 +1294,8 @@ static void mCharge(Model *m, i64 t, int op, const Arg *a, int nArg, Res *r){
     resInt(r, q->result);
     return;
   }
-  bDenied = op==R_CONSUME && chainDenies(m, k, amount, t);
+  memset(aWould, 0, sizeof(aWould));
+  bDenied = op==R_CONSUME && chainDenies(m, k, amount, t, aWould);
   if( !bDenied && chainOverflows(m, k, amount, t, 1) ){
     resErr(r, SQLITE_TOOBIG, "%s: amount overflows the key's 64-bit counter", F);
     return;
@@ -1111,6 +1320,7 @@ static void mCharge(Model *m, i64 t, int op, const Arg *a, int nArg, Res *r){
   if( zRid ) reqPut(m, k->id, zRid, op, amount, l->id, t);
   resInt(r, l->id);
   r->bLedger = 1;
+  chainEvents(m, k, t, 1, aWould, l->id, 0, r);
 }
 
 static void jsonStr(char *z, size_t n, const char *s){
@@ -1134,7 +1344,7 @@ static void mCheck(Model *m, i64 t, int bStatus, const Arg *a, int nArg, Res *r)
   i64 amount = 1, aRes[MAXKEY];
   MKey *k, *c[MAXKEY];
   KView v[MAXKEY];
-  int n, i, bAllowed = 1, iBest = -1;
+  int n, i, bAllowed = 1, bWouldDeny = 0, iBest = -1;
   i64 best = 0, retry = -1;
   if( !zKey ){ resErr(r, SQLITE_MISMATCH, "%s: key must be a non-empty text or an integer, not %s", F, D(&a[0])); return; }
   if( nArg>1 && argAmount(&a[1], &amount) ){
@@ -1146,15 +1356,19 @@ static void mCheck(Model *m, i64 t, int bStatus, const Arg *a, int nArg, Res *r)
   reservedAll(m, t, aRes);
   for(i=0; i<n; i++){
     keyView(m, c[i], t, aRes, &v[i]);
-    if( levelRoom(c[i], &v[i])<amount ) bAllowed = 0;
+    if( levelRoom(c[i], &v[i])<amount ){
+      bWouldDeny = 1;
+      if( !c[i]->bShadow ) bAllowed = 0;
+    }
   }
   if( !bStatus ){ resInt(r, bAllowed); return; }
-  /* The reported level: of the levels that deny, the one that frees room
-  ** last (never beats any time; the nearest wins a tie); when all allow,
-  ** the capped level with the least room (nearest on a tie), else the key. */
+  /* The reported level: of the levels that deny (a shadow key never does),
+  ** the one that frees room last (never beats any time; the nearest wins a
+  ** tie); when all allow, the capped level with the least room (nearest on
+  ** a tie), else the key. */
   for(i=0; i<n; i++){
     i64 secs;
-    if( levelRoom(c[i], &v[i])>=amount ) continue;
+    if( c[i]->bShadow || levelRoom(c[i], &v[i])>=amount ) continue;
     secs = retryAfter(c[i], &v[i], amount, t);
     if( iBest<0 || (best!=-1 && (secs==-1 || secs>best)) ){ iBest = i; best = secs; }
   }
@@ -1191,9 +1405,11 @@ static void mCheck(Model *m, i64 t, int bStatus, const Arg *a, int nArg, Res *r)
     else strcpy(zRetry, "null");
     snprintf(zJ, sizeof(zJ), "{\"key\":%s,\"allowed\":%s,\"code\":%s,\"cap\":%s,"
         "\"used\":%lld,\"reserved\":%lld,\"remaining\":%s,\"resets_at\":%s,"
-        "\"retry_after\":%s,\"limited_by\":%s}", zK, bAllowed ? "true" : "false",
+        "\"retry_after\":%s,\"limited_by\":%s,\"would_deny\":%s}", zK,
+        bAllowed ? "true" : "false",
         bAllowed ? "null" : (b->kind==K_LIFE ? "\"insufficient_quota\"" : "\"rate_limit_exceeded\""),
-        zCap, bv->used, bv->reserved, zRem, zReset, zRetry, zL);
+        zCap, bv->used, bv->reserved, zRem, zReset, zRetry, zL,
+        bWouldDeny ? "true" : "false");
     resText(r, zJ);
   }
 }
@@ -1241,6 +1457,26 @@ static void mPurge(Model *m, i64 t, Res *r){
   }
   m->nLed = j;
   m->purgePos = nSeen<optPurgeLimit ? 0 : last;
+  /* events, the same way, from their own cursor */
+  {
+    i64 maxEvt = m->nEvt ? m->aEvt[m->nEvt-1].id : 0;
+    nSeen = 0; last = 0;
+    for(i=j=0; i<m->nEvt; i++){
+      MEvt *e = &m->aEvt[i];
+      if( e->id>m->eventPos && nSeen<optPurgeLimit ){
+        MKey *k = keyByName(m, e->zKey);
+        i64 keep = optRetention;
+        if( k && k->eRet==RET_SECS ) keep = k->ret;
+        if( k && k->eRet==RET_FOREVER ) keep = -1;
+        nSeen++;
+        last = e->id;
+        if( keep>=0 && e->id<maxEvt && t - e->at >= keep ){ nRemoved++; continue; }
+      }
+      m->aEvt[j++] = *e;
+    }
+    m->nEvt = j;
+    m->eventPos = nSeen<optPurgeLimit ? 0 : last;
+  }
   resInt(r, nRemoved);
 }
 
@@ -1312,9 +1548,10 @@ static void mExtend(Model *m, i64 t, const Arg *a, Res *r){
 ** time the text means (the generator knows it), or I64_MIN for a text that
 ** is not a time. */
 enum { C_KEY, C_CAP, C_PERIOD, C_ANCHOR, C_PARENT, C_RETENTION, C_USED,
-       C_RESERVED, C_NOTE, C_N };
+       C_RESERVED, C_NOTE, C_ALERT, C_ENFORCE, C_N };
 static const char *azCol[C_N] = {
-  "key", "cap", "period", "anchor", "parent", "retention", "used", "reserved", "note"
+  "key", "cap", "period", "anchor", "parent", "retention", "used", "reserved", "note",
+  "alert", "enforce"
 };
 typedef struct KWrite { int bSet[C_N]; Arg v[C_N]; } KWrite;
 
@@ -1430,6 +1667,8 @@ typedef struct KSet {
   i64 parent;
   int eRet; i64 ret;
   i64 used;
+  int nAlert; i64 aAlert[MAXALERT];
+  int bShadow;
 } KSet;
 
 static int vCap(const Arg *a, KSet *s, Res *r){
@@ -1481,6 +1720,38 @@ static int vUsed(const Arg *a, int bUpdate, KSet *s, Res *r){
   resErr(r, SQLITE_CONSTRAINT, "quota: used must be a non-negative integer, not %s", D(a));
   return 1;
 }
+#define ALERT_RULE "NULL or a comma list of thresholds such as '80%, 100%' (at most 16," \
+  " each a positive whole number of units, or of percent of cap with %)"
+static int vAlert(const Arg *a, KSet *s, Res *r){
+  i64 n;
+  s->nAlert = 0;
+  if( a->t==SQLITE_NULL ) return 0;
+  if( a->t==SQLITE_TEXT && parseAlert(a->z, s->aAlert, &s->nAlert)==0 ) return 0;
+  if( (a->t==SQLITE_INTEGER || a->t==SQLITE_FLOAT) && argInt(a, &n)==0 && n>0 ){
+    s->aAlert[0] = n; s->nAlert = 1; return 0;
+  }
+  s->nAlert = 0;
+  resErr(r, SQLITE_CONSTRAINT, "quota: alert must be %s, not %s", ALERT_RULE, D(a));
+  return 1;
+}
+static int vEnforce(const Arg *a, KSet *s, Res *r){
+  s->bShadow = 0;
+  if( a->t==SQLITE_NULL ) return 0;
+  if( a->t==SQLITE_TEXT ){
+    char z[64];
+    int n;
+    const char *p = a->z;
+    while( *p==' ' ) p++;
+    snprintf(z, sizeof(z), "%s", p);
+    n = (int)strlen(z);
+    while( n>0 && z[n-1]==' ' ) z[--n] = 0;
+    if( sqlite3_stricmp(z, "hard")==0 ) return 0;
+    if( sqlite3_stricmp(z, "shadow")==0 ){ s->bShadow = 1; return 0; }
+  }
+  resErr(r, SQLITE_CONSTRAINT, "quota: enforce must be 'hard', 'shadow' or NULL (hard), not %s", D(a));
+  return 1;
+}
+
 /* The parent: its id in s->parent (0 for none). self is 0 on insert. */
 static int vParent(Model *m, const Arg *a, const char *zKey, MKey *self, KSet *s, Res *r){
   char zB[24];
@@ -1538,6 +1809,8 @@ static void mInsert(Model *m, i64 t, const KWrite *w, Res *r){
   if( vParent(m, w->bSet[C_PARENT] ? &w->v[C_PARENT] : &aN, zKey, 0, &s, r) ) return;
   if( vRetention(w->bSet[C_RETENTION] ? &w->v[C_RETENTION] : &aN, &s, r) ) return;
   if( vUsed(w->bSet[C_USED] ? &w->v[C_USED] : &aN, 0, &s, r) ) return;
+  if( vAlert(w->bSet[C_ALERT] ? &w->v[C_ALERT] : &aN, &s, r) ) return;
+  if( vEnforce(w->bSet[C_ENFORCE] ? &w->v[C_ENFORCE] : &aN, &s, r) ) return;
   if( m->nKey>=MAXKEY ){ fprintf(stderr, "model: too many keys\n"); exit(2); }
   k = &m->aKey[m->nKey++];
   memset(k, 0, sizeof(*k));
@@ -1559,6 +1832,10 @@ static void mInsert(Model *m, i64 t, const KWrite *w, Res *r){
   }
   if( k->kind==K_ROLL ) bucketAdd(k, t, s.used);
   else k->used = s.used;
+  k->nAlert = s.nAlert;
+  memcpy(k->aAlert, s.aAlert, sizeof(k->aAlert));
+  k->bShadow = s.bShadow;
+  evRearm(m, k, t);
   resNull(r);
 }
 
@@ -1600,6 +1877,10 @@ static void mUpdate(Model *m, i64 t, const char *zName, const KWrite *w, Res *r)
   if( w->bSet[C_RETENTION] ){ if( vRetention(&w->v[C_RETENTION], &s, r) ) return; }
   else { s.eRet = k->eRet; s.ret = k->ret; }
   if( w->bSet[C_USED] ){ if( vUsed(&w->v[C_USED], 1, &s, r) ) return; used = s.used; }
+  if( w->bSet[C_ALERT] ){ if( vAlert(&w->v[C_ALERT], &s, r) ) return; }
+  else { s.nAlert = k->nAlert; memcpy(s.aAlert, k->aAlert, sizeof(s.aAlert)); }
+  if( w->bSet[C_ENFORCE] ){ if( vEnforce(&w->v[C_ENFORCE], &s, r) ) return; }
+  else { s.bShadow = k->bShadow; }
   /* everything checked: sweep, bring the key to t, then change it */
   sweep(m, t);
   normWrite(k, t);
@@ -1651,6 +1932,15 @@ static void mUpdate(Model *m, i64 t, const char *zName, const KWrite *w, Res *r)
     if( bIsRoll ){ k->used = 0; bucketAdd(k, t, used); }
     else k->used = used;
     if( bIsRate ){ k->pstart = t; k->rrem = 0; }   /* a reset, from now */
+  }
+  k->nAlert = s.nAlert;
+  memcpy(k->aAlert, s.aAlert, sizeof(k->aAlert));
+  k->bShadow = s.bShadow;
+  /* what decides the events was written: re-armed (not for parent,
+  ** retention or note) */
+  if( w->bSet[C_CAP] || w->bSet[C_PERIOD] || w->bSet[C_ANCHOR] || w->bSet[C_USED]
+   || w->bSet[C_ALERT] || w->bSet[C_ENFORCE] ){
+    evRearm(m, k, t);
   }
 }
 
@@ -1792,7 +2082,7 @@ static void bufAdd(Buf *b, const char *zFmt, ...){
 }
 /* The statements of the comparisons, prepared once per connection and
 ** seed: keyed by the address of their (static) text. */
-#define NCACHE 24
+#define NCACHE 40
 static struct { sqlite3 *db; const char *zSql; sqlite3_stmt *p; } aCache[NCACHE];
 static sqlite3_stmt *cachedStmt(Conn *c, const char *zSql){
   int i;
@@ -1887,11 +2177,19 @@ static void renderKey(Model *m, MKey *k, i64 t, const i64 *aRes, Buf *b){
   }else{
     bufAdd(b, "NULL|");
   }
-  bufAdd(b, "%s\n", k->bNote ? k->zNote : "NULL");
+  bufAdd(b, "%s|", k->bNote ? k->zNote : "NULL");
+  if( k->nAlert ){
+    char zA[400];
+    alertText(k->aAlert, k->nAlert, zA, sizeof(zA));
+    bufAdd(b, "%s|", zA);
+  }else{
+    bufAdd(b, "NULL|");
+  }
+  bufAdd(b, "%s\n", k->bShadow ? "shadow" : "hard");
 }
 
 #define KEY_COLUMNS "rowid, key, cap, period, anchor, parent, retention, used," \
-  " reserved, remaining, period_start, resets_at, retry_after, note"
+  " reserved, remaining, period_start, resets_at, retry_after, note, alert, enforce"
 
 static Buf bufExp, bufGot;
 static const char zAllKeys[] = "SELECT " KEY_COLUMNS " FROM quota ORDER BY rowid";
@@ -1909,6 +2207,12 @@ static const char zLedgerAll[] = "SELECT id, key, amount, at, request_id, hold_i
 static const char zLedgerOne[] = "SELECT id, key, amount, at, request_id, hold_id,"
   " meta, over, late FROM quota_ledger WHERE id=?1";
 static const char zIntegrity[] = "SELECT quota_integrity()";
+static const char zEvents[] = "SELECT id, key, at, kind, detail, used, cap,"
+  " period_start, ledger_id, hold_id FROM quota_events ORDER BY id";
+/* the operators' settings (a token bucket's rate, compared through its
+** key, may be the only setting of a row) */
+static const char zKeyconf[] = "SELECT id, alert, enforce, fired FROM quota_keyconf"
+  " WHERE alert IS NOT NULL OR enforce IS NOT NULL OR fired IS NOT NULL ORDER BY id";
 
 static void compareKeys(int ic){
   Conn *c = &aConn[ic];
@@ -2013,6 +2317,40 @@ static void compareNewLedgerRow(int ic){
   if( strcmp(bufExp.z, bufGot.z)!=0 ) reportDiff("the new ledger row", c, bufExp.z, bufGot.z);
 }
 
+/* The event outbox, row by row, and the stored alert, enforce and fired
+** state (fired = the event period * 2^24 + a bit per event sent:
+** exhausted 1, shadow_denied 2, the i-th threshold 4<<i). */
+static void compareEvents(int ic){
+  static const char *azKind[] = {"threshold", "exhausted", "shadow_denied"};
+  Conn *c = &aConn[ic];
+  Model *m = viewOf(ic);
+  int i;
+  bufExp.n = 0; bufAdd(&bufExp, "%s", "");
+  for(i=0; i<m->nEvt; i++){
+    MEvt *e = &m->aEvt[i];
+    bufAdd(&bufExp, "%lld|%s|%lld|%s|%s|%lld|", e->id, e->zKey, e->at, azKind[e->kind],
+           e->zDetail[0] ? e->zDetail : "NULL", e->used);
+    if( e->bCap ) bufAdd(&bufExp, "%lld|", e->cap); else bufAdd(&bufExp, "NULL|");
+    if( e->bPeriod ) bufAdd(&bufExp, "%lld|", e->ps); else bufAdd(&bufExp, "NULL|");
+    if( e->ledgerId ) bufAdd(&bufExp, "%lld|", e->ledgerId); else bufAdd(&bufExp, "NULL|");
+    if( e->holdId ) bufAdd(&bufExp, "%lld\n", e->holdId); else bufAdd(&bufExp, "NULL\n");
+  }
+  cachedRows(c, zEvents, &bufGot);
+  if( strcmp(bufExp.z, bufGot.z)!=0 ) reportDiff("the events", c, bufExp.z, bufGot.z);
+  bufExp.n = 0; bufAdd(&bufExp, "%s", "");
+  for(i=0; i<m->nKey; i++){
+    MKey *k = &m->aKey[i];
+    char zA[400];
+    if( k->nAlert==0 && !k->bShadow ) continue;
+    alertText(k->aAlert, k->nAlert, zA, sizeof(zA));
+    bufAdd(&bufExp, "%lld|%s|%s|", k->id, k->nAlert ? zA : "NULL", k->bShadow ? "1" : "NULL");
+    if( k->bFired ) bufAdd(&bufExp, "%lld\n", k->firedP*16777216 + k->firedMask);
+    else bufAdd(&bufExp, "NULL\n");
+  }
+  cachedRows(c, zKeyconf, &bufGot);
+  if( strcmp(bufExp.z, bufGot.z)!=0 ) reportDiff("quota_keyconf", c, bufExp.z, bufGot.z);
+}
+
 static void checkIntegrity(int ic){
   cachedRows(&aConn[ic], zIntegrity, &bufGot);
   st.integrity++;
@@ -2057,6 +2395,7 @@ static void compareAll(void){
     compareHolds(ic);
     compareLedgerSums(ic);
     compareLeases(ic);
+    compareEvents(ic);
   }
 }
 
@@ -2469,6 +2808,35 @@ static Arg genRetention(void){
     default: return aText("a while");
   }
 }
+/* An alert: often NULL; lists of percents (around 80% and 100%, also past
+** the cap) and units (in reach of small caps); now and then not a list. */
+static Arg genAlert(void){
+  static const char *azBad[] = {"0%", "x", "80%,", "5.5%", "1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17"};
+  char z[64];
+  int r = rnd(100);
+  if( r<25 ) return aNull();
+  if( r<31 ) return aText(azBad[rnd(5)]);
+  if( r<33 ) return rnd(2) ? aInt(0) : aReal(2.5);
+  if( r<40 ) return aInt(1 + rnd(100));
+  switch( rnd(6) ){
+    case 0: return aText("80%, 100%");
+    case 1: return aText(" 100% ,50%,80%");
+    case 2: snprintf(z, sizeof(z), "%d%%", 1 + rnd(150)); return aText(z);
+    case 3: snprintf(z, sizeof(z), "%d, %d%%", 1 + rnd(60), 1 + rnd(120)); return aText(z);
+    case 4: snprintf(z, sizeof(z), "%d,%d,%d", 1 + rnd(30), 1 + rnd(100), 1 + rnd(300)); return aText(z);
+    default: return aText("50%, 90%, 100%, 120%");
+  }
+}
+static Arg genEnforce(void){
+  switch( rnd(10) ){
+    case 0: case 1: return aNull();
+    case 2: case 3: return aText("hard");
+    case 4: case 5: case 6: return aText("shadow");
+    case 7: return aText(" Shadow ");
+    case 8: return aText("HARD");
+    default: return rnd(2) ? aText("soft") : aInt(1);
+  }
+}
 static Arg genNote(void){
   char z[24];
   if( chance(20) ) return aNull();
@@ -2562,6 +2930,8 @@ static void opInsert(int ic){
   }
   if( chance(2) ){ w.bSet[C_RESERVED] = 1; w.v[C_RESERVED] = aInt(5); }
   if( chance(20) ){ w.bSet[C_NOTE] = 1; w.v[C_NOTE] = genNote(); }
+  if( chance(40) ){ w.bSet[C_ALERT] = 1; w.v[C_ALERT] = genAlert(); }
+  if( chance(20) ){ w.bSet[C_ENFORCE] = 1; w.v[C_ENFORCE] = genEnforce(); }
   r = rnd(100);
   zOr = r<12 ? " OR IGNORE" : r<17 ? " OR REPLACE" : "";
   writeSql(&w, 0, zOr, zSql, sizeof(zSql));
@@ -2600,6 +2970,8 @@ static void opUpdate(int ic){
     }
     if( chance(8) ){ w.bSet[C_RETENTION] = 1; w.v[C_RETENTION] = genRetention(); n++; }
     if( chance(8) ){ w.bSet[C_NOTE] = 1; w.v[C_NOTE] = genNote(); n++; }
+    if( chance(12) ){ w.bSet[C_ALERT] = 1; w.v[C_ALERT] = genAlert(); n++; }
+    if( chance(8) ){ w.bSet[C_ENFORCE] = 1; w.v[C_ENFORCE] = genEnforce(); n++; }
     if( chance(3) ){ w.bSet[C_KEY] = 1; w.v[C_KEY] = chance(50) ? keyArg(zName) : aText("k9"); n++; }
     if( chance(2) ){ w.bSet[C_RESERVED] = 1; w.v[C_RESERVED] = aInt(0); n++; }
   }
@@ -3005,7 +3377,7 @@ static void opReading(int ic){
 static void opNest(int ic){
   Conn *c = &aConn[ic];
   MKey *k = anyKey(&M);
-  int bHolds = chance(20), f, nArg, i;
+  int eOn = rnd(10), bHolds = eOn<2, bEvents = eOn>=8, f, nArg, i;
   const char *zWhen = chance(70) ? "AFTER" : "BEFORE";
   char zInner[120], zTrig[400], zArgs[300], zSql[400];
   Arg a[4];
@@ -3025,7 +3397,8 @@ static void opNest(int ic){
     default: sqlite3_snprintf(sizeof(zInner), zInner, "quota_purge()"); break;
   }
   snprintf(zTrig, sizeof(zTrig), "CREATE TEMP TRIGGER quota_nest %s INSERT ON main.quota_%s"
-           " BEGIN SELECT %s; END", zWhen, bHolds ? "holds" : "ledger", zInner);
+           " BEGIN SELECT %s; END", zWhen, bHolds ? "holds" : bEvents ? "events" : "ledger",
+           zInner);
   dbExec(c, zTrig);
   logOp("%c: %s", c->cName, zTrig);
   for(i=0; i<4; i++) a[i] = aNull();
@@ -3039,12 +3412,15 @@ static void opNest(int ic){
     for(i=0; i<M.nHold; i++) nLive += M.aHold[i].state==H_LIVE;
     f = (nLive && chance(30)) ? F_SETTLE : chance(50) ? F_RECORD : F_CONSUME;
     if( f==F_SETTLE ){ a[0] = genHoldId(); a[1] = aInt(rnd(5)); }
+    /* on the events: a charge big enough to reach a threshold, often */
+    if( bEvents && f!=F_SETTLE ) a[1] = aInt(rnd(40));
   }
   argList(a, nArg, zArgs, sizeof(zArgs));
   snprintf(zSql, sizeof(zSql), "SELECT %s(%s)", azFn[f], zArgs);
   modelCopy(&S, &M);
   mApply(&S, c->now, f, a, nArg, &exp);
-  if( (bHolds && exp.bHoldIns) || (!bHolds && exp.bLedger) ){
+  if( (bHolds && exp.bHoldIns) || (bEvents && exp.bEvent)
+   || (!bHolds && !bEvents && exp.bLedger) ){
     resErr(&exp, 0, "*cannot nest*");
     exp.bGlob = 1;
     modelFree(&S);
@@ -3303,12 +3679,12 @@ int main(int argc, char **argv){
          " clock_moves=%lld integrity_checks=%lld holds_expired=%lld late_settles=%lld"
          " over_charges=%lld holds_orphaned=%lld upto_holds=%lld upto_partial=%lld"
          " hold_reads=%lld extends=%lld extends_of_ended=%lld bucket_consumes=%lld"
-         " bucket_checks=%lld first_seed=%lld sqlite=%s journal=%s"
+         " bucket_checks=%lld events=%lld shadow_grants=%lld first_seed=%lld sqlite=%s journal=%s"
          " nest=%s temp_table=%s seconds=%lld result=PASS\n",
          st.seeds, st.steps, st.calls, st.failed, st.denied, st.keywrites, st.txns,
          st.rollbacks, st.triggers, st.nests, st.clocks, st.integrity, st.expired,
          st.late, st.over, st.orphaned, st.upto, st.uptoPartial, st.holds, st.extends,
-         st.extendsEnded, st.rateCalls, st.bucketChecks, cfg.seed,
+         st.extendsEnded, st.rateCalls, st.bucketChecks, st.events, st.shadowGrants, cfg.seed,
          sqlite3_libversion(), cfg.bWal ? "wal" : "delete", cfg.bNest ? "on" : "off",
          cfg.bTempTable ? "on" : "off",
          (i64)(time(0)-tStart));

@@ -44,15 +44,17 @@
 ** -v fails the very same allocation).
 **
 ** The paths (keys org, k1 under org, k2 with a rolling window, b a token
-** bucket under org; three live holds; see azBase): create (the table and
-** its keys), reserve, settle, release, consume, record (past the cap),
-** update and delete of the table, txn (consume and release inside the
+** bucket under org; three live holds; alerts on org, k1 and k2, k2 in
+** shadow mode, so that charges write events; see azBase): create (the
+** table and its keys), reserve, settle, release, consume, record (past the
+** cap), update and delete of the table, txn (consume and release inside the
 ** caller's BEGIN ... COMMIT), insert-select (a call inside a writing
 ** statement), open (sqlite3_open_v2 and the extension's registration under
 ** the fault, then a consume), purge, upto (quota_reserve_upto), extend
 ** (quota_extend), hold (quota_hold), bucket (a consume on the bucket),
-** bucket-settle (its hold settled below it) and bucket-period (the bucket
-** made a monthly key); and
+** bucket-settle (its hold settled below it), bucket-period (the bucket
+** made a monthly key) and shadow (a consume the shadow key grants past its
+** cap); and
 ** from a store at schema 1 (test/schema1.sql), the in-place upgrade by the
 ** first use of the table on a connection: upgrade (SELECT count(*) FROM
 ** quota), upgrade-call (a quota_consume first), upgrade-txn (inside the

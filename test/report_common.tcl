@@ -16,8 +16,8 @@
 #   report_fixture FILE   a store made by the extension, with a pinned
 #                         clock from 2026-01-20 to 2026-03-10 12:00 (keys
 #                         in every state the report shows, see below)
-#   report_standin FILE   adds stand-in quota_events, quota_grants and
-#                         quota_draws tables to FILE (see there)
+#   report_standin FILE   adds events to FILE's quota_events and stand-in
+#                         quota_grants and quota_draws tables (see there)
 #   report ARGS           runs tool/quotactl --ext ... ARGS: {status output}
 #   read_file FILE        the file's text (UTF-8)
 #   html_tags HTML RE     every start tag matching RE, each as a dict of
@@ -145,21 +145,18 @@ proc report_fixture {file} {
   fx close
 }
 
-# Stand-ins, until the events and the credits of sqlite-quota are built:
-# quota_events(id, key, at, kind, detail, used, cap, period_start),
-# quota_grants(id, key, amount, remaining, priority, created, expires,
-# voided, request_id, meta) and quota_draws(ledger_id, grant_id, amount),
-# the columns those features are designed with, as ordinary tables, with
-# rows such as those features would write. They are NOT the extension's
-# tables: they test only that the report reads tables of that shape. When
-# the features are built, the tests use stores the extension wrote.
+# Events, and stand-ins until the credits of sqlite-quota are built. The
+# events are rows of the extension's own quota_events table, written here
+# at chosen times (events.test checks what the extension writes; reportdata
+# 5.9 reports events the extension wrote itself). quota_grants(id, key,
+# amount, remaining, priority, created, expires, voided, request_id, meta)
+# and quota_draws(ledger_id, grant_id, amount) are the columns credits are
+# designed with, as ordinary tables with rows such as credits would write:
+# they are NOT the extension's tables and test only that the report reads
+# tables of that shape.
 proc report_standin {file} {
   sqlite3 sx $file
   sx eval {
-    -- STAND-IN for the events table of sqlite-quota's alerts.
-    CREATE TABLE quota_events(id INTEGER PRIMARY KEY, key TEXT NOT NULL, at INTEGER NOT NULL,
-                              kind TEXT NOT NULL, detail TEXT, used INTEGER, cap INTEGER,
-                              period_start INTEGER);
     INSERT INTO quota_events(key, at, kind, detail, used, cap, period_start) VALUES
       ('sk-out', unixepoch('2026-03-05 09:00:00'), 'threshold', '50%', 600, 1000, unixepoch('2026-03-01')),
       ('sk-out', unixepoch('2026-03-08 09:00:00'), 'threshold', '80%', 1000, 1000, unixepoch('2026-03-01')),

@@ -21,7 +21,11 @@
 **          +- l:month (month, capped, loose)
 **          +- l:life  (lifetime, cap NULL: metered, loose)
 **         s:solo (month, capped, strict, no parent)
-**     (--no-parent: every key stands alone).  Strict keys only ever get
+**          sh     (month, capped, loose, enforce 'shadow': never denies;
+**                  under org; no top-ups)
+**     (--no-parent: every key stands alone).  org, acct, s:month, l:life and
+**     sh have alerts (percents of caps that top-ups move, and units), so
+**     their charges write quota_events.  Strict keys only ever get
 **     reserve, consume, settle at or below the hold (never after its ttl
 **     minus a safety margin) and release, so `used + reserved <= cap` must
 **     hold for them at every instant.  Loose keys also get record, settle
@@ -52,6 +56,13 @@
 **       4. no request id and no hold has two ledger rows; a repeated
 **          request id returned the original outcome;
 **       5. PRAGMA integrity_check is ok;
+**       6. the threshold events are exactly those the replay of the ledger
+**          expects (an event exists exactly when a committed charge took a
+**          level to its threshold, once per period; a top-up of the cap
+**          re-arms what it moves above used), with the charge's ledger id,
+**          used and cap; every 'exhausted' and 'shadow_denied' event names
+**          a committed charge or hold of its key's subtree, once per
+**          period, shadow_denied only on the shadow key;
 **     and prints a summary ending "result: PASS" or "result: FAIL".
 **     Violations are listed on stderr (up to 8-10 of each kind).
 **
@@ -129,23 +140,57 @@ typedef struct KeyDef {
   int period;         /* P_LIFE or P_MONTH */
   i64 cap;            /* initial cap, -1 = NULL */
   int parent;         /* index in KEYS, -1 = none */
-  i64 step;           /* top-up step */
+  i64 step;           /* top-up step, -1 = never topped up */
+  const char *alert;  /* its alert list, canonical (or 0) */
+  int shadow;         /* enforce = 'shadow' */
 } KeyDef;
 
 static const KeyDef KEYS[] = {
-  { "org",     0, P_MONTH, 20000, -1, 12000 },
-  { "acct",    1, P_LIFE,   1500,  0,   600 },
-  { "s:month", 1, P_MONTH,  1000,  1,   400 },
-  { "s:life",  1, P_LIFE,    800,  1,   400 },
-  { "s:solo",  1, P_MONTH,   600, -1,   400 },
-  { "l:month", 0, P_MONTH,  1500,  0,  2000 },
-  { "l:life",  0, P_LIFE,     -1,  0,    0 },
+  { "org",     0, P_MONTH, 20000, -1, 12000, "50%, 80%, 100%", 0 },
+  { "acct",    1, P_LIFE,   1500,  0,   600, "90%", 0 },
+  { "s:month", 1, P_MONTH,  1000,  1,   400, "75%, 500", 0 },
+  { "s:life",  1, P_LIFE,    800,  1,   400, 0, 0 },
+  { "s:solo",  1, P_MONTH,   600, -1,   400, 0, 0 },
+  { "l:month", 0, P_MONTH,  1500,  0,  2000, 0, 0 },
+  { "l:life",  0, P_LIFE,     -1,  0,    0, "100, 1000, 10000", 0 },
+  { "sh",      0, P_MONTH,   300,  0,   -1, "100%", 1 },
 };
 #define NKEYS ((int)(sizeof(KEYS)/sizeof(KEYS[0])))
 #define LOW_WATER 200
 #define TOPUP_MS  50
 
 static int parent_of(int k){ return cfg.parents ? KEYS[k].parent : -1; }
+
+/* The thresholds of each key's alert: N units, or -N for N% (the text is
+** canonical, so these are in the order events are sent). */
+#define MAX_THR 8
+static i64 g_thr[16][MAX_THR];
+static int g_nthr[16];
+static void parse_alerts(void){
+  int k;
+  for(k=0; k<NKEYS; k++){
+    const char *z = KEYS[k].alert;
+    g_nthr[k] = 0;
+    while( z && *z ){
+      i64 v = 0;
+      while( *z==' ' || *z==',' ) z++;
+      while( *z>='0' && *z<='9' ) v = v*10 + (*z++ - '0');
+      if( *z=='%' ){ v = -v; z++; }
+      if( v!=0 && g_nthr[k]<MAX_THR ) g_thr[k][g_nthr[k]++] = v;
+    }
+  }
+}
+/* The units at which threshold i of key k is reached under cap (-1: NULL). */
+static i64 thr_units(int k, int i, i64 cap){
+  i64 v = g_thr[k][i];
+  if( v>0 ) return v;
+  if( cap<0 ) return -1;
+  return (cap*(-v) + 99)/100;
+}
+static void thr_text(int k, int i, char *z, size_t n){
+  i64 v = g_thr[k][i];
+  if( v<0 ) snprintf(z, n, "%lld%%", (long long)-v); else snprintf(z, n, "%lld", (long long)v);
+}
 
 static int key_index(const char *name){
   int i;
@@ -899,10 +944,15 @@ static void worker_main(int slot, int inc){
 
 typedef struct Topup { i64 maxid; int key; i64 cap; } Topup;
 
+/* A threshold event the replay expects. */
+typedef struct ExpEvt { int key, thr; i64 ledger_id, used, cap; } ExpEvt;
+
 typedef struct Model {
   i64 used[NKEYS];
   i64 pid[NKEYS];       /* period id of used[] */
   i64 cap[NKEYS];       /* cap in force at the row being replayed, -1 NULL */
+  int sent[NKEYS][MAX_THR];  /* threshold sent in period pid[] */
+  ExpEvt *aExp; int nExp, nExpAlloc;   /* expected threshold events */
   Topup *tp; int ntp, itp;
   i64 rows, last_id;
   i64 over_any_mis;     /* row.over != (some level went past its cap) */
@@ -922,6 +972,16 @@ static void model_init(Model *m, Topup *tp, int ntp){
   m->tp = tp; m->ntp = ntp;
 }
 
+/* Key k's cap was written (a top-up): its events re-arm, and what it has
+** reached counts as sent (doc/operations.md, "Alerts and events"). */
+static void model_rearm(Model *m, int k){
+  int i;
+  for(i=0; i<g_nthr[k]; i++){
+    i64 u = thr_units(k, i, m->cap[k]);
+    m->sent[k][i] = u>=0 && m->used[k]>=u && m->used[k]>0;
+  }
+}
+
 static void model_row(Model *m, i64 id, const char *key, i64 amount, i64 at,
                       int over, int late, int has_hold, const char *who){
   int k = key_index(key), L, any = 0, strict_sub = 0;
@@ -930,13 +990,32 @@ static void model_row(Model *m, i64 id, const char *key, i64 amount, i64 at,
   m->rows++;
   while( m->itp<m->ntp && m->tp[m->itp].maxid < id ){
     m->cap[m->tp[m->itp].key] = m->tp[m->itp].cap;
+    model_rearm(m, m->tp[m->itp].key);
     m->itp++;
   }
   if( k<0 ){ m->unknown_key++; return; }
   for(L=k; L>=0; L=parent_of(L)){
     i64 p = period_id(L, at);
-    if( p!=m->pid[L] ){ m->pid[L] = p; m->used[L] = 0; }
+    int i;
+    if( p!=m->pid[L] ){
+      m->pid[L] = p; m->used[L] = 0;
+      memset(m->sent[L], 0, sizeof(m->sent[L]));
+    }
     m->used[L] += amount;
+    for(i=0; i<g_nthr[L]; i++){
+      i64 u = thr_units(L, i, m->cap[L]);
+      if( m->sent[L][i] || u<0 || m->used[L]<u || m->used[L]<=0 ) continue;
+      m->sent[L][i] = 1;
+      if( m->nExp==m->nExpAlloc ){
+        m->nExpAlloc = m->nExpAlloc ? m->nExpAlloc*2 : 256;
+        m->aExp = realloc(m->aExp, sizeof(ExpEvt)*(size_t)m->nExpAlloc);
+        if( !m->aExp ) _exit(3);
+      }
+      m->aExp[m->nExp].key = L; m->aExp[m->nExp].thr = i;
+      m->aExp[m->nExp].ledger_id = id; m->aExp[m->nExp].used = m->used[L];
+      m->aExp[m->nExp].cap = m->cap[L];
+      m->nExp++;
+    }
     if( KEYS[L].strict ) strict_sub = 1;
     if( m->cap[L]>=0 && m->used[L]>m->cap[L] ){
       any = 1;
@@ -1218,7 +1297,8 @@ static void observer_main(void){
       /* top up caps that run low (cap only ever grows) */
       for(k=0; k<NKEYS; k++){
         i64 id = 0, cap, used, res, newcap;
-        if( s.cap[k]<0 || s.remaining[k]>=LOW_WATER || now-last_topup[k]<TOPUP_MS ) continue;
+        if( s.cap[k]<0 || KEYS[k].step<0 || s.remaining[k]>=LOW_WATER
+         || now-last_topup[k]<TOPUP_MS ) continue;
         last_topup[k] = now;
         if( exec_sql(db, "BEGIN IMMEDIATE")!=SQLITE_OK ){ topup_fail++; continue; }
         rc = sqlite3_step(maxid);
@@ -1315,9 +1395,12 @@ static int setup(void){
     int p = parent_of(k);
     if( KEYS[k].cap<0 ) snprintf(cap, sizeof(cap), "NULL");
     else snprintf(cap, sizeof(cap), "%lld", (long long)KEYS[k].cap);
-    snprintf(sql, sizeof(sql), "INSERT INTO quota(key, cap, period%s) VALUES('%s', %s, '%s'%s%s%s)",
+    snprintf(sql, sizeof(sql), "INSERT INTO quota(key, cap, period, alert, enforce%s)"
+             " VALUES('%s', %s, '%s', %s%s%s, '%s'%s%s%s)",
              p>=0 ? ", parent" : "", KEYS[k].name, cap,
              KEYS[k].period==P_LIFE ? "lifetime" : "month",
+             KEYS[k].alert ? "'" : "", KEYS[k].alert ? KEYS[k].alert : "NULL",
+             KEYS[k].alert ? "'" : "", KEYS[k].shadow ? "shadow" : "hard",
              p>=0 ? ", '" : "", p>=0 ? KEYS[p].name : "", p>=0 ? "'" : "");
     if( sqlite3_exec(db, sql, 0, 0, &err)!=SQLITE_OK ){
       fprintf(stderr, "stress: %s: %s\n", sql, err);
@@ -1447,7 +1530,7 @@ static int final_check(const Stats *ps){
   i64 inv1 = -1, inv2 = 0, zero_settle_rows = -1, ledger_rows, live = 0, holds_missing = 0, ends = 0;
   i64 obs_viol2 = 0, obs_viol1 = 0, obs_snaps = 0, obs_full = 0, obs_topups = 0, obs_busy = 0;
   i64 obs_err = 0, obs_full_fail = 0, loose_above = 0, unexplained = 0, obs_open_busy = 0;
-  i64 obs_schema = 0;
+  i64 obs_schema = 0, ev_threshold = 0, ev_other = 0, ev_mismatch = 0;
   char integrity[256] = "?";
   Topup *tp = 0;
   int ntp;
@@ -1601,6 +1684,110 @@ static int final_check(const Stats *ps){
     inv1 = 1;
   }
   phase("invariant 1 + model", &tph);
+  /* (6) the events: threshold events exactly as the replay expects */
+  {
+    sqlite3_stmt *st = prep(db, "SELECT id, key, detail, ledger_id, used, cap"
+                                " FROM quota_events WHERE kind='threshold' ORDER BY id");
+    int i = 0, rc;
+    ev_threshold = 0;
+    while( st && (rc = sqlite3_step(st))==SQLITE_ROW ){
+      const char *zKey = (const char*)sqlite3_column_text(st, 1);
+      const char *zDetail = (const char*)sqlite3_column_text(st, 2);
+      char zExp[32] = "";
+      int bSame = 0;
+      ev_threshold++;
+      if( i<m.nExp ){
+        ExpEvt *e = &m.aExp[i];
+        thr_text(e->key, e->thr, zExp, sizeof(zExp));
+        bSame = zKey && zDetail && strcmp(zKey, KEYS[e->key].name)==0 && strcmp(zDetail, zExp)==0
+             && sqlite3_column_int64(st, 3)==e->ledger_id && sqlite3_column_int64(st, 4)==e->used
+             && (e->cap<0 ? sqlite3_column_type(st, 5)==SQLITE_NULL
+                          : sqlite3_column_int64(st, 5)==e->cap);
+      }
+      if( !bSame ){
+        ev_mismatch++;
+        if( shown++<10 ){
+          if( i<m.nExp ){
+            ExpEvt *e = &m.aExp[i];
+            fprintf(stderr, "final: EVENT %lld is threshold %s of %s (ledger row %lld, used %lld,"
+                    " cap %s); the replay expects threshold %s of %s (ledger row %lld, used %lld, cap %lld)\n",
+                    (long long)sqlite3_column_int64(st, 0), zDetail ? zDetail : "NULL",
+                    zKey ? zKey : "NULL", (long long)sqlite3_column_int64(st, 3),
+                    (long long)sqlite3_column_int64(st, 4),
+                    sqlite3_column_type(st, 5)==SQLITE_NULL ? "NULL" : (const char*)sqlite3_column_text(st, 5),
+                    zExp, KEYS[e->key].name, (long long)e->ledger_id, (long long)e->used,
+                    (long long)e->cap);
+          }else{
+            fprintf(stderr, "final: EVENT %lld (threshold %s of %s) is one the replay does not expect\n",
+                    (long long)sqlite3_column_int64(st, 0), zDetail ? zDetail : "NULL", zKey ? zKey : "NULL");
+          }
+        }
+      }
+      i++;
+    }
+    if( !st || rc!=SQLITE_DONE ) ev_mismatch++;
+    sqlite3_finalize(st);
+    if( i<m.nExp ){
+      ev_mismatch += m.nExp - i;
+      if( shown++<10 ){
+        char zExp[32];
+        thr_text(m.aExp[i].key, m.aExp[i].thr, zExp, sizeof(zExp));
+        fprintf(stderr, "final: MISSING EVENT: threshold %s of %s at ledger row %lld (and %d more)\n",
+                zExp, KEYS[m.aExp[i].key].name, (long long)m.aExp[i].ledger_id, m.nExp-i-1);
+      }
+    }
+    /* exhausted and shadow_denied: each from a committed charge or hold of
+    ** its key's subtree; once per key and period, and again only after a
+    ** top-up of the key re-armed it; shadow_denied only where enforce is
+    ** 'shadow'; no event on a key without alert or shadow mode */
+    ev_other = q_int(db, "SELECT count(*) FROM quota_events WHERE kind<>'threshold'");
+    {
+      int k, j;
+      for(k=0; k<NKEYS; k++){
+        char sql[300];
+        i64 ntop = 0;
+        for(j=0; j<ntp; j++) ntop += tp[j].key==k;
+        snprintf(sql, sizeof(sql), "SELECT key, kind, period_start, count(*) FROM quota_events"
+                 " WHERE key='%s' AND kind<>'threshold' GROUP BY kind, period_start"
+                 " HAVING count(*)>%lld", KEYS[k].name, (long long)ntop+1);
+        ev_mismatch += report_rows(db, "EVENT sent again without a re-arming top-up", sql, 0);
+      }
+    }
+    ev_mismatch += report_rows(db, "EVENT without a charge or hold",
+      "SELECT e.id, e.key, e.kind, e.ledger_id, e.hold_id FROM quota_events e"
+      " WHERE (e.ledger_id IS NULL OR NOT EXISTS (SELECT 1 FROM chk.ledger l WHERE l.id=e.ledger_id))"
+      " AND (e.kind<>'shadow_denied' OR e.hold_id IS NULL"
+      "      OR NOT EXISTS (SELECT 1 FROM main.quota_holds h WHERE h.id=e.hold_id))", 0);
+    {
+      char sql[1200];
+      int k, n = 0, j;
+      char shadow[200] = "", quiet[400] = "";
+      for(k=0; k<NKEYS; k++){
+        if( KEYS[k].shadow ) snprintf(shadow+strlen(shadow), sizeof(shadow)-strlen(shadow),
+                                      "%s'%s'", shadow[0] ? "," : "", KEYS[k].name);
+        if( !KEYS[k].shadow && !KEYS[k].alert ) snprintf(quiet+strlen(quiet), sizeof(quiet)-strlen(quiet),
+                                      "%s'%s'", quiet[0] ? "," : "", KEYS[k].name);
+      }
+      snprintf(sql, sizeof(sql), "SELECT id, key, kind FROM quota_events WHERE key IN (%s)"
+               " OR (kind='shadow_denied' AND key NOT IN (%s))", quiet, shadow);
+      ev_mismatch += report_rows(db, "EVENT of a key that sends none", sql, 0);
+      /* the charge (or hold) is of the event's key or a key below it */
+      for(k=0; k<NKEYS; k++){
+        char names[400] = "";
+        n = 0;
+        for(j=0; j<NKEYS; j++){
+          if( covers(k, j) ) n += snprintf(names+n, sizeof(names)-(size_t)n, "%s'%s'", n ? "," : "", KEYS[j].name);
+        }
+        snprintf(sql, sizeof(sql), "SELECT e.id, e.key, e.kind FROM quota_events e"
+                 " LEFT JOIN chk.ledger l ON l.id=e.ledger_id"
+                 " LEFT JOIN main.quota_holds h ON h.id=e.hold_id"
+                 " LEFT JOIN main.quota_keys hk ON hk.id=h.key_id"
+                 " WHERE e.key='%s' AND coalesce(l.key, hk.key) NOT IN (%s)", KEYS[k].name, names);
+        ev_mismatch += report_rows(db, "EVENT caused by a charge of another subtree", sql, 0);
+      }
+    }
+  }
+  phase("events", &tph);
   inv2 = check_snap(&s, "final", &shown);
   inv2 += m.strict_used_over + m.strict_flagged + m.unknown_key + m.order_err
         + m.over_any_mis + m.late_no_hold;
@@ -1653,6 +1840,7 @@ static int final_check(const Stats *ps){
   if( inv1 ) fails++;
   if( inv2 ) fails++;
   if( unexplained ) fails++;
+  if( ev_mismatch ) fails++;
   if( obs_viol1 || obs_viol2 || obs_err ) fails++;
   if( obs_snaps==0 ) fails++;
   if( errs - busy > 0 ) fails++;
@@ -1693,11 +1881,14 @@ static int final_check(const Stats *ps){
          (long long)m.rows, (long long)m.strict_used_over, (long long)m.strict_flagged,
          (long long)m.over_any_mis, (long long)m.late_no_hold, (long long)loose_above,
          (long long)unexplained);
+  printf("events: threshold=%lld expected=%d exhausted_or_shadow=%lld event_mismatches=%lld\n",
+         (long long)ev_threshold, m.nExp, (long long)ev_other, (long long)ev_mismatch);
   printf("lost_acks=%lld phantoms=%lld duplicates=%lld idempotency_violations=%lld hold_end_violations=%lld request_id_mismatch=%lld invariant1_violations=%lld invariant_violations=%lld integrity=%s\n",
          (long long)lost, (long long)phantom, (long long)dup, (long long)idem, (long long)ends,
          (long long)lost_rid, (long long)inv1, (long long)inv2, integrity);
   printf("result: %s (seed %llu)\n", fails ? "FAIL" : "PASS", (unsigned long long)cfg.seed);
   free(tp);
+  free(m.aExp);
   sqlite3_close(db);
   return fails ? 1 : 0;
 }
@@ -1776,6 +1967,7 @@ int main(int argc, char **argv){
       || cfg.schema_ms<0 ) usage();
 
   sqlite3_auto_extension((void(*)(void))sqlite3_quota_init);
+  parse_alerts();
   setvbuf(stdout, 0, _IOLBF, 0);
   printf("stress: seed=%llu (replay: --seed %llu), SQLite %s\n", (unsigned long long)cfg.seed,
          (unsigned long long)cfg.seed, sqlite3_libversion());

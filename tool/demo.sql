@@ -102,13 +102,35 @@ SELECT quota_clock('2026-12-01 00:00:42') AS now;
 SELECT key, cap, period, used, remaining FROM quota WHERE key = 'ip:203.0.113.7';
 
 .print
-.print == 11. The ledger: every charge, who, when, how much, and why
+.print == 11. Alerts for operators, and a new limit tried in shadow mode
+-- Tell operators when sk-live-1 reaches 80% and 100% of its monthly cap.
+UPDATE quota SET alert = '80%, 100%' WHERE key = 'sk-live-1';
+SELECT quota_record('sk-live-1', 85000) AS ledger_id;
+-- A new key whose cap is tried before it is enforced: shadow mode never
+-- denies, but says what it would have done.
+INSERT INTO quota(key, cap, period, enforce, alert)
+  VALUES ('sk-beta', 1000, 'day', 'shadow', '100%');
+SELECT quota_consume('sk-beta', 800) AS ledger_id;
+SELECT quota_consume('sk-beta', 400) AS granted_anyway;
+SELECT quota_status('sk-beta') ->> '$.allowed' AS allowed,
+       quota_status('sk-beta') ->> '$.would_deny' AS would_deny;
+SELECT key, used, cap, alert, enforce FROM quota WHERE alert IS NOT NULL;
+-- The events, written in each charge's own transaction: the outbox that an
+-- alerting job reads with WHERE id > (the last id it handled).
+SELECT id, key, kind, detail, used, cap, datetime(at, 'unixepoch') AS at
+  FROM quota_events ORDER BY id;
+-- Satisfied with the new limit: enforce it.
+UPDATE quota SET enforce = 'hard' WHERE key = 'sk-beta';
+SELECT quota_consume('sk-beta', 1) AS denied_now;
+
+.print
+.print == 12. The ledger: every charge, who, when, how much, and why
 SELECT id, key, amount, datetime(at, 'unixepoch') AS at, request_id, hold_id,
        meta, over, late
   FROM quota_ledger ORDER BY id;
 
 .print
-.print == 12. Admin: raise a cap, reset usage, check the store
+.print == 13. Admin: raise a cap, reset usage, check the store
 UPDATE quota SET cap = 60 WHERE key = 'acct:9';
 UPDATE quota SET used = 0 WHERE key = 'sk-live-1';
 SELECT key, cap, used, remaining FROM quota;

@@ -61,14 +61,16 @@ static const struct Fn {
 
 static const char *const azCol[] = {
   "key", "cap", "period", "anchor", "parent", "retention", "used", "reserved",
-  "remaining", "period_start", "resets_at", "retry_after", "note"
+  "remaining", "period_start", "resets_at", "retry_after", "note", "alert",
+  "enforce"
 };
 /* The kind of value each column mostly wants. */
 static const int aColKind[] = {
   ARG_KEY, ARG_AMOUNT, ARG_DUR, ARG_TIME, ARG_KEY, ARG_DUR, ARG_AMOUNT,
-  ARG_AMOUNT, ARG_AMOUNT, ARG_TIME, ARG_TIME, ARG_AMOUNT, ARG_META
+  ARG_AMOUNT, ARG_AMOUNT, ARG_TIME, ARG_TIME, ARG_AMOUNT, ARG_META, ARG_META,
+  ARG_META
 };
-#define N_COL 13
+#define N_COL 15
 
 static const char *const azPeriod[] = {
   "lifetime", "hour", "day", "week", "month", "year", "rolling 90 seconds",

@@ -7,7 +7,8 @@
 ** picks the start: 2026, a leap day, just before 1970, a year's end, the
 ** years 0000 and 9999) and six keys from a pool of names: two parents (a
 ** month, a rolling minute) with children (a day, a rolling 10 s, an hour
-** below the day) and a lifetime key. Then up to 96 operations:
+** below the day) and a lifetime key, four of them with alerts (their
+** charges write quota_events). Then up to 96 operations:
 **   reserve, settle, release, consume, record (with or without request ids,
 **   ttls and meta; small, large and 64-bit-extreme amounts), check, status,
 **   purge; the clock moved forward a little or a lot, or backward;
@@ -1167,14 +1168,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *aData, size_t nData){
   r->bRetention = aOpt[c].bRet;
   fzExecf(r->db, "CREATE VIRTUAL TABLE quota USING quota%s", aOpt[c].z);
   fzExec(r->db, "CREATE TABLE log(v); CREATE TABLE one(x); INSERT INTO one VALUES(1)");
+  /* alerts on four keys: every charge may write events (the invariants
+  ** are the same: an alert changes no count) */
   fzExec(r->db,
-    "INSERT INTO quota(key, cap, period, parent) VALUES"
-    " ('p', 50, 'month', NULL),"
-    " ('q', 30, 'rolling 60 seconds', NULL),"
-    " ('k0', 10, 'day', 'p'),"
-    " ('k1', 20, 'rolling 10 seconds', 'p'),"
-    " ('k2', 5, 'lifetime', NULL),"
-    " ('k3', NULL, 'hour', 'k0')");
+    "INSERT INTO quota(key, cap, period, parent, alert) VALUES"
+    " ('p', 50, 'month', NULL, '50%, 100%'),"
+    " ('q', 30, 'rolling 60 seconds', NULL, '80%'),"
+    " ('k0', 10, 'day', 'p', '5'),"
+    " ('k1', 20, 'rolling 10 seconds', 'p', NULL),"
+    " ('k2', 5, 'lifetime', NULL, '100%, 7'),"
+    " ('k3', NULL, 'hour', 'k0', NULL)");
   {
     static const int aParent[N_SLOT] = { -1, -1, 0, 0, -1, 2 };
     static const int aPer[N_SLOT] = { 4, 7, 2, 6, 10, 1 };

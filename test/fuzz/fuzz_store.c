@@ -14,7 +14,7 @@
 **   INSERT INTO quota_<t> VALUES(<values>)
 **   DROP TABLE quota_<t>                            (rarely)
 ** for any of keys, holds, expiry, ledger, requests, window, meta, keyconf,
-** holdtime, with
+** holdtime, events (alerts on three keys, b in shadow mode), with
 ** values of every type: ids of other rows (parent cycles, dangling
 ** references), negative and 64-bit-extreme numbers, reals, texts, blobs,
 ** NULL. Then every function, a SELECT of the table and each kind of write
@@ -25,8 +25,8 @@
 ** crash, no hang, no sanitizer report; and a reserve or consume that grants
 ** leaves used + reserved <= cap at every capped level of the key's chain as
 ** the table then reads (used <= cap at a bucket, whose holds are in its
-** used; the extension must not grant past the numbers it reads itself,
-** however odd they are).
+** used), but for a level whose enforce reads 'shadow' (the extension must
+** not grant past the numbers it reads itself, however odd they are).
 */
 #include "fuzz_common.h"
 
@@ -62,6 +62,11 @@ static const char *const azBuild[] = {
   "SELECT quota_consume('r', 4)",
   "SELECT quota_reserve_upto('r', 1, 2, NULL, 40)",     /* hold 8 */
   "SELECT quota_extend(7, 600)",                        /* hold 7 to lane 1 */
+  /* alerts and a shadow key: rows of keyconf and events to damage */
+  "UPDATE quota SET alert='50%, 2' WHERE key IN ('org', 'a', 'w')",
+  "UPDATE quota SET enforce='shadow' WHERE key='b'",
+  "SELECT quota_consume('a', 4)",
+  "SELECT quota_consume('b', 9)",
 };
 #define N_BUILD ((int)(sizeof(azBuild)/sizeof(azBuild[0])))
 #define CLOCK_BUILT "2026-01-31 10:00:20"
@@ -90,6 +95,8 @@ static const struct Shadow {
   {"meta", {"name", "value", 0}, 0},
   {"keyconf", {"id", "rollover", "alert", "enforce", "fired", "rate", 0}, "id=%lld"},
   {"holdtime", {"id", "at", 0}, "id=%lld"},
+  {"events", {"id", "key", "at", "kind", "detail", "used", "cap", "period_start",
+              "ledger_id", "hold_id", 0}, "id=%lld"},
 };
 #define N_SHADOW ((unsigned)(sizeof(aShadow)/sizeof(aShadow[0])))
 
@@ -228,6 +235,16 @@ static void checkGrant(sqlite3 *db, const char *zCall, const char *zKey,
           const char *z = (const char*)sqlite3_column_text(pStmt, 0);
           snprintf(zParent, 64, "%s", z ? z : "");
         }
+      }
+      sqlite3_finalize(pStmt);
+    }
+    /* a level in shadow mode grants past its cap by design */
+    {
+      sqlite3_stmt *pStmt = 0;
+      if( sqlite3_prepare_v2(db, "SELECT enforce='shadow' FROM quota WHERE key=?1",
+                             -1, &pStmt, 0)==SQLITE_OK ){
+        sqlite3_bind_text(pStmt, 1, zName, -1, SQLITE_TRANSIENT);
+        if( sqlite3_step(pStmt)==SQLITE_ROW && sqlite3_column_int(pStmt, 0) ) bCap = 0;
       }
       sqlite3_finalize(pStmt);
     }
