@@ -15,7 +15,7 @@
 
 #include <sqlite3.h>
 
-#define SQLITE_QUOTA_VERSION        "0.3.0"
+#define SQLITE_QUOTA_VERSION        "0.4.0"
 #define SQLITE_QUOTA_VERSION_NUMBER 3000     /* major*1000000 + minor*1000 + patch */
 
 #ifdef __cplusplus
