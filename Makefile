@@ -44,12 +44,17 @@ WARN      = -Wall -Wextra
 PREFIX   ?= /usr/local
 LIBDIR   ?= $(PREFIX)/lib
 INCDIR   ?= $(PREFIX)/include
+BINDIR   ?= $(PREFIX)/bin
 TCLSH    ?= tclsh
 SQLITE3  ?= sqlite3
 
 EXT_SRC   = $(sort $(wildcard ext/*.c))
 EXT_HDR   = $(sort $(wildcard ext/*.h))
 SO        = quota.so
+# Programs an operator runs beside an application (tool/NAME.c): POSIX C
+# against the system libsqlite3, with nothing of ext/ compiled in.
+TOOL_BIN    = build/quota-checkpointer
+TOOL_CFLAGS = -std=c99 -D_POSIX_C_SOURCE=200809L $(WARN)
 
 #-------------------------------------------------------------------------
 # How each kind of thing is compiled, said once. A build adds its own
@@ -106,7 +111,7 @@ DQLITE_PRESENT = $(and $(wildcard /usr/include/dqlite.h),$(shell command -v dqli
         dqlite test-dqlite deps-dqlite fuzz fuzz-replay analyze newest newest-if-present \
         coverage-build rust go
 
-all: $(SO)
+all: $(SO) $(TOOL_BIN)
 
 deps-build:
 	@sh tool/deps.sh build
@@ -139,7 +144,10 @@ build/fuzz_replay_%: test/fuzz/%.c $(FUZZ_DEPS) $(EXT_SRC) $(EXT_HDR) | build de
 
 fuzz-replay: $(FUZZ_REPLAY)
 
-drivers: $(TEST_BIN) $(BENCH_BIN) $(FUZZ_REPLAY)
+build/quota-checkpointer: tool/quota-checkpointer.c | build deps-build
+	$(CC) $(TOOL_CFLAGS) $(CFLAGS) -o $@ $< -lsqlite3
+
+drivers: $(TEST_BIN) $(BENCH_BIN) $(FUZZ_REPLAY) $(TOOL_BIN)
 
 # A second SQLite: the newest release's amalgamation, as the npm package
 # better-sqlite3 ships it in deps/sqlite3/ (make node-deps installs it into
@@ -302,8 +310,9 @@ libsqlite_quota.a: $(STATIC_OBJ)
 	rm -f $@
 	ar rcs $@ $(STATIC_OBJ)
 
-install: $(SO) libsqlite_quota.a
-	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCDIR) $(DESTDIR)$(LIBDIR)/pkgconfig
+install: $(SO) libsqlite_quota.a $(TOOL_BIN)
+	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCDIR) $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(BINDIR)
+	install -m 0755 $(TOOL_BIN) $(DESTDIR)$(BINDIR)/
 	install -m 0755 $(SO) $(DESTDIR)$(LIBDIR)/$(SO)
 	install -m 0644 libsqlite_quota.a $(DESTDIR)$(LIBDIR)/libsqlite_quota.a
 	install -m 0644 ext/quota.h $(DESTDIR)$(INCDIR)/quota.h

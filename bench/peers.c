@@ -33,6 +33,8 @@
 **   --restart-frames N  diag: the checkpointer runs a RESTART checkpoint
 **                     when the log holds N frames or more (default 4000)
 **   --flush-ms N      diag: the log writeback period (default 1)
+**   --checkpointer PATH  diag variant tool: the program to run (default
+**                     build/quota-checkpointer)
 **   --full            diag: synchronous=FULL (and Redis AOF always) instead
 **
 ** The report (markdown) goes to stdout, progress to stderr.
@@ -120,6 +122,9 @@
 **   all        bgckpt, flush and shortbusy together: one helper process
 **              starts the log's writeback every --flush-ms ms and
 **              checkpoints every --ckpt-ms ms.
+**   tool       as bgckpt, with the program this project ships,
+**              build/quota-checkpointer --every --ckpt-ms --restart-frames
+**              --restart-frames, in place of the helper process.
 **   assist     the automatic checkpoint stays on (so the log restarts as
 **              usual, without a RESTART checkpoint), and the helper process
 **              runs a PASSIVE checkpoint every 5 ms (never RESTART) and the
@@ -155,6 +160,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -215,6 +221,7 @@ static struct Options {
   char zSkipPinned[256];      /* why the one-vCPU Redis is not measured */
   int abOnly[NSYS];           /* sides to run */
   char zVariants[256];        /* diag variants, comma-separated, "" = all */
+  const char *zCheckpointer;  /* diag variant tool: the program it runs */
   int msCkpt;                 /* diag checkpointer period */
   int nRestartFrames;         /* diag: the checkpointer RESTARTs at this many frames */
   int msFlush;                /* diag: the log writeback period */
@@ -427,18 +434,21 @@ struct Variant {
   int bFlush;                 /* the helper process starts writeback of the log */
   int bRestart;               /* the helper's RESTART checkpoints (bBgCkpt) */
   int msCkpt;                 /* the helper's checkpoint period; 0 = --ckpt-ms */
+  int bTool;                  /* build/quota-checkpointer checkpoints instead */
 };
 static const Variant g_aVar[] = {
-  { "default",   "default: busy_timeout 5000, automatic checkpoint", 0, 1000, BUSY_TIMEOUT, 0, 0, 0, 0 },
-  { "traced",    "traced: the default policy, instrumented", 1, 1000, BUSY_MIMIC, 0, 0, 0, 0 },
-  { "bgckpt",    "bgckpt: wal_autocheckpoint=0 + checkpointer process", 1, 0, BUSY_MIMIC, 1, 0, 1, 0 },
-  { "shortbusy", "shortbusy: short busy sleeps, automatic checkpoint", 1, 1000, BUSY_SHORT, 0, 0, 0, 0 },
-  { "both",      "both: checkpointer process + short busy sleeps", 1, 0, BUSY_SHORT, 1, 0, 1, 0 },
-  { "flush",     "flush: automatic checkpoint + log writeback process", 1, 1000, BUSY_MIMIC, 0, 1, 0, 0 },
-  { "flushshort","flushshort: flush + short busy sleeps", 1, 1000, BUSY_SHORT, 0, 1, 0, 0 },
-  { "all",       "all: checkpointer + log writeback + short busy sleeps", 1, 0, BUSY_SHORT, 1, 1, 1, 0 },
+  { "default",   "default: busy_timeout 5000, automatic checkpoint", 0, 1000, BUSY_TIMEOUT, 0, 0, 0, 0, 0 },
+  { "traced",    "traced: the default policy, instrumented", 1, 1000, BUSY_MIMIC, 0, 0, 0, 0, 0 },
+  { "bgckpt",    "bgckpt: wal_autocheckpoint=0 + checkpointer process", 1, 0, BUSY_MIMIC, 1, 0, 1, 0, 0 },
+  { "shortbusy", "shortbusy: short busy sleeps, automatic checkpoint", 1, 1000, BUSY_SHORT, 0, 0, 0, 0, 0 },
+  { "both",      "both: checkpointer process + short busy sleeps", 1, 0, BUSY_SHORT, 1, 0, 1, 0, 0 },
+  { "flush",     "flush: automatic checkpoint + log writeback process", 1, 1000, BUSY_MIMIC, 0, 1, 0, 0, 0 },
+  { "flushshort","flushshort: flush + short busy sleeps", 1, 1000, BUSY_SHORT, 0, 1, 0, 0, 0 },
+  { "all",       "all: checkpointer + log writeback + short busy sleeps", 1, 0, BUSY_SHORT, 1, 1, 1, 0, 0 },
   { "assist",    "assist: automatic checkpoint, helped by PASSIVE checkpoints every 5 ms and log writeback; short busy sleeps",
-                 1, 1000, BUSY_SHORT, 1, 1, 0, 5 },
+                 1, 1000, BUSY_SHORT, 1, 1, 0, 5, 0 },
+  { "tool",      "tool: wal_autocheckpoint=0 + build/quota-checkpointer (the program this project ships)",
+                 1, 0, BUSY_MIMIC, 0, 0, 0, 0, 1 },
 };
 #define NVAR ((int)(sizeof(g_aVar)/sizeof(g_aVar[0])))
 
@@ -1349,13 +1359,38 @@ static void helper_main(const Variant *pVar, Slot *pSlot, int fdReady, int fdGo)
   _exit(0);
 }
 
+/* The diagnosis's variant tool: build/quota-checkpointer on the database,
+** from before the clients start until they end (SIGTERM; it must exit 0). */
+static pid_t start_checkpointer(void){
+  char zEvery[16], zFrames[16];
+  pid_t pid;
+  snprintf(zEvery, sizeof(zEvery), "%d", g.msCkpt);
+  snprintf(zFrames, sizeof(zFrames), "%d", g.nRestartFrames);
+  fflush(stdout); fflush(stderr);
+  pid = fork();
+  if( pid<0 ) die("fork: %s", strerror(errno));
+  if( pid==0 ){
+    execl(g.zCheckpointer, g.zCheckpointer, g_zDb, "--every", zEvery,
+          "--restart-frames", zFrames, "--quiet", (char*)0);
+    fprintf(stderr, "peers: cannot run %s: %s\n", g.zCheckpointer, strerror(errno));
+    _exit(127);
+  }
+  return pid;
+}
+static void stop_checkpointer(pid_t pid){
+  int st = 0;
+  if( kill(pid, SIGTERM)!=0 ) die("kill: %s", strerror(errno));
+  if( waitpid(pid, &st, 0)<0 ) die("waitpid: %s", strerror(errno));
+  if( !WIFEXITED(st) || WEXITSTATUS(st)!=0 ) die("%s failed (status %d)", g.zCheckpointer, st);
+}
+
 /* Runs one case with nCli clients for rSec; fills the case's round figures. */
 static void run_case(Case *p, int iCli, int iRound){
   int nCli = g.aCli[iCli];
   const Variant *pVar = p->iVar>=0 ? &g_aVar[p->iVar] : 0;
   int bCkpt = pVar && (pVar->bBgCkpt || pVar->bFlush);   /* a helper process */
   int aReady[2], aGo[2], i, nReady = 0, nProc;
-  pid_t aPid[MAX_CLIENT+1];
+  pid_t aPid[MAX_CLIENT+1], pidTool = 0;
   long long nOk = 0, nsMax = 0;
   Hist *pH = p->apHist[iCli];
 
@@ -1371,6 +1406,7 @@ static void run_case(Case *p, int iCli, int iRound){
   if( p->eSys==SYS_PINNED ) redis_set_fsync(g.zPinned, p->bDurable);
 #endif
   memset(g_aSlot, 0, sizeof(Slot)*(MAX_CLIENT+1));
+  if( pVar && pVar->bTool ) pidTool = start_checkpointer();
   if( pipe(aReady)!=0 || pipe(aGo)!=0 ) die("pipe: %s", strerror(errno));
   fflush(stdout); fflush(stderr);
   nProc = nCli + (bCkpt ? 1 : 0);
@@ -1403,6 +1439,7 @@ static void run_case(Case *p, int iCli, int iRound){
     if( waitpid(aPid[nCli], &st, 0)<0 ) die("waitpid: %s", strerror(errno));
     if( !WIFEXITED(st) || WEXITSTATUS(st)!=0 ) die("helper process failed (status %d)", st);
   }
+  if( pidTool>0 ) stop_checkpointer(pidTool);
   close(aReady[0]);
   if( nReady<nProc ) die("%s: only %d of %d processes started", p->zLabel, nReady, nProc);
   for(i=0; i<nCli; i++){
@@ -1873,7 +1910,7 @@ static void usage(void){
     "             [--skip-redis WHY] [--skip-pinned WHY] [--skip-pg WHY]\n"
     "             [--only sqlite,redis,pinned,pg]\n"
     "             [--diag [--full] [--variants LIST] [--ckpt-ms N] [--restart-frames N]\n"
-    "                     [--flush-ms N]]\n");
+    "                     [--flush-ms N] [--checkpointer PATH]]\n");
   exit(2);
 }
 
@@ -1911,6 +1948,7 @@ int main(int argc, char **argv){
   g.rSec = 1.5;
   g.msCkpt = 50;
   g.nRestartFrames = 4000;
+  g.zCheckpointer = "build/quota-checkpointer";
   g.msFlush = 1;
   snprintf(g.zDir, sizeof(g.zDir), "build/peers/sqlite");
   {
@@ -1942,6 +1980,7 @@ int main(int argc, char **argv){
     else if( strcmp(z, "--variants")==0 ) snprintf(g.zVariants, sizeof(g.zVariants), "%s", zArg);
     else if( strcmp(z, "--ckpt-ms")==0 ) g.msCkpt = atoi(zArg);
     else if( strcmp(z, "--restart-frames")==0 ) g.nRestartFrames = atoi(zArg);
+    else if( strcmp(z, "--checkpointer")==0 ) g.zCheckpointer = zArg;
     else if( strcmp(z, "--flush-ms")==0 ) g.msFlush = atoi(zArg);
     else usage();
   }
