@@ -18,7 +18,7 @@
 **                     groups: main scale memory procs
 **                     main:   consume reserve check status base0 base1
 **                             base2 base3 read ratekey upto extend
-**                             settle alert plainconf
+**                             settle alert plainconf batch base2b
 **                     scale:  keys ledger rolling chain
 **   --keys N        the large key count of the scale cases (1000000)
 **   --main-keys N   the main cases charge one of N keys at random (1): with
@@ -450,6 +450,7 @@ struct Bench {
   sqlite3_int64 iHold, iHoldEnd; /* settle: the next hold, past the last;
                               ** extend: the hold */
   long long nKey;             /* keys chosen from at random (1 = key 0) */
+  int nInBatch;               /* batch cases: calls made in the open transaction */
   uint64_t rng;               /* random state */
   char zKey[16];              /* key of the current op (bound SQLITE_STATIC) */
   long long nFrame;           /* WAL frames appended while counting */
@@ -787,6 +788,40 @@ static void op_base2(Bench *p){
   step_done(p->a[3]);
 }
 
+/* The batch cases: BATCH_CALLS calls in one BEGIN IMMEDIATE ... COMMIT, as
+** an application does when it charges many requests at once (an import, a
+** queue drained in one go). One call is one op; a round runs whole
+** batches (bench_run), so the time of every COMMIT is counted. */
+#define BATCH_CALLS 100
+
+/* quota_consume(key, 1) in a batch: a[0], a[1] BEGIN IMMEDIATE, a[2] COMMIT */
+static void op_batch(Bench *p){
+  if( p->nInBatch==0 ) step_done(p->a[1]);
+  op_consume(p);
+  if( ++p->nInBatch==BATCH_CALLS ){
+    step_done(p->a[2]);
+    p->nInBatch = 0;
+  }
+}
+
+/* (2b) the guarded UPDATE and ledger INSERT of (2) in a batch: a[0] BEGIN
+** IMMEDIATE, a[1] UPDATE, a[2] INSERT, a[3] COMMIT */
+static void op_base2b(Bench *p){
+  sqlite3_stmt *u = p->a[1], *ins = p->a[2];
+  pick_key(p);
+  if( p->nInBatch==0 ) step_done(p->a[0]);
+  bind_text(u, 2, p->zKey);
+  step_done(u);
+  if( sqlite3_changes(p->db)!=1 ) die("(2b): guarded UPDATE of '%s' changed no row", p->zKey);
+  bind_text(ins, 1, p->zKey);
+  bind_int(ins, 3, (sqlite3_int64)time(0));
+  step_done(ins);
+  if( ++p->nInBatch==BATCH_CALLS ){
+    step_done(p->a[3]);
+    p->nInBatch = 0;
+  }
+}
+
 /* (3) reserve: a[0] BEGIN IMMEDIATE, a[1] guarded UPDATE reserved, a[2] INSERT
 ** hold, a[3] COMMIT, a[4] ROLLBACK; settle: a[5] SELECT hold, a[6] DELETE
 ** hold, a[7] UPDATE q, a[8] INSERT ledger */
@@ -840,8 +875,8 @@ static void op_read(Bench *p){
 ** Case kinds
 */
 enum {
-  K_CONSUME, K_RESERVE, K_CHECK, K_STATUS, K_UPTO, K_SETTLE, K_EXTEND,
-  K_BASE0, K_BASE1, K_BASE2, K_BASE3, K_READ
+  K_CONSUME, K_RESERVE, K_CHECK, K_STATUS, K_UPTO, K_SETTLE, K_BATCH, K_EXTEND,
+  K_BASE0, K_BASE1, K_BASE2, K_BASE3, K_READ, K_BASE2B
 };
 
 static void prepare_op(Bench *p, int eKind){
@@ -864,6 +899,22 @@ static void prepare_op(Bench *p, int eKind){
       p->a[0] = prep(db, "SELECT quota_reserve_upto(?1, 1, 4)");
       p->a[1] = prep(db, "SELECT quota_settle(?1, ?2)");
       bind_int(p->a[1], 2, 3);
+      break;
+    case K_BATCH:
+      p->xOp = op_batch;
+      p->a[0] = prep(db, "SELECT quota_consume(?1, ?2)");
+      p->a[1] = prep(db, "BEGIN IMMEDIATE");
+      p->a[2] = prep(db, "COMMIT");
+      bind_int(p->a[0], 2, 1);
+      break;
+    case K_BASE2B:
+      p->xOp = op_base2b;
+      p->a[0] = prep(db, "BEGIN IMMEDIATE");
+      p->a[1] = prep(db, "UPDATE q SET used = used + ?1 WHERE key = ?2 AND used + ?1 <= lim");
+      p->a[2] = prep(db, "INSERT INTO ledger(key, amount, at) VALUES(?1, ?2, ?3)");
+      p->a[3] = prep(db, "COMMIT");
+      bind_int(p->a[1], 1, 1);
+      bind_int(p->a[2], 2, 1);
       break;
     case K_SETTLE:
       p->xOp = op_settle;
@@ -1068,7 +1119,8 @@ static void bench_run(Bench *p, double rSec, long long nMax, int bWarm){
     for(i=0; i<8; i++) p->xOp(p);
     n += 8;
     t1 = now_mono();
-    if( t1>=tEnd || (nMax>0 && n>=nMax) ) break;
+    /* a batch case ends with its last transaction committed */
+    if( (t1>=tEnd || (nMax>0 && n>=nMax)) && p->nInBatch==0 ) break;
   }
   if( !bWarm ){
     if( p->nDone>=MAX_ROUND ) die("too many rounds");
@@ -1197,6 +1249,8 @@ static const MainCase aMain[] = {
   { "read",    K_READ,    "(r) guarded SELECT, read only", 0, 0 },
   { "ratekey", K_CONSUME, "quota_consume on a token bucket", 0, 0 },
   { "upto",    K_UPTO,    "quota_reserve_upto + quota_settle (one pair)", 0, 0 },
+  { "batch",   K_BATCH,   "quota_consume, 100 calls per BEGIN IMMEDIATE ... COMMIT", 0, 0 },
+  { "base2b",  K_BASE2B,  "(2b) guarded UPDATE; INSERT ledger, 100 per BEGIN IMMEDIATE ... COMMIT", 0, 0 },
   { "settle",  K_SETTLE,  "quota_settle of a hold reserved before the rounds", 0, 0 },
   { "extend",  K_EXTEND,  "quota_extend of a live hold", 0, 0 },
 };
@@ -1216,6 +1270,7 @@ static const Cmp aCmp[] = {
   { "alert",   "consume", "consume, alert key / plain key",  0.95, 0.95 },
   { "plainconf", "consume", "consume, plain key, a store with alerts / without", 0.95, 0.95 },
   { "reserve", "base3", "reserve + settle / (3)",            0.7, 0.9 },
+  { "batch",   "base2b", "consume in a batch / (2b) in a batch", 0.8, 0.8 },
   { "check",   "read",  "quota_check / (r)",                 0.0, 0.0 },
   { "status",  "read",  "quota_status / (r)",                0.0, 0.0 },
   { "ratekey", "consume", "consume on a bucket / on a month", 0.9, 0.9 },
@@ -2022,7 +2077,7 @@ static void usage(void){
     "                  [--case LIST] [--keys N] [--ledger N] [--mem-calls N] [--ops N]\n"
     "                  [--main-keys N] [--dir DIR]\n"
     "cases: main scale memory procs | consume reserve check status base0 base1 base2\n"
-    "       base3 read ratekey upto settle extend alert plainconf\n"
+    "       base3 read ratekey upto settle extend alert plainconf batch base2b\n"
     "       | keys ledger rolling chain\n");
   exit(2);
 }
@@ -2040,7 +2095,7 @@ int main(int argc, char **argv){
   static const char *azKnown[] = {
     "main", "scale", "memory", "procs", "consume", "reserve", "check", "status",
     "base0", "base1", "base2", "base3", "read", "ratekey", "upto", "settle", "extend",
-    "alert", "plainconf", "keys", "ledger", "rolling", "chain", 0
+    "alert", "plainconf", "batch", "base2b", "keys", "ledger", "rolling", "chain", 0
   };
   int i, rc, nCpu;
   int bRounds = 0, bSec = 0, bLedger = 0, bMem = 0;
@@ -2163,11 +2218,8 @@ int main(int argc, char **argv){
   if( want("memory", 0) ) memory_start();
   if( bScale ) scale_setup();
   memory_finish();
-  if( want("main", 0) || want("consume", 0) || want("reserve", 0) || want("check", 0)
-   || want("status", 0) || want("base0", 0) || want("base1", 0) || want("base2", 0)
-   || want("base3", 0) || want("read", 0) || want("ratekey", 0) || want("upto", 0)
-   || want("settle", 0) || want("extend", 0) || want("alert", 0) || want("plainconf", 0) ){
-    phase_main();
+  for(i=0; i<N_MAIN; i++){
+    if( main_selected(i) ){ phase_main(); break; }
   }
   if( bScale ) scale_run();
   if( want("procs", 0) && g.bWal ) phase_procs();
