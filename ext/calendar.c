@@ -87,6 +87,14 @@ sqlite3_int64 quotaCalJoin(const QuotaCivil *p){
 }
 
 /* t as 'YYYY-MM-DD HH:MM:SS' in zOut (QUOTA_TIME_TEXT bytes). */
+/* v (>= 0) as exactly n decimal digits, zero-padded. */
+static void calDigits(char *z, int v, int n){
+  while( n-- > 0 ){
+    z[n] = (char)('0' + v % 10);
+    v /= 10;
+  }
+}
+
 void quotaCalFormat(sqlite3_int64 t, char *zOut){
   QuotaCivil c;
   quotaCalSplit(t, &c);
@@ -97,8 +105,15 @@ void quotaCalFormat(sqlite3_int64 t, char *zOut){
     memcpy(zOut, "0000-00-00 00:00:00", 20);
     return;
   }
-  sqlite3_snprintf(QUOTA_TIME_TEXT, zOut, "%04d-%02d-%02d %02d:%02d:%02d",
-      (int)c.y, c.m, c.d, c.H, c.M, c.S);
+  /* by hand, not printf: quota_status formats a time on every call */
+  calDigits(zOut, (int)c.y, c.y>9999 ? 5 : 4);
+  zOut += c.y>9999 ? 5 : 4;
+  *zOut++ = '-'; calDigits(zOut, c.m, 2); zOut += 2;
+  *zOut++ = '-'; calDigits(zOut, c.d, 2); zOut += 2;
+  *zOut++ = ' '; calDigits(zOut, c.H, 2); zOut += 2;
+  *zOut++ = ':'; calDigits(zOut, c.M, 2); zOut += 2;
+  *zOut++ = ':'; calDigits(zOut, c.S, 2); zOut += 2;
+  *zOut = 0;
 }
 
 /* The anchor moved by nMonth months, its day clamped to the target month. */

@@ -183,16 +183,16 @@ static int callBegin(QuotaCall *pCall, sqlite3_context *ctx, const char *zFunc,
         zFunc, zFunc);
   }
   pCall->now = quotaNow(pCall->pConn);
-  if( rc==SQLITE_OK && eCall!=CALL_INSPECT ){
-    rc = quotaStoreRefresh(pCall->p);
-    if( rc==SQLITE_ERROR ){
-      /* the probe of quotaConnTableGone clears the connection's error:
-      ** keep SQLite's reason first, in case the table is still there */
-      callCapture(pCall, rc);
-      if( quotaConnTableGone(pCall->pConn, "main", "quota") ){
-        return callError(pCall, SQLITE_ERROR, "%s: no quota table (CREATE "
-            "VIRTUAL TABLE quota USING quota): it was dropped or renamed", zFunc);
-      }
+  if( rc==SQLITE_OK && eCall!=CALL_INSPECT ) rc = quotaStoreRefresh(pCall->p);
+  if( rc==SQLITE_ERROR ){
+    /* The first statement on the store's tables failed (the read that
+    ** starts a read transaction, or the refresh). The probe of
+    ** quotaConnTableGone clears the connection's error: keep SQLite's
+    ** reason first, in case the table is still there. */
+    callCapture(pCall, rc);
+    if( quotaConnTableGone(pCall->pConn, "main", "quota") ){
+      return callError(pCall, SQLITE_ERROR, "%s: no quota table (CREATE "
+          "VIRTUAL TABLE quota USING quota): it was dropped or renamed", zFunc);
     }
   }
   if( rc==SQLITE_OK && !pCall->txn.bClean ){
@@ -761,27 +761,72 @@ static void checkFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   if( callEnd(&call, rc) ) sqlite3_result_int(ctx, quotaChainDenies(&c, amount)<0);
 }
 
-/* Append z as a JSON string (quotes, backslashes and controls escaped). */
-static void jsonString(sqlite3_str *pStr, const char *z){
-  sqlite3_str_appendchar(pStr, 1, '"');
+/*
+** The JSON quota_status and quota_hold return, written into one allocation
+** sized up front: quota_status is a read on the request path, and printf
+** and a buffer that regrows cost it more than its reads. The room is the
+** fixed text (JSON_FIXED bytes: the keys, literals, numbers of at most 20
+** characters and times of the function) plus each string escaped at worst
+** (6 bytes a byte, \u00XX) with its quotes.
+*/
+#define JSON_FIXED 512
+typedef struct JsonOut JsonOut;
+struct JsonOut {
+  char *z;                    /* sqlite3_malloc'ed; NULL when out of memory */
+  sqlite3_int64 n;            /* bytes written */
+};
+
+static void jsonOpen(JsonOut *p, const char *z1, const char *z2){
+  sqlite3_int64 nRoom = JSON_FIXED;
+  if( z1 ) nRoom += 6*(sqlite3_int64)strlen(z1) + 2;
+  if( z2 ) nRoom += 6*(sqlite3_int64)strlen(z2) + 2;
+  p->z = sqlite3_malloc64((sqlite3_uint64)nRoom);
+  p->n = 0;
+}
+static void jsonLit(JsonOut *p, const char *z){
+  size_t n = strlen(z);
+  memcpy(p->z + p->n, z, n);
+  p->n += (sqlite3_int64)n;
+}
+static void jsonInt(JsonOut *p, sqlite3_int64 v){
+  char zBuf[24];
+  int i = (int)sizeof(zBuf);
+  sqlite3_uint64 u = v<0 ? (sqlite3_uint64)0 - (sqlite3_uint64)v : (sqlite3_uint64)v;
+  do{ zBuf[--i] = (char)('0' + u%10); u /= 10; }while( u );
+  if( v<0 ) zBuf[--i] = '-';
+  memcpy(p->z + p->n, zBuf + i, sizeof(zBuf) - (size_t)i);
+  p->n += (sqlite3_int64)(sizeof(zBuf) - (size_t)i);
+}
+/* v as a JSON number, or null. */
+static void jsonIntOrNull(JsonOut *p, int bNull, sqlite3_int64 v){
+  if( bNull ) jsonLit(p, "null"); else jsonInt(p, v);
+}
+/* z as a JSON string: quotes, backslashes and controls escaped. */
+static void jsonStr(JsonOut *p, const char *z){
+  static const char zHex[] = "0123456789abcdef";
+  char *zOut = p->z + p->n;
+  *zOut++ = '"';
   for(; *z; z++){
     unsigned char ch = (unsigned char)*z;
     if( ch=='"' || ch=='\\' ){
-      sqlite3_str_appendchar(pStr, 1, '\\');
-      sqlite3_str_appendchar(pStr, 1, (char)ch);
+      *zOut++ = '\\';
+      *zOut++ = (char)ch;
     }else if( ch<0x20 ){
-      sqlite3_str_appendf(pStr, "\\u%04x", ch);
+      memcpy(zOut, "\\u00", 4);
+      zOut[4] = zHex[ch>>4];
+      zOut[5] = zHex[ch&15];
+      zOut += 6;
     }else{
-      sqlite3_str_appendchar(pStr, 1, (char)ch);
+      *zOut++ = (char)ch;
     }
   }
-  sqlite3_str_appendchar(pStr, 1, '"');
+  *zOut++ = '"';
+  p->n = zOut - p->z;
 }
-
-/* Append v as a JSON number, or null. */
-static void jsonIntOrNull(sqlite3_str *pStr, int bNull, sqlite3_int64 v){
-  if( bNull ) sqlite3_str_appendall(pStr, "null");
-  else sqlite3_str_appendf(pStr, "%lld", v);
+/* The text, ready for sqlite3_result_text(.., sqlite3_free). */
+static char *jsonClose(JsonOut *p){
+  p->z[p->n] = 0;
+  return p->z;
 }
 
 /*
@@ -835,44 +880,46 @@ static void statusFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   if( callBegin(&call, ctx, zFunc, CALL_READ) ){ callEnd(&call, call.rcErr); return; }
   rc = loadForRead(&call, zKey, &c);
   if( rc==SQLITE_OK ) rc = statusLevel(&call, &c, amount, &iLevel, &retry);
-  if( rc==SQLITE_OK ) rc = quotaStoreKeyName(call.p, c.a[iLevel].id, &zLevel);
+  /* the key itself was loaded by this very name: read only a parent's */
+  if( rc==SQLITE_OK && iLevel>0 ) rc = quotaStoreKeyName(call.p, c.a[iLevel].id, &zLevel);
   if( rc==SQLITE_OK ){
-    sqlite3_str *pStr = sqlite3_str_new(call.db);
+    const char *zLimited = iLevel>0 ? zLevel : zKey;
+    JsonOut j;
     char zTime[QUOTA_TIME_TEXT];
     k = &c.a[iLevel];
     bAllowed = quotaChainDenies(&c, amount)<0;
-    sqlite3_str_appendall(pStr, "{\"key\":");
-    jsonString(pStr, zKey);
-    sqlite3_str_appendf(pStr, ",\"allowed\":%s,\"code\":", bAllowed ? "true" : "false");
-    if( bAllowed ){
-      sqlite3_str_appendall(pStr, "null");
+    jsonOpen(&j, zKey, zLimited);
+    if( j.z==0 ){
+      rc = SQLITE_NOMEM;
     }else{
-      jsonString(pStr, quotaKind(k->eKind)->zDenyCode);
+      jsonLit(&j, "{\"key\":");
+      jsonStr(&j, zKey);
+      jsonLit(&j, bAllowed ? ",\"allowed\":true,\"code\":null" : ",\"allowed\":false,\"code\":");
+      if( !bAllowed ) jsonStr(&j, quotaKind(k->eKind)->zDenyCode);
+      jsonLit(&j, ",\"cap\":");
+      jsonIntOrNull(&j, !k->bCap, k->cap);
+      jsonLit(&j, ",\"used\":");
+      jsonInt(&j, k->used);
+      jsonLit(&j, ",\"reserved\":");
+      jsonInt(&j, k->reserved);
+      jsonLit(&j, ",\"remaining\":");
+      jsonIntOrNull(&j, !k->bCap, quotaRoom(k));
+      jsonLit(&j, ",\"resets_at\":");
+      if( k->bPeriod ){
+        quotaCalFormat(k->pend, zTime);
+        jsonStr(&j, zTime);
+      }else{
+        jsonLit(&j, "null");
+      }
+      jsonLit(&j, ",\"retry_after\":");
+      jsonIntOrNull(&j, retry<0, retry);
+      jsonLit(&j, ",\"limited_by\":");
+      jsonStr(&j, zLimited);
+      /* what enforcing every level would do: differs from allowed only
+      ** where a level in shadow mode lets `amount` through */
+      jsonLit(&j, quotaChainShort(&c, amount) ? ",\"would_deny\":true}" : ",\"would_deny\":false}");
+      zJson = jsonClose(&j);
     }
-    sqlite3_str_appendall(pStr, ",\"cap\":");
-    jsonIntOrNull(pStr, !k->bCap, k->cap);
-    sqlite3_str_appendf(pStr, ",\"used\":%lld,\"reserved\":%lld,\"remaining\":",
-                        k->used, k->reserved);
-    jsonIntOrNull(pStr, !k->bCap, quotaRoom(k));
-    sqlite3_str_appendall(pStr, ",\"resets_at\":");
-    if( k->bPeriod ){
-      quotaCalFormat(k->pend, zTime);
-      jsonString(pStr, zTime);
-    }else{
-      sqlite3_str_appendall(pStr, "null");
-    }
-    sqlite3_str_appendall(pStr, ",\"retry_after\":");
-    jsonIntOrNull(pStr, retry<0, retry);
-    sqlite3_str_appendall(pStr, ",\"limited_by\":");
-    jsonString(pStr, zLevel);
-    /* what enforcing every level would do: differs from allowed only
-    ** where a level in shadow mode lets `amount` through */
-    sqlite3_str_appendf(pStr, ",\"would_deny\":%s",
-                        quotaChainShort(&c, amount) ? "true" : "false");
-    sqlite3_str_appendchar(pStr, 1, '}');
-    rc = sqlite3_str_errcode(pStr);
-    zJson = sqlite3_str_finish(pStr);
-    if( rc==SQLITE_OK && NEVER(zJson==0) ) rc = SQLITE_NOMEM;
   }
   sqlite3_free(zLevel);
   if( callEnd(&call, rc) ){
@@ -919,7 +966,7 @@ static void holdFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
     rc = quotaStoreHoldCreated(call.p, holdId, &bCreated, &created);
   }
   if( rc==SQLITE_OK && bFound ){
-    sqlite3_str *pStr = sqlite3_str_new(call.db);
+    JsonOut j;
     char zTime[QUOTA_TIME_TEXT];
     const char *zState;
     switch( h.state ){
@@ -928,25 +975,33 @@ static void holdFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
       case HOLD_EXPIRED: zState = "expired"; break;
       default:           zState = "released"; break;   /* or its key deleted */
     }
-    sqlite3_str_appendf(pStr, "{\"id\":%lld,\"key\":", holdId);
-    if( h.zKey ) jsonString(pStr, h.zKey); else sqlite3_str_appendall(pStr, "null");
-    sqlite3_str_appendf(pStr, ",\"amount\":%lld,\"state\":\"%s\",\"charged\":",
-                        h.amount, zState);
-    jsonIntOrNull(pStr, h.state!=HOLD_SETTLED, h.charged);
-    sqlite3_str_appendall(pStr, ",\"created\":");
-    if( bCreated ){
-      quotaCalFormat(holdTimeShown(created), zTime);
-      jsonString(pStr, zTime);
+    jsonOpen(&j, h.zKey, 0);
+    if( j.z==0 ){
+      rc = SQLITE_NOMEM;
     }else{
-      sqlite3_str_appendall(pStr, "null");
+      jsonLit(&j, "{\"id\":");
+      jsonInt(&j, holdId);
+      jsonLit(&j, ",\"key\":");
+      if( h.zKey ) jsonStr(&j, h.zKey); else jsonLit(&j, "null");
+      jsonLit(&j, ",\"amount\":");
+      jsonInt(&j, h.amount);
+      jsonLit(&j, ",\"state\":");
+      jsonStr(&j, zState);
+      jsonLit(&j, ",\"charged\":");
+      jsonIntOrNull(&j, h.state!=HOLD_SETTLED, h.charged);
+      jsonLit(&j, ",\"created\":");
+      if( bCreated ){
+        quotaCalFormat(holdTimeShown(created), zTime);
+        jsonStr(&j, zTime);
+      }else{
+        jsonLit(&j, "null");
+      }
+      quotaCalFormat(holdTimeShown(h.expires), zTime);
+      jsonLit(&j, ",\"expires_at\":");
+      jsonStr(&j, zTime);
+      jsonLit(&j, "}");
+      zJson = jsonClose(&j);
     }
-    quotaCalFormat(holdTimeShown(h.expires), zTime);
-    sqlite3_str_appendall(pStr, ",\"expires_at\":");
-    jsonString(pStr, zTime);
-    sqlite3_str_appendchar(pStr, 1, '}');
-    rc = sqlite3_str_errcode(pStr);
-    zJson = sqlite3_str_finish(pStr);
-    if( rc==SQLITE_OK && NEVER(zJson==0) ) rc = SQLITE_NOMEM;
   }
   quotaStoreHoldClear(&h);
   if( callEnd(&call, rc) ){

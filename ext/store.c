@@ -54,11 +54,12 @@
 **     SQLITE_FCNTL_DATA_VERSION (which moves with every commit to the
 **     database, by any connection, this one included) has not moved since
 **     uDataVersion. Set only when a transaction of the store's own ends in
-**     COMMIT. A writing call in a transaction of its own (BEGIN IMMEDIATE,
-**     which reads the data version afresh) starts with bKnown = bTrusted
+**     COMMIT. A call in a transaction of its own (BEGIN IMMEDIATE for a
+**     writer, BEGIN and a read that starts the snapshot for a reader:
+**     either reads the data version afresh) starts with bKnown = bTrusted
 **     && the data version is unchanged; every other call starts with
-**     nothing known. (A deferred BEGIN has read nothing when it returns:
-**     the data version it shows may be one commit behind.)
+**     nothing known. (A deferred BEGIN alone has read nothing when it
+**     returns: the data version it shows may be one commit behind.)
 **   So nothing held in memory outlives a rollback, a failed call, or a
 **   commit by anyone else: it is dropped (quotaStoreForget) and read again.
 **
@@ -203,6 +204,7 @@ static const char *const azStmtSql[QS_COUNT] = {
   [QS_LOCK] = "UPDATE {meta} SET value=value WHERE 0",
   [QS_BEGIN] = "BEGIN IMMEDIATE",
   [QS_BEGIN_READ] = "BEGIN",
+  [QS_READ_START] = "SELECT 1 FROM {meta} WHERE 0",
   [QS_COMMIT] = "COMMIT",
   [QS_ROLLBACK] = "ROLLBACK",
   [QS_SAVEPOINT] = "SAVEPOINT quota_call",
@@ -804,6 +806,10 @@ int quotaStoreTxnBegin(QuotaStore *p, int bWrite, QuotaTxn *pTxn){
     if( eTxn==SQLITE_TXN_NONE ){
       rc = quotaStoreRunInt(p, bWrite ? QS_BEGIN : QS_BEGIN_READ, 0, 0);
       if( rc==SQLITE_OK ) pTxn->eMode = bWrite ? QUOTA_TXN_OWN : QUOTA_TXN_READ_OWN;
+      /* A deferred BEGIN reads nothing: start the read transaction now, so
+      ** that the data version is the snapshot's and what a committed call
+      ** of ours left in memory can be trusted as for a writer. */
+      if( rc==SQLITE_OK && !bWrite ) rc = quotaStoreRunInt(p, QS_READ_START, 0, 0);
     }else if( !bWrite ){
       pTxn->eMode = QUOTA_TXN_READ_BARE;
     }else if( eTxn==SQLITE_TXN_WRITE ){
@@ -838,10 +844,12 @@ int quotaStoreTxnBegin(QuotaStore *p, int bWrite, QuotaTxn *pTxn){
       }
     }
   }
-  /* Only BEGIN IMMEDIATE has started the read transaction by now, and so
-  ** brought the data version up to date: a deferred BEGIN reads nothing
-  ** yet, and another connection's commit would go unseen. */
-  if( rc==SQLITE_OK && pTxn->eMode==QUOTA_TXN_OWN
+  /* Only a transaction of our own has started its read by now (BEGIN
+  ** IMMEDIATE, or BEGIN and QS_READ_START), and so brought the data
+  ** version up to date: in the caller's transaction another connection's
+  ** commit could go unseen. */
+  if( rc==SQLITE_OK
+   && (pTxn->eMode==QUOTA_TXN_OWN || pTxn->eMode==QUOTA_TXN_READ_OWN)
    && p->bTrusted && storeDataVersion(p)==p->uDataVersion ){
     p->bKnown = 1;              /* nothing committed since our own commit */
   }else{
