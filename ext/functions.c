@@ -822,8 +822,9 @@ static void grantFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
 
 /*
 ** quota_void(grant_id): the grant's unused units stop counting; the units
-** voided. 0 for a grant used up, expired or already voided (an expired
-** grant keeps its unused units in `remaining`). An unknown id is an error.
+** voided. 0, changing nothing, for a grant used up, expired or already
+** voided (an expired grant keeps its unused units in `remaining`). An
+** unknown id is an error.
 */
 static void voidFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   static const char zFunc[] = "quota_void";
@@ -840,9 +841,10 @@ static void voidFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   if( rc==SQLITE_OK && !bFound ){
     rc = callError(&call, SQLITE_ERROR, "%s: no such grant: %lld", zFunc, grantId);
   }
-  if( rc==SQLITE_OK && !bVoided && !(bExpires && expires<=call.now) ){
+  /* used up, voided or expired: nothing to take away, nothing changes */
+  if( rc==SQLITE_OK && remaining>0 && !bVoided && !(bExpires && expires<=call.now) ){
     rc = quotaStoreGrantVoid(call.p, grantId);
-    if( rc==SQLITE_OK && remaining>0 && keyId ){
+    if( rc==SQLITE_OK && keyId ){
       QuotaKey k;
       int bKey = 0;
       rc = quotaKeyById(call.p, keyId, &k, &bKey);
