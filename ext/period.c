@@ -438,7 +438,7 @@ static int periodRollover(QuotaStore *p, QuotaKey *k, sqlite3_int64 anchor,
                           sqlite3_int64 s, sqlite3_int64 e, sqlite3_int64 now,
                           int bWrite){
   const QuotaKind *pKind = quotaKind(k->eKind);
-  sqlite3_int64 prev, unused, amount, id = 0;
+  sqlite3_int64 prev, prevEnd, unused, amount, id = 0;
   int rc = SQLITE_OK;
   if( !k->bCap ) return SQLITE_OK;
   if( !k->bConf ){
@@ -447,7 +447,7 @@ static int periodRollover(QuotaStore *p, QuotaKey *k, sqlite3_int64 anchor,
   }
   if( !k->bRollover || k->rollover<=0 ) return SQLITE_OK;
   /* the start of the period before [s, e): the one holding s - 1 */
-  quotaCalBounds(pKind->nMonths, pKind->nFixed, anchor, s-1, &prev, &unused);
+  quotaCalBounds(pKind->nMonths, pKind->nFixed, anchor, s-1, &prev, &prevEnd);
   unused = k->pstart<prev ? k->cap : (k->used<k->cap ? k->cap - k->used : 0);
   amount = unused<k->rollover ? unused : k->rollover;
   if( amount<=0 ) return SQLITE_OK;
@@ -467,7 +467,6 @@ static int periodNormalizeCalendar(QuotaStore *p, QuotaKey *k, sqlite3_int64 now
   const QuotaKind *pKind = quotaKind(k->eKind);
   sqlite3_int64 anchor = k->bAnchor ? k->anchor : pKind->iAnchor;
   sqlite3_int64 s, e;
-  (void)p; (void)bWrite;
   quotaCalBounds(pKind->nMonths, pKind->nFixed, anchor, now, &s, &e);
   if( s>k->pstart ){
     int rc = periodRollover(p, k, anchor, s, e, now, bWrite);
