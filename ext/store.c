@@ -2322,12 +2322,20 @@ int quotaStorePurge(QuotaStore *p, sqlite3_int64 now, sqlite3_int64 *pnRemoved){
         " AND NOT EXISTS(SELECT 1 FROM {draws} AS d JOIN {ledger} AS l"
         "   ON l.id=d.ledger_id WHERE d.grant_id=g.id)"
         " ORDER BY g.id LIMIT ?2)";
+    /* An expired grant with units left is still counted among its key's
+    ** open grants (quota_keyconf.grants): it leaves the count as it goes. */
+    static const char *const azPurge[] = {
+      "UPDATE {keyconf} SET grants=nullif(grants-(SELECT count(*)"
+      " FROM {grants} AS o JOIN {keys} AS ok ON ok.key=o.key"
+      " WHERE ok.id={keyconf}.id AND o.remaining>0 AND o.voided IS NULL"
+      " AND o.id IN (%s), 0) WHERE grants IS NOT NULL",
+      "DELETE FROM {draws} WHERE grant_id IN (%s",
+      "DELETE FROM {grants} WHERE id IN (%s",
+    };
     int i;
-    for(i=0; rc==SQLITE_OK && i<2; i++){
+    for(i=0; rc==SQLITE_OK && i<QUOTA_ARRAYSIZE(azPurge); i++){
       sqlite3_stmt *pStmt = 0;
-      char *zSql = sqlite3_mprintf("%s%s", i==0
-          ? "DELETE FROM {draws} WHERE grant_id IN ("
-          : "DELETE FROM {grants} WHERE id IN (", zEligible);
+      char *zSql = sqlite3_mprintf(azPurge[i], zEligible);
       rc = zSql ? quotaStorePrepare(p, zSql, &pStmt) : SQLITE_NOMEM;
       sqlite3_free(zSql);
       if( rc==SQLITE_OK ){
@@ -2337,11 +2345,24 @@ int quotaStorePurge(QuotaStore *p, sqlite3_int64 now, sqlite3_int64 *pnRemoved){
         rc = sqlite3_step(pStmt);
         if( rc==SQLITE_DONE ){
           rc = SQLITE_OK;
-          if( i==1 ) n += sqlite3_changes(p->db);
+          if( i==2 ) n += sqlite3_changes(p->db);
         }
       }
       sqlite3_finalize(pStmt);
     }
+    if( rc==SQLITE_OK ){
+      static const char zTidy[] =
+          "DELETE FROM {keyconf} WHERE rollover IS NULL AND alert IS NULL"
+          " AND enforce IS NULL AND fired IS NULL AND rate IS NULL"
+          " AND grants IS NULL";
+      sqlite3_stmt *pStmt = 0;
+      rc = quotaStorePrepare(p, zTidy, &pStmt);
+      if( rc==SQLITE_OK ) rc = quotaStepDone(pStmt);
+      sqlite3_finalize(pStmt);
+    }
+    /* the counts of keys changed: keys read their settings again */
+    p->bKeyCached = 0;
+    p->bConfKnown = 0;
   }
   *pnRemoved = n;
   return rc;
