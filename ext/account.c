@@ -87,7 +87,7 @@ int quotaChainLoad(QuotaStore *p, QuotaChain *c, sqlite3_int64 now, int bWrite){
     /* alert and enforcement (nothing is read while no key has any) */
     if( rc==SQLITE_OK && !c->a[i].bConf ) rc = quotaStoreConfLoad(p, &c->a[i]);
     /* credits (nothing is read for a key without open grants) */
-    if( rc==SQLITE_OK ) rc = quotaStoreCredits(p, &c->a[i], now);
+    if( rc==SQLITE_OK && c->a[i].nGrants>0 ) rc = quotaStoreCredits(p, &c->a[i], now);
   }
   return rc;
 }

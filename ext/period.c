@@ -274,7 +274,8 @@ int quotaCreditsApply(const QuotaKey *k){
 sqlite3_int64 quotaRoom(const QuotaKey *k){
   sqlite3_int64 r, top;
   if( !k->bCap ) return LARGEST_INT64;
-  top = quotaCreditsApply(k) ? quotaAddSat(k->cap, k->credits) : k->cap;
+  top = k->credits>0 && quotaCreditsApply(k) ? quotaAddSat(k->cap, k->credits)
+                                              : k->cap;
   if( k->used>=top ) return 0;
   r = top - k->used;
   if( quotaKind(k->eKind)->bRate ) return r;   /* holds are in used */
