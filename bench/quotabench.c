@@ -18,7 +18,7 @@
 **                     groups: main scale memory procs
 **                     main:   consume reserve check status base0 base1
 **                             base2 base3 read ratekey upto extend
-**                             settle alert plainconf batch base2b
+**                             settle alert plainconf batch base2b grants
 **                     scale:  keys ledger rolling chain
 **   --keys N        the large key count of the scale cases (1000000)
 **   --main-keys N   the main cases charge one of N keys at random (1): with
@@ -495,6 +495,7 @@ struct Store {
   int nRolling;               /* charges spread over the last day */
   const char *zAlert;         /* alert of key 0, or 0 */
   int bOtherAlert;            /* another key, 'other', has an alert */
+  int nGrant;                 /* key 0 has cap 0 and this many live grants */
 };
 
 /* The extension's store, built on db. Returns seconds taken. */
@@ -528,6 +529,20 @@ static double build_ext_store(sqlite3 *db, const Store *pS, const char *zWhat){
   finalize(p);
   if( pS->bOtherAlert ){
     exec(db, "INSERT INTO quota(key, cap, alert) VALUES('other', 100, '80%')");
+  }
+  if( pS->nGrant>0 ){
+    /* No allowance: every charge draws from the grant of priority 0, the
+    ** first of the draw order; the others are live and looked past. 10^15
+    ** units each: no run empties one, and together they fit in the 64
+    ** bits a key's credits may hold. */
+    exec(db, "UPDATE quota SET cap = 0 WHERE key = 'k0000000'");
+    p = prep(db, "SELECT quota_grant('k0000000', 1000000000000000, NULL, ?1)");
+    for(i=0; i<pS->nGrant; i++){
+      bind_int(p, 1, i);
+      step_row(p);
+      reset(p);
+    }
+    finalize(p);
   }
   if( pS->nKey>1 ){
     /* One statement, one transaction of INSERTs into the virtual table. */
@@ -1231,28 +1246,32 @@ struct MainCase {
   const char *zLabel;
   const char *zAlert;         /* key 0's alert (Store.zAlert) */
   int bOtherAlert;            /* Store.bOtherAlert */
+  int nGrant;                 /* Store.nGrant */
 };
 static const MainCase aMain[] = {
-  { "consume", K_CONSUME, "quota_consume", 0, 0 },
+  { "consume", K_CONSUME, "quota_consume", 0, 0, 0 },
   /* The operators' cases: a key with an alert (whose thresholds the cap
   ** far out of reach never lets it cross: the cost every charge pays),
   ** and a key without one in a store where another key has one. */
-  { "alert",   K_CONSUME, "quota_consume, key with alert '50%, 80%, 100%'", "50%, 80%, 100%", 0 },
-  { "plainconf", K_CONSUME, "quota_consume, key without alert, another key has one", 0, 1 },
-  { "base2",   K_BASE2,   "(2) BEGIN IMMEDIATE; guarded UPDATE; INSERT ledger; COMMIT", 0, 0 },
-  { "base1",   K_BASE1,   "(1) seed: BEGIN IMMEDIATE; SELECT count; upsert; INSERT usage_log; COMMIT", 0, 0 },
-  { "base0",   K_BASE0,   "(0) floor: guarded UPDATE, autocommit, no audit row", 0, 0 },
-  { "reserve", K_RESERVE, "quota_reserve + quota_settle (one pair)", 0, 0 },
-  { "base3",   K_BASE3,   "(3) reserve + settle: two transactions over holds + ledger", 0, 0 },
-  { "check",   K_CHECK,   "quota_check", 0, 0 },
-  { "status",  K_STATUS,  "quota_status", 0, 0 },
-  { "read",    K_READ,    "(r) guarded SELECT, read only", 0, 0 },
-  { "ratekey", K_CONSUME, "quota_consume on a token bucket", 0, 0 },
-  { "upto",    K_UPTO,    "quota_reserve_upto + quota_settle (one pair)", 0, 0 },
-  { "batch",   K_BATCH,   "quota_consume, 100 calls per BEGIN IMMEDIATE ... COMMIT", 0, 0 },
-  { "base2b",  K_BASE2B,  "(2b) guarded UPDATE; INSERT ledger, 100 per BEGIN IMMEDIATE ... COMMIT", 0, 0 },
-  { "settle",  K_SETTLE,  "quota_settle of a hold reserved before the rounds", 0, 0 },
-  { "extend",  K_EXTEND,  "quota_extend of a live hold", 0, 0 },
+  { "alert",   K_CONSUME, "quota_consume, key with alert '50%, 80%, 100%'", "50%, 80%, 100%", 0, 0 },
+  { "plainconf", K_CONSUME, "quota_consume, key without alert, another key has one", 0, 1, 0 },
+  /* Credits: a key whose allowance is used up (cap 0) and 3 live grants:
+  ** every charge draws from a grant (one more row written, one read). */
+  { "grants",  K_CONSUME, "quota_consume, cap 0 and 3 live grants: drawn from a grant", 0, 0, 3 },
+  { "base2",   K_BASE2,   "(2) BEGIN IMMEDIATE; guarded UPDATE; INSERT ledger; COMMIT", 0, 0, 0 },
+  { "base1",   K_BASE1,   "(1) seed: BEGIN IMMEDIATE; SELECT count; upsert; INSERT usage_log; COMMIT", 0, 0, 0 },
+  { "base0",   K_BASE0,   "(0) floor: guarded UPDATE, autocommit, no audit row", 0, 0, 0 },
+  { "reserve", K_RESERVE, "quota_reserve + quota_settle (one pair)", 0, 0, 0 },
+  { "base3",   K_BASE3,   "(3) reserve + settle: two transactions over holds + ledger", 0, 0, 0 },
+  { "check",   K_CHECK,   "quota_check", 0, 0, 0 },
+  { "status",  K_STATUS,  "quota_status", 0, 0, 0 },
+  { "read",    K_READ,    "(r) guarded SELECT, read only", 0, 0, 0 },
+  { "ratekey", K_CONSUME, "quota_consume on a token bucket", 0, 0, 0 },
+  { "upto",    K_UPTO,    "quota_reserve_upto + quota_settle (one pair)", 0, 0, 0 },
+  { "batch",   K_BATCH,   "quota_consume, 100 calls per BEGIN IMMEDIATE ... COMMIT", 0, 0, 0 },
+  { "base2b",  K_BASE2B,  "(2b) guarded UPDATE; INSERT ledger, 100 per BEGIN IMMEDIATE ... COMMIT", 0, 0, 0 },
+  { "settle",  K_SETTLE,  "quota_settle of a hold reserved before the rounds", 0, 0, 0 },
+  { "extend",  K_EXTEND,  "quota_extend of a live hold", 0, 0, 0 },
 };
 #define N_MAIN ((int)(sizeof(aMain)/sizeof(aMain[0])))
 
@@ -1269,6 +1288,7 @@ static const Cmp aCmp[] = {
   { "consume", "base0", "quota_consume / (0) floor",         0.0, 0.0 },
   { "alert",   "consume", "consume, alert key / plain key",  0.95, 0.95 },
   { "plainconf", "consume", "consume, plain key, a store with alerts / without", 0.95, 0.95 },
+  { "grants",  "consume", "consume drawing from a grant / plain key", 0.8, 0.8 },
   { "reserve", "base3", "reserve + settle / (3)",            0.7, 0.9 },
   { "batch",   "base2b", "consume in a batch / (2b) in a batch", 0.8, 0.8 },
   { "check",   "read",  "quota_check / (r)",                 0.6, 0.0 },
@@ -1334,6 +1354,7 @@ static void phase_main(void){
       s.nKey = g.nMainKeys; s.zPeriod = "month"; s.nChain = 1;
       if( strcmp(aMain[i].zId, "ratekey")==0 ) s.zPeriod = "rate 1000000000000 per second";
       s.zAlert = aMain[i].zAlert; s.bOtherAlert = aMain[i].bOtherAlert;
+      s.nGrant = aMain[i].nGrant;
       a[n].zId = aMain[i].zId;
       a[n].zLabel = aMain[i].zLabel;
       snprintf(zFile, sizeof(zFile), "main-%s.db", aMain[i].zId);
@@ -2077,7 +2098,7 @@ static void usage(void){
     "                  [--case LIST] [--keys N] [--ledger N] [--mem-calls N] [--ops N]\n"
     "                  [--main-keys N] [--dir DIR]\n"
     "cases: main scale memory procs | consume reserve check status base0 base1 base2\n"
-    "       base3 read ratekey upto settle extend alert plainconf batch base2b\n"
+    "       base3 read ratekey upto settle extend alert plainconf batch base2b grants\n"
     "       | keys ledger rolling chain\n");
   exit(2);
 }
@@ -2095,7 +2116,7 @@ int main(int argc, char **argv){
   static const char *azKnown[] = {
     "main", "scale", "memory", "procs", "consume", "reserve", "check", "status",
     "base0", "base1", "base2", "base3", "read", "ratekey", "upto", "settle", "extend",
-    "alert", "plainconf", "batch", "base2b", "keys", "ledger", "rolling", "chain", 0
+    "alert", "plainconf", "batch", "base2b", "grants", "keys", "ledger", "rolling", "chain", 0
   };
   int i, rc, nCpu;
   int bRounds = 0, bSec = 0, bLedger = 0, bMem = 0;

@@ -86,6 +86,19 @@ int quotaChainLoad(QuotaStore *p, QuotaChain *c, sqlite3_int64 now, int bWrite){
                 : quotaEffective(p, &c->a[i], now);
     /* alert and enforcement (nothing is read while no key has any) */
     if( rc==SQLITE_OK && !c->a[i].bConf ) rc = quotaStoreConfLoad(p, &c->a[i]);
+    /* credits (nothing is read for a key without open grants) */
+    if( rc==SQLITE_OK && c->a[i].nGrants>0 ) rc = quotaStoreCredits(p, &c->a[i], now);
+  }
+  return rc;
+}
+
+/* After a charge's ledger row `ledgerId` is written: every level takes
+** what the charge drew from its grants (quotaChargeHeld set it). */
+int quotaChainDraws(QuotaStore *p, QuotaChain *c, sqlite3_int64 ledgerId,
+                    sqlite3_int64 now){
+  int i, rc = SQLITE_OK;
+  for(i=0; rc==SQLITE_OK && i<c->n; i++){
+    if( c->a[i].drawn>0 ) rc = quotaStoreDraw(p, &c->a[i], ledgerId, now);
   }
   return rc;
 }

@@ -30,6 +30,8 @@ int quotaChainChargeFits(const QuotaChain *c, sqlite3_int64 amount);
 int quotaChainCharge(QuotaStore *p, QuotaChain *c, sqlite3_int64 amount,
                      sqlite3_int64 held, sqlite3_int64 now, int *pbOver);
 int quotaChainTake(QuotaChain *c, sqlite3_int64 amount);
+int quotaChainDraws(QuotaStore *p, QuotaChain *c, sqlite3_int64 ledgerId,
+                    sqlite3_int64 now);
 int quotaChainSave(QuotaStore *p, QuotaChain *c);
 int quotaChainReserve(QuotaChain *c, sqlite3_int64 delta);
 int quotaAdjustReserved(QuotaStore *p, sqlite3_int64 leafId, sqlite3_int64 delta,

@@ -10,6 +10,9 @@
 **   quota_hold(hold_id)                                 JSON text, or NULL
 **   quota_extend(hold_id, ttl)                          new expiry, or NULL
 **   quota_consume(key, amount [, request_id [, meta]])  ledger id, or NULL
+**   quota_grant(key, amount [, expires [, priority [, request_id [, meta]]]])
+**                                                       grant id
+**   quota_void(grant_id)                                units voided
 **   quota_record(key, amount [, request_id [, meta]])   ledger id
 **   quota_check(key [, amount])                         1 or 0
 **   quota_status(key [, amount])                        JSON text
@@ -288,6 +291,8 @@ static void argRefused(sqlite3_context *ctx, const char *zFunc, const char *zArg
 #define RULE_AMOUNT "a non-negative integer"
 #define RULE_HOLD   "a positive integer"
 #define RULE_TTL    "a positive duration (seconds, or text such as '15 minutes')"
+#define RULE_EXPIRES "NULL, a positive duration (seconds, or text such as " \
+  "'30 days') or a time ('2027-01-01 00:00:00')"
 
 /* A non-negative 64-bit integer (util.c's integer rule). */
 static int argAmount(sqlite3_value *v, sqlite3_int64 *pAmount){
@@ -362,7 +367,7 @@ static int requestReplay(QuotaCall *pCall, sqlite3_int64 keyId, const char *zReq
                          int op, sqlite3_int64 amount, int *pbReplay,
                          sqlite3_int64 *pResult, int *pbNull){
   static const char *azOp[] = {"", "quota_reserve", "quota_consume", "quota_record",
-                               "quota_reserve_upto"};
+                               "quota_reserve_upto", "quota_grant"};
   QuotaRequest r;
   int rc = quotaStoreRequestGet(pCall->p, keyId, zReq, pCall->now, &r);
   *pbReplay = 0;
@@ -370,7 +375,7 @@ static int requestReplay(QuotaCall *pCall, sqlite3_int64 keyId, const char *zReq
   if( r.op!=op ){
     return callError(pCall, SQLITE_CONSTRAINT, "%s: request_id '%s' was "
         "already used by %s", pCall->zFunc, zReq,
-        (r.op>=1 && r.op<=4) ? azOp[r.op] : "another function");
+        (r.op>=1 && r.op<=5) ? azOp[r.op] : "another function");
   }
   if( r.amount!=amount && op==REQ_RESERVE_UPTO ){
     return callError(pCall, SQLITE_CONSTRAINT, "%s: request_id '%s' was "
@@ -606,6 +611,7 @@ static void settleFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
               h.pReq ? (const char*)sqlite3_value_text(h.pReq) : 0, holdId,
               pMeta, bOver, h.state==HOLD_EXPIRED, &ledgerId);
         }
+        if( rc==SQLITE_OK ) rc = quotaChainDraws(call.p, &c, ledgerId, call.now);
         if( rc==SQLITE_OK ) rc = callEvents(&call, &c, 1, 0, ledgerId, holdId);
         if( rc==SQLITE_OK ) charged = amount;
         break;
@@ -693,6 +699,7 @@ static void chargeNow(sqlite3_context *ctx, int argc, sqlite3_value **argv,
         rc = quotaStoreLedgerInsert(call.p, zKey, amount, call.now, zReq, 0,
                                     pMeta, bOver, 0, &ledgerId);
       }
+      if( rc==SQLITE_OK ) rc = quotaChainDraws(call.p, &c, ledgerId, call.now);
       if( rc==SQLITE_OK && zReq ){
         rc = quotaStoreRequestPut(call.p, c.a[0].id, zReq, op, amount, ledgerId,
                                   call.now);
@@ -717,6 +724,145 @@ static void consumeFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
 /* quota_record(key, amount [, request_id [, meta]]): see chargeNow. */
 static void recordFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   chargeNow(ctx, argc, argv, "quota_record", REQ_RECORD);
+}
+
+/* --------------------------------------------------------------- credits */
+
+static sqlite3_int64 holdTimeShown(sqlite3_int64 t);
+
+/*
+** quota_grant(key, amount [, expires [, priority [, request_id [, meta]]]]):
+** add `amount` (> 0) units to a capped lifetime or calendar key, on top of
+** its period allowance; the grant id. `expires`: NULL (never), a duration
+** from now (the ttl rule) or a time; `priority`: lower is drawn first (0).
+** A request id makes a retry return the same grant id.
+*/
+static void grantFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
+  static const char zFunc[] = "quota_grant";
+  char zKeyBuf[QUOTA_NUMBER_TEXT], zReqBuf[QUOTA_NUMBER_TEXT];
+  const char *zKey, *zReq;
+  sqlite3_value *pMeta;
+  sqlite3_int64 amount, priority = 0, ttl = 0, expires = 0, grantId = 0;
+  int bFound = 0, bReplay = 0, bNull = 0, bBad, rc;
+  int eExpires = 0;                  /* 0 never, 1 a duration, 2 a time */
+  QuotaCall call;
+  QuotaKey k;
+
+  if( (zKey = argKey(ctx, argv[0], zFunc, zKeyBuf))==0 ) return;
+  if( quotaValueInt(argv[1], &amount) || amount<=0 ){
+    argRefused(ctx, zFunc, "amount", RULE_HOLD, argv[1]); return;
+  }
+  if( argc>2 && sqlite3_value_type(argv[2])!=SQLITE_NULL ){
+    int t = sqlite3_value_type(argv[2]);
+    if( quotaValueDuration(argv[2], &ttl)==0 ){
+      eExpires = 1;
+    }else{
+      /* a time ('now' reads as the distant past, refused below) */
+      rc = t==SQLITE_TEXT ? quotaParseTime(sqlite3_context_db_handle(ctx), 0,
+                                           argv[2], &expires) : SQLITE_MISMATCH;
+      if( rc==SQLITE_MISMATCH ){
+        argRefused(ctx, zFunc, "expires", RULE_EXPIRES, argv[2]); return;
+      }else if( rc!=SQLITE_OK ){
+        sqlite3_result_error_code(ctx, rc); return;
+      }
+      eExpires = 2;
+    }
+  }
+  if( argc>3 && sqlite3_value_type(argv[3])!=SQLITE_NULL
+   && quotaValueInt(argv[3], &priority) ){
+    /* quotaValueInt takes any 64-bit integer; a negative priority is fine */
+    argRefused(ctx, zFunc, "priority", "an integer or NULL", argv[3]); return;
+  }
+  zReq = argRequest(ctx, argc, argv, 4, zFunc, zReqBuf, &bBad);
+  if( bBad ) return;
+  pMeta = argMeta(ctx, argc, argv, 5, zFunc, &bBad);
+  if( bBad ) return;
+  if( callBegin(&call, ctx, zFunc, CALL_WRITE) ){ callEnd(&call, call.rcErr); return; }
+  rc = quotaKeyForWrite(call.p, zKey, call.now, &k, &bFound);
+  if( rc==SQLITE_OK && !bFound ){
+    rc = callError(&call, SQLITE_ERROR, "%s: no such quota key: '%s'", zFunc, zKey);
+  }
+  if( rc==SQLITE_OK && !k.bCap ){
+    rc = callError(&call, SQLITE_ERROR, "%s: key '%s' has no cap (cap is "
+        "NULL): grants are for capped keys", zFunc, zKey);
+  }
+  if( rc==SQLITE_OK && !quotaCreditsApply(&k) ){
+    rc = callError(&call, SQLITE_ERROR, "%s: key '%s' is a rolling window or "
+        "a token bucket: grants are for lifetime and calendar keys", zFunc, zKey);
+  }
+  if( rc==SQLITE_OK && zReq ){
+    rc = requestReplay(&call, k.id, zReq, REQ_GRANT, amount, &bReplay,
+                       &grantId, &bNull);
+  }
+  if( rc==SQLITE_OK && !bReplay && eExpires ){
+    if( eExpires==1 ) expires = holdTimeShown(quotaAddSat(call.now, ttl));
+    if( expires<=call.now ){
+      char zTime[QUOTA_TIME_TEXT];
+      quotaCalFormat(expires, zTime);
+      rc = callError(&call, SQLITE_ERROR, "%s: expires is not in the future: "
+          "%s", zFunc, zTime);
+    }
+  }
+  if( rc==SQLITE_OK && !bReplay ){
+    /* a period that ended rolls over first (and may carry a rollover) */
+    rc = quotaNormalize(call.p, &k, call.now, 1);
+    if( rc==SQLITE_OK && !k.bConf ) rc = quotaStoreConfLoad(call.p, &k);
+    if( rc==SQLITE_OK ) rc = quotaStoreKeySave(call.p, &k);
+    if( rc==SQLITE_OK ){
+      sqlite3_int64 open = 0;
+      rc = quotaStoreGrantsOpen(call.p, &k, &open);
+      if( rc==SQLITE_OK && amount>LARGEST_INT64-open ){
+        rc = callError(&call, SQLITE_TOOBIG, "%s: the open grants of key '%s' "
+            "hold %lld units: %lld more would overflow its 64-bit credits",
+            zFunc, zKey, open, amount);
+      }
+    }
+    if( rc==SQLITE_OK ){
+      rc = quotaStoreGrantInsert(call.p, &k, amount, priority, call.now,
+                                 eExpires!=0, expires, zReq, pMeta, 0, &grantId);
+    }
+    if( rc==SQLITE_OK && zReq ){
+      rc = quotaStoreRequestPut(call.p, k.id, zReq, REQ_GRANT, amount, grantId,
+                                call.now);
+    }
+  }
+  if( callEnd(&call, rc) ) sqlite3_result_int64(ctx, grantId);
+}
+
+/*
+** quota_void(grant_id): the grant's unused units stop counting; the units
+** voided. 0, changing nothing, for a grant used up, expired or already
+** voided (an expired grant keeps its unused units in `remaining`). An
+** unknown id is an error.
+*/
+static void voidFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
+  static const char zFunc[] = "quota_void";
+  sqlite3_int64 grantId, remaining = 0, expires = 0, keyId = 0, voided = 0;
+  int bFound = 0, bExpires = 0, bVoided = 0, rc;
+  QuotaCall call;
+  (void)argc;
+  if( argHoldId(argv[0], &grantId) ){
+    argRefused(ctx, zFunc, "grant_id", RULE_HOLD, argv[0]); return;
+  }
+  if( callBegin(&call, ctx, zFunc, CALL_WRITE) ){ callEnd(&call, call.rcErr); return; }
+  rc = quotaStoreGrantGet(call.p, grantId, &bFound, &remaining, &bExpires,
+                          &expires, &bVoided, &keyId);
+  if( rc==SQLITE_OK && !bFound ){
+    rc = callError(&call, SQLITE_ERROR, "%s: no such grant: %lld", zFunc, grantId);
+  }
+  /* used up, voided or expired: nothing to take away, nothing changes */
+  if( rc==SQLITE_OK && remaining>0 && !bVoided && !(bExpires && expires<=call.now) ){
+    rc = quotaStoreGrantVoid(call.p, grantId);
+    if( rc==SQLITE_OK && keyId ){
+      QuotaKey k;
+      int bKey = 0;
+      rc = quotaKeyById(call.p, keyId, &k, &bKey);
+      if( rc==SQLITE_OK && bKey ) rc = quotaStoreConfLoad(call.p, &k);
+      if( rc==SQLITE_OK && bKey ) rc = quotaStoreGrantsCount(call.p, &k, -1);
+    }
+    if( rc==SQLITE_OK ) voided = remaining;
+  }
+  if( callEnd(&call, rc) ) sqlite3_result_int64(ctx, voided);
 }
 
 /* ---------------------------------------------------------- check, status */
@@ -915,6 +1061,8 @@ static void statusFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
       jsonIntOrNull(&j, retry<0, retry);
       jsonLit(&j, ",\"limited_by\":");
       jsonStr(&j, zLimited);
+      jsonLit(&j, ",\"credits\":");
+      jsonInt(&j, k->credits);
       /* what enforcing every level would do: differs from allowed only
       ** where a level in shadow mode lets `amount` through */
       jsonLit(&j, quotaChainShort(&c, amount) ? ",\"would_deny\":true}" : ",\"would_deny\":false}");
@@ -1334,6 +1482,12 @@ int quotaRegisterFunctions(sqlite3 *db, QuotaConn *pConn){
     {"quota_record", 2, 0, recordFunc},
     {"quota_record", 3, 0, recordFunc},
     {"quota_record", 4, 0, recordFunc},
+    {"quota_grant", 2, 0, grantFunc},
+    {"quota_grant", 3, 0, grantFunc},
+    {"quota_grant", 4, 0, grantFunc},
+    {"quota_grant", 5, 0, grantFunc},
+    {"quota_grant", 6, 0, grantFunc},
+    {"quota_void", 1, 0, voidFunc},
     {"quota_check", 1, 0, checkFunc},
     {"quota_check", 2, 0, checkFunc},
     {"quota_status", 1, 0, statusFunc},

@@ -137,7 +137,40 @@ static const char *const azCheck[] = {
   " THEN 'the key does not exist' ELSE 'every setting is NULL' END"
   " FROM {keyconf} AS c LEFT JOIN {keys} AS k ON k.id=c.id"
   " WHERE k.id IS NULL OR (c.rollover IS NULL AND c.alert IS NULL"
-  " AND c.enforce IS NULL AND c.fired IS NULL AND c.rate IS NULL) LIMIT 1",
+  " AND c.enforce IS NULL AND c.fired IS NULL AND c.rate IS NULL"
+  " AND c.grants IS NULL) LIMIT 1",
+  /* credits: every grant's stored values are ones sqlite-quota writes */
+  "SELECT 'grant ' || g.id || ': invalid stored values'"
+  " FROM {grants} AS g WHERE typeof(g.key)<>'text'"
+  " OR typeof(g.amount)<>'integer' OR g.amount<=0"
+  " OR typeof(g.remaining)<>'integer' OR g.remaining<0 OR g.remaining>g.amount"
+  " OR typeof(g.priority)<>'integer' OR typeof(g.created)<>'integer'"
+  " OR (g.expires IS NOT NULL AND typeof(g.expires)<>'integer')"
+  " OR (g.voided IS NOT NULL AND (typeof(g.voided)<>'integer' OR g.voided<0"
+  "   OR g.remaining<>0)) LIMIT 1",
+  /* every draw is of an existing grant, of a positive amount */
+  "SELECT 'draw of ledger row ' || d.ledger_id || ' from grant ' || d.grant_id"
+  " || ': ' || CASE WHEN g.id IS NULL THEN 'the grant does not exist'"
+  " ELSE 'invalid amount' END"
+  " FROM {draws} AS d LEFT JOIN {grants} AS g ON g.id=d.grant_id"
+  " WHERE g.id IS NULL OR typeof(d.amount)<>'integer' OR d.amount<=0 LIMIT 1",
+  /* a grant's amount = what is left + what charges drew + what was voided
+  ** (purge removes a grant together with its draws) */
+  "SELECT 'grant ' || g.id || ': amount ' || g.amount || ' but remaining '"
+  " || g.remaining || ', draws ' || " SUM_TEXT("s") " || ' and voided '"
+  " || coalesce(g.voided, 0) || ' do not add up'"
+  " FROM {grants} AS g LEFT JOIN (SELECT grant_id, " SUM_HALVES("amount")
+  " FROM {draws} GROUP BY grant_id) AS s ON s.grant_id=g.id"
+  " WHERE NOT (" SUM_EQ("(g.amount-g.remaining-coalesce(g.voided, 0))", "s") ")"
+  " LIMIT 1",
+  /* each key's count of open grants, which says whether a call reads its
+  ** grants (the credits column, the room) */
+  "SELECT 'key ' || quote(k.key) || ': ' || coalesce(c.grants, 0) ||"
+  " ' open grants counted but ' || coalesce(o.n, 0) || ' in quota_grants'"
+  " FROM {keys} AS k LEFT JOIN {keyconf} AS c ON c.id=k.id"
+  " LEFT JOIN (SELECT key, count(*) AS n FROM {grants}"
+  "   WHERE remaining>0 AND voided IS NULL GROUP BY key) AS o ON o.key=k.key"
+  " WHERE coalesce(c.grants, 0)<>coalesce(o.n, 0) LIMIT 1",
   /* when holds were taken: a time of the clock's range, for a hold id
   ** that was handed out */
   "SELECT 'quota_holdtime row ' || t.id || ': invalid stored values'"

@@ -13,7 +13,10 @@
 **
 ** THE ROOM AT A LEVEL
 **   quotaRoom() is the one rule for how many units still fit at a key:
-**   cap - used - reserved, at least 0, or "all of them" when cap is NULL.
+**   cap - used + credits - reserved, at least 0, or "all of them" when cap
+**   is NULL. Credits are the unused units of the key's live grants (a
+**   lifetime or calendar key's only: quotaCreditsApply); `used` past cap
+**   is a debt that they cover first.
 **   A token bucket's holds took their units out of the bucket when they
 **   were reserved, so they are in its `used` already: its room is
 **   cap - used. reserve, consume and check need the amount to fit at every
@@ -59,6 +62,8 @@
 
 static int periodNormalizeNone(QuotaStore*, QuotaKey*, sqlite3_int64, int);
 static int periodNormalizeCalendar(QuotaStore*, QuotaKey*, sqlite3_int64, int);
+static int periodRollover(QuotaStore*, QuotaKey*, sqlite3_int64, sqlite3_int64,
+                          sqlite3_int64, sqlite3_int64, int);
 static int periodNormalizeWindow(QuotaStore*, QuotaKey*, sqlite3_int64, int);
 static int periodChargeWindow(QuotaStore*, QuotaKey*, sqlite3_int64, sqlite3_int64);
 /* A lifetime balance frees nothing with time. */
@@ -259,11 +264,20 @@ sqlite3_int64 quotaPeriodStart(int eKind, int bAnchor, sqlite3_int64 anchor,
 
 /* ------------------------------------------------------------ the room */
 
+/* True when grants count at key k: a capped lifetime or calendar key. A
+** key moved to another kind, or to cap NULL, keeps its grants unused. */
+int quotaCreditsApply(const QuotaKey *k){
+  const QuotaKind *pKind = quotaKind(k->eKind);
+  return k->bCap && !pKind->bWindow && !pKind->bRate;
+}
+
 sqlite3_int64 quotaRoom(const QuotaKey *k){
-  sqlite3_int64 r;
+  sqlite3_int64 r, top;
   if( !k->bCap ) return LARGEST_INT64;
-  if( k->used>=k->cap ) return 0;
-  r = k->cap - k->used;
+  top = k->credits>0 && quotaCreditsApply(k) ? quotaAddSat(k->cap, k->credits)
+                                              : k->cap;
+  if( k->used>=top ) return 0;
+  r = top - k->used;
   if( quotaKind(k->eKind)->bRate ) return r;   /* holds are in used */
   return k->reserved>=r ? 0 : r - k->reserved;
 }
@@ -327,6 +341,19 @@ int quotaChargeHeld(QuotaStore *p, QuotaKey *k, sqlite3_int64 amount,
       return SQLITE_OK;
     }
     amount -= held;
+  }
+  if( k->credits>0 && amount>0 && quotaCreditsApply(k) ){
+    /* The allowance first (cap - used, into used), then the live grants
+    ** (quotaStoreDraw takes k->drawn from them once the ledger row is
+    ** written), then past the cap. */
+    sqlite3_int64 allow = k->used<k->cap ? k->cap - k->used : 0;
+    sqlite3_int64 rest = amount - (amount<allow ? amount : allow);
+    sqlite3_int64 take = rest<k->credits ? rest : k->credits;
+    k->drawn += take;
+    k->credits -= take;
+    rc = quotaCharge(p, k, amount - take, now);
+    if( rc==SQLITE_OK && rest>take && k->used>k->cap ) *pbOver = 1;
+    return rc;
   }
   rc = quotaCharge(p, k, amount, now);
   if( rc==SQLITE_OK && amount>0 && k->bCap && k->used>k->cap ) *pbOver = 1;
@@ -400,6 +427,46 @@ static int periodNormalizeNone(QuotaStore *p, QuotaKey *k, sqlite3_int64 now,
   return SQLITE_OK;
 }
 
+/*
+** Key k's period ended: the current one is [s, e). With a rollover, what
+** the period just before the current one left unused of its cap (all of
+** it when the key saw no charge there: its stored period is older), up to
+** the rollover, becomes a grant that ends with the current period. A
+** writer makes it (k->nGrants counts it); a reader counts it in k->credits
+** as the writer would make it.
+*/
+static int periodRollover(QuotaStore *p, QuotaKey *k, sqlite3_int64 anchor,
+                          sqlite3_int64 s, sqlite3_int64 e, sqlite3_int64 now,
+                          int bWrite){
+  const QuotaKind *pKind = quotaKind(k->eKind);
+  sqlite3_int64 prev, prevEnd, unused, amount, id = 0;
+  int rc = SQLITE_OK;
+  if( !k->bCap ) return SQLITE_OK;
+  if( !k->bConf ){
+    rc = quotaStoreConfLoad(p, k);
+    if( rc!=SQLITE_OK ) return rc;
+  }
+  if( !k->bRollover || k->rollover<=0 ) return SQLITE_OK;
+  /* the start of the period before [s, e): the one holding s - 1 */
+  quotaCalBounds(pKind->nMonths, pKind->nFixed, anchor, s-1, &prev, &prevEnd);
+  unused = k->pstart<prev ? k->cap : (k->used<k->cap ? k->cap - k->used : 0);
+  amount = unused<k->rollover ? unused : k->rollover;
+  if( amount<=0 ) return SQLITE_OK;
+  if( bWrite ){
+    /* no more than the key's open grants leave room for (64 bits) */
+    sqlite3_int64 open = 0;
+    rc = quotaStoreGrantsOpen(p, k, &open);
+    if( rc!=SQLITE_OK ) return rc;
+    if( amount>LARGEST_INT64-open ) amount = LARGEST_INT64-open;
+    if( amount<=0 ) return SQLITE_OK;
+    rc = quotaStoreGrantInsert(p, k, amount, 0, now, 1, e, 0, 0,
+                               "{\"rollover\":true}", &id);
+  }else{
+    k->credits = quotaAddSat(k->credits, amount);
+  }
+  return rc;
+}
+
 /* A calendar period: roll `used` over when the period holding `now`
 ** starts after the stored one. */
 static int periodNormalizeCalendar(QuotaStore *p, QuotaKey *k, sqlite3_int64 now,
@@ -407,9 +474,10 @@ static int periodNormalizeCalendar(QuotaStore *p, QuotaKey *k, sqlite3_int64 now
   const QuotaKind *pKind = quotaKind(k->eKind);
   sqlite3_int64 anchor = k->bAnchor ? k->anchor : pKind->iAnchor;
   sqlite3_int64 s, e;
-  (void)p; (void)bWrite;
   quotaCalBounds(pKind->nMonths, pKind->nFixed, anchor, now, &s, &e);
   if( s>k->pstart ){
+    int rc = periodRollover(p, k, anchor, s, e, now, bWrite);
+    if( rc!=SQLITE_OK ) return rc;
     k->used = 0;
     k->pstart = s;
     k->mDirty |= QUOTA_DIRTY_COUNTS|QUOTA_DIRTY_PERIOD;

@@ -63,6 +63,7 @@ int quotaSetUsed(QuotaStore *p, QuotaKey *k, sqlite3_int64 used, sqlite3_int64 n
 int quotaRetryAfter(QuotaStore *p, const QuotaKey *k, sqlite3_int64 amount,
                     sqlite3_int64 now, sqlite3_int64 *pSecs);
 sqlite3_int64 quotaRoom(const QuotaKey *k);
+int quotaCreditsApply(const QuotaKey *k);
 int quotaHoldTake(QuotaKey *k, sqlite3_int64 amount);
 int quotaHoldReturn(QuotaStore *p, QuotaKey *k, sqlite3_int64 amount,
                     sqlite3_int64 now, int bWrite);

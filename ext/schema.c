@@ -61,7 +61,8 @@ static const char *const azWatched[] = {
   "quota_reserve", "quota_settle", "quota_release", "quota_consume",
   "quota_record", "quota_check", "quota_status", "quota_purge",
   "quota_integrity", "quota_configure", "quota_clock", "quota_debug",
-  "quota_reserve_upto", "quota_hold", "quota_extend", 0
+  "quota_reserve_upto", "quota_hold", "quota_extend", "quota_grant",
+  "quota_void", 0
 };
 
 /* True when the n bytes at z name a function this file watches for. */

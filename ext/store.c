@@ -29,14 +29,18 @@
 **                   taken in the second of the row with the largest id at
 **                   or below its own (quota_hold's "created")
 **   quota_events    the event outbox, one row per event; readable by users
+**   quota_grants    credits: units granted to a key on top of its period
+**                   allowance, one row per grant; readable by users
+**   quota_draws     which grants each charge (ledger row) drew from;
+**                   readable by users
 **
 ** SCHEMA VERSIONS
 **   quota_meta.schema says which layout a store has. 1: sqlite-quota 0.1.0
 **   (the note in quota_keys). 2: notes in quota_notes (0.2.0). 3: the
 **   options in quota_meta, so that quota_configure can change them in place
 **   and every connection sees the change. 4: quota_keyconf (settings beyond
-**   quota_keys' columns), quota_holdtime (token buckets, quota_hold) and
-**   quota_events (the outbox). A store at an older version is upgraded in
+**   quota_keys' columns), quota_holdtime (token buckets, quota_hold),
+**   quota_events (the outbox), quota_grants and quota_draws (credits). A store at an older version is upgraded in
 **   place when a connection first opens its table (storeUpgrade); an
 **   upgrade only creates tables and moves rows, so
 **   statements prepared against the old layout stay valid. An upgraded
@@ -226,7 +230,7 @@ static const char *const azStmtSql[QS_COUNT] = {
   /* a key with every setting NULL has no row */
   [QS_KEYCONF_TIDY] =
     "DELETE FROM {keyconf} WHERE id=?1 AND rollover IS NULL AND alert IS NULL"
-    " AND enforce IS NULL AND fired IS NULL AND rate IS NULL",
+    " AND enforce IS NULL AND fired IS NULL AND rate IS NULL AND grants IS NULL",
   [QS_KEYCONF_DELETE] =
     "DELETE FROM {keyconf} WHERE id=?1",
   /* an extended hold leaves the ordered lane for the expiry index */
@@ -245,7 +249,7 @@ static const char *const azStmtSql[QS_COUNT] = {
   ** removes it when the last one goes. */
   [QS_CONF_ANY] = "SELECT EXISTS(SELECT 1 FROM {keyconf})",
   [QS_CONF_GET] =
-    "SELECT alert, enforce, fired FROM {keyconf} WHERE id=?1",
+    "SELECT alert, enforce, fired, rollover, grants FROM {keyconf} WHERE id=?1",
   [QS_CONF_PUT] =
     "INSERT INTO {keyconf}(id, alert, enforce, fired) VALUES(?1, ?2, ?3, ?4)"
     " ON CONFLICT(id) DO UPDATE SET alert=excluded.alert,"
@@ -256,12 +260,54 @@ static const char *const azStmtSql[QS_COUNT] = {
     "INSERT INTO {events}(key, at, kind, detail, used, cap, period_start,"
     " ledger_id, hold_id)"
     " VALUES((SELECT key FROM {keys} WHERE id=?1), ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+  /* credits: grants, what charges drew from them, a key's count of open
+  ** grants (keyconf.grants: remaining > 0 and not voided; NULL for none) */
+  [QS_GRANT_INSERT] =
+    "INSERT INTO {grants}(key, amount, remaining, priority, created, expires,"
+    " voided, request_id, meta)"
+    " VALUES((SELECT key FROM {keys} WHERE id=?1), ?2, ?2, ?3, ?4, ?5, NULL, ?6, ?7)",
+  [QS_GRANT_GET] =
+    "SELECT g.remaining, g.expires, g.voided, k.id FROM {grants} AS g"
+    " LEFT JOIN {keys} AS k ON k.key=g.key WHERE g.id=?1",
+  [QS_GRANT_VOID] =
+    "UPDATE {grants} SET voided=remaining, remaining=0 WHERE id=?1",
+  /* the unused units of key ?1's live grants at time ?2 */
+  [QS_GRANT_CREDITS] =
+    "SELECT sum(remaining) FROM {grants}"
+    " WHERE key=(SELECT key FROM {keys} WHERE id=?1) AND remaining>0"
+    " AND voided IS NULL AND (expires IS NULL OR expires>?2)",
+  /* what key ?1's open grants hold, expired or not (quotaStoreGrantsOpen) */
+  [QS_GRANT_OPEN] =
+    "SELECT sum(remaining) FROM {grants}"
+    " WHERE key=(SELECT key FROM {keys} WHERE id=?1) AND remaining>0"
+    " AND voided IS NULL",
+  /* key ?1's live grants at time ?2 in the order charges draw from them */
+  [QS_GRANT_LIVE] =
+    "SELECT id, remaining FROM {grants}"
+    " WHERE key=(SELECT key FROM {keys} WHERE id=?1) AND remaining>0"
+    " AND voided IS NULL AND (expires IS NULL OR expires>?2)"
+    " ORDER BY priority, expires IS NULL, expires, id",
+  [QS_GRANT_DRAW] =
+    "UPDATE {grants} SET remaining=remaining-?2 WHERE id=?1",
+  [QS_DRAW_INSERT] =
+    "INSERT INTO {draws}(ledger_id, grant_id, amount) VALUES(?1, ?2, ?3)",
+  /* a deleted key's open grants stop counting for good */
+  [QS_GRANT_VOID_KEY] =
+    "UPDATE {grants} SET voided=remaining, remaining=0"
+    " WHERE key=(SELECT key FROM {keys} WHERE id=?1) AND remaining>0"
+    " AND voided IS NULL",
+  [QS_GRANTS_COUNT] =
+    "INSERT INTO {keyconf}(id, grants) VALUES(?1, nullif(?2, 0))"
+    " ON CONFLICT(id) DO UPDATE SET grants=nullif(coalesce(grants, 0)+?2, 0)",
+  [QS_ROLLOVER_SET] =
+    "INSERT INTO {keyconf}(id, rollover) VALUES(?1, ?2)"
+    " ON CONFLICT(id) DO UPDATE SET rollover=excluded.rollover",
 };
 
 /* The shadow tables' suffixes, of every schema version; 0 ends the list. */
 static const char *const azShadow[] = {
   "keys", "notes", "holds", "expiry", "ledger", "requests", "window", "meta",
-  "keyconf", "holdtime", "events", 0
+  "keyconf", "holdtime", "events", "grants", "draws", 0
 };
 
 /* True when zSuffix names a shadow table (xShadowName). */
@@ -483,7 +529,8 @@ static int storeOptionsLoad(QuotaStore *p){
   "  alert TEXT,"                  /* operators: canonical threshold list, or NULL */ \
   "  enforce INTEGER,"             /* operators: NULL/0 hard, 1 shadow */ \
   "  fired INTEGER,"               /* operators: events already sent in the period */ \
-  "  rate INTEGER);"               /* admission: N of 'rate N per ...', or NULL */
+  "  rate INTEGER,"                /* admission: N of 'rate N per ...', or NULL */ \
+  "  grants INTEGER);"             /* credits: open grants (remaining > 0, not voided), or NULL */
 /* quota_events: the outbox, the columns users read first, then the charge
 ** (ledger row) or hold that caused each event. */
 #define QUOTA_DEF_EVENTS \
@@ -494,6 +541,20 @@ static int storeOptionsLoad(QuotaStore *p){
 /* quota_holdtime: when holds were taken (quota_hold's "created") */
 #define QUOTA_DEF_HOLDTIME \
   "{holdtime}(id INTEGER PRIMARY KEY, at INTEGER NOT NULL);"
+/* quota_grants: one row per grant (credits); `key` is the key's name, as
+** in the ledger. UNIQUE(key, id) is the index a charge reads a key's
+** grants by. quota_draws: per charge (ledger row) and grant, the units
+** drawn; keyed by grant for the integrity sums and purge. */
+#define QUOTA_DEF_GRANTS \
+  "{grants}(" \
+  "  id INTEGER PRIMARY KEY, key TEXT NOT NULL, amount INTEGER NOT NULL," \
+  "  remaining INTEGER NOT NULL, priority INTEGER NOT NULL," \
+  "  created INTEGER NOT NULL, expires INTEGER, voided INTEGER," \
+  "  request_id TEXT, meta TEXT, UNIQUE(key, id));"
+#define QUOTA_DEF_DRAWS \
+  "{draws}(" \
+  "  ledger_id INTEGER NOT NULL, grant_id INTEGER NOT NULL," \
+  "  amount INTEGER NOT NULL, PRIMARY KEY(grant_id, ledger_id)) WITHOUT ROWID;"
 #define QUOTA_META_EVENTPOS \
   "INSERT OR IGNORE INTO {meta}(name, value) VALUES('eventpos', 0);"
 
@@ -535,6 +596,8 @@ static const char zCreateSchema[] =
   "CREATE TABLE " QUOTA_DEF_KEYCONF
   "CREATE TABLE " QUOTA_DEF_HOLDTIME
   "CREATE TABLE " QUOTA_DEF_EVENTS
+  "CREATE TABLE " QUOTA_DEF_GRANTS
+  "CREATE TABLE " QUOTA_DEF_DRAWS
   QUOTA_META_EVENTPOS;
 
 /*
@@ -1202,6 +1265,8 @@ int quotaStoreKeySave(QuotaStore *p, QuotaKey *k){
     p->keyCache = *k;
     p->keyCache.bPeriod = 0;          /* as quotaStoreKeyFromRow leaves them */
     p->keyCache.pend = 0;
+    p->keyCache.credits = 0;          /* a call's own (quotaStoreCredits) */
+    p->keyCache.drawn = 0;
   }
   return quotaStepDone(pStmt);
 }
@@ -1314,6 +1379,9 @@ int quotaStoreKeyChild(QuotaStore *p, sqlite3_int64 id, char **pzChild){
 /* Remove a key and what only it uses; its ledger rows stay (the audit). */
 int quotaStoreKeyDelete(QuotaStore *p, sqlite3_int64 id){
   int rc = quotaStoreRunInt(p, QS_WIN_DELETE_KEY, 1, &id);
+  /* its grants are voided: a key made again under the name starts without
+  ** them (the rows stay, for the audit) */
+  if( rc==SQLITE_OK ) rc = quotaStoreRunInt(p, QS_GRANT_VOID_KEY, 1, &id);
   if( rc==SQLITE_OK ) rc = quotaStoreRunInt(p, QS_REQ_DELETE_KEY, 1, &id);
   if( rc==SQLITE_OK ) rc = quotaStoreRunInt(p, QS_NOTE_DELETE, 1, &id);
   if( rc==SQLITE_OK ) rc = quotaStoreRunInt(p, QS_KEYCONF_DELETE, 1, &id);
@@ -1417,7 +1485,7 @@ int quotaStoreRateSave(QuotaStore *p, sqlite3_int64 id, sqlite3_int64 nRate){
 /*
 ** A new statement over the keys for a cursor of the quota table: the
 ** columns of QS_KEY_BY_ID, then key, period, the parent's name, retention,
-** note, alert and enforce; all keys in rowid order, or the one named by
+** note, alert, enforce, rollover and the count of open grants; all keys in rowid order, or the one named by
 ** pArg (bByKey) or with rowid pArg (bByRowid). Each cursor has its own:
 ** cursors nest.
 */
@@ -1427,7 +1495,7 @@ int quotaStoreScan(QuotaStore *p, int bByKey, int bByRowid, sqlite3_value *pArg,
       "SELECT k.id, k.cap, k.kind, k.len, k.anchor, k.parent, k.used,"
       " k.reserved, k.pstart, k.oldest, k.wtotal,"
       " k.key, k.period, p.key, k.retention, n.note"
-      ", c.alert, c.enforce"
+      ", c.alert, c.enforce, c.rollover, c.grants"
       " FROM {keys} AS k LEFT JOIN {keys} AS p ON p.id=k.parent"
       " LEFT JOIN {notes} AS n ON n.id=k.id"
       " LEFT JOIN {keyconf} AS c ON c.id=k.id"
@@ -1828,6 +1896,9 @@ int quotaStoreConfLoad(QuotaStore *p, QuotaKey *k){
   k->bFired = 0;
   k->fired = 0;
   k->nAlert = 0;
+  k->nGrants = 0;
+  k->bRollover = 0;
+  k->rollover = 0;
   if( !p->bKnown || !p->bConfKnown ){
     sqlite3_int64 any = 1;
     rc = quotaStoreQueryInt(p, QS_CONF_ANY, 0, 0, 1, &any);
@@ -1844,6 +1915,8 @@ int quotaStoreConfLoad(QuotaStore *p, QuotaKey *k){
       int tAlert = sqlite3_column_type(pStmt, 0);
       int tEnforce = sqlite3_column_type(pStmt, 1);
       int tFired = sqlite3_column_type(pStmt, 2);
+      int tRollover = sqlite3_column_type(pStmt, 3);
+      int tGrants = sqlite3_column_type(pStmt, 4);
       sqlite3_int64 enforce = sqlite3_column_int64(pStmt, 1);
       char zCanon[QUOTA_ALERT_TEXT];
       rc = SQLITE_OK;
@@ -1865,6 +1938,13 @@ int quotaStoreConfLoad(QuotaStore *p, QuotaKey *k){
       k->bShadow = enforce==1;
       k->bFired = tFired!=SQLITE_NULL;
       k->fired = sqlite3_column_int64(pStmt, 2);
+      k->bRollover = tRollover!=SQLITE_NULL;
+      k->rollover = sqlite3_column_int64(pStmt, 3);
+      k->nGrants = sqlite3_column_int64(pStmt, 4);
+      if( (k->bRollover && (tRollover!=SQLITE_INTEGER || k->rollover<0))
+       || (tGrants!=SQLITE_NULL && (tGrants!=SQLITE_INTEGER || k->nGrants<=0)) ){
+        rc = SQLITE_CORRUPT_VTAB;
+      }
       if( rc==SQLITE_OK ) rc = sqlite3_reset(pStmt); else sqlite3_reset(pStmt);
     }else if( rc==SQLITE_DONE ){
       rc = sqlite3_reset(pStmt);
@@ -1932,6 +2012,200 @@ int quotaStoreEventInsert(QuotaStore *p, sqlite3_int64 keyId, sqlite3_int64 at,
   if( holdId ) sqlite3_bind_int64(pStmt, 9, holdId); else sqlite3_bind_null(pStmt, 9);
   rc = quotaStepDone(pStmt);
   sqlite3_clear_bindings(pStmt);
+  return rc;
+}
+
+/* --------------------------------------------------------------- credits */
+
+/*
+** Add `delta` to key k's count of open grants (quota_keyconf.grants), in
+** the store, in k, and in the key cache. A key whose count goes to 0 keeps
+** no row for it.
+*/
+int quotaStoreGrantsCount(QuotaStore *p, QuotaKey *k, sqlite3_int64 delta){
+  sqlite3_int64 aArg[2];
+  int rc;
+  aArg[0] = k->id;
+  aArg[1] = delta;
+  rc = quotaStoreRunInt(p, QS_GRANTS_COUNT, 2, aArg);
+  if( rc==SQLITE_OK && k->nGrants+delta<=0 ){
+    rc = quotaStoreRunInt(p, QS_KEYCONF_TIDY, 1, aArg);
+  }
+  k->nGrants += delta;
+  if( k->nGrants<0 ) k->nGrants = 0;
+  if( p->bKeyCached && p->keyCache.id==k->id ) p->keyCache.nGrants = k->nGrants;
+  /* the table has a row now: keys read their settings again */
+  if( delta>0 ) p->bConfAny = 1;
+  return rc;
+}
+
+/*
+** A new grant of `amount` units to key k, counted in its open grants.
+** zMeta, when pMeta is NULL, is the meta text (a rollover's). *pId gets
+** the grant id.
+*/
+int quotaStoreGrantInsert(QuotaStore *p, QuotaKey *k, sqlite3_int64 amount,
+    sqlite3_int64 priority, sqlite3_int64 now, int bExpires,
+    sqlite3_int64 expires, const char *zReq, sqlite3_value *pMeta,
+    const char *zMeta, sqlite3_int64 *pId){
+  sqlite3_stmt *pStmt;
+  int rc = quotaStoreStmt(p, QS_GRANT_INSERT, &pStmt);
+  if( rc!=SQLITE_OK ) return rc;
+  sqlite3_bind_int64(pStmt, 1, k->id);
+  sqlite3_bind_int64(pStmt, 2, amount);
+  sqlite3_bind_int64(pStmt, 3, priority);
+  sqlite3_bind_int64(pStmt, 4, now);
+  if( bExpires ) sqlite3_bind_int64(pStmt, 5, expires);
+  else sqlite3_bind_null(pStmt, 5);
+  if( zReq ) sqlite3_bind_text(pStmt, 6, zReq, -1, SQLITE_STATIC);
+  else sqlite3_bind_null(pStmt, 6);
+  if( pMeta ) sqlite3_bind_value(pStmt, 7, pMeta);
+  else if( zMeta ) sqlite3_bind_text(pStmt, 7, zMeta, -1, SQLITE_STATIC);
+  else sqlite3_bind_null(pStmt, 7);
+  rc = quotaStepDone(pStmt);
+  sqlite3_clear_bindings(pStmt);   /* not a bind: it would clear the error */
+  if( rc==SQLITE_OK ) *pId = sqlite3_last_insert_rowid(p->db);
+  if( rc==SQLITE_OK ) rc = quotaStoreGrantsCount(p, k, 1);
+  return rc;
+}
+
+/*
+** Grant `id` as quota_void needs it: what is left, its expiry, whether it
+** was voided, and its key's id (0 when the key is gone). A value
+** sqlite-quota never writes is SQLITE_CORRUPT_VTAB.
+*/
+int quotaStoreGrantGet(QuotaStore *p, sqlite3_int64 id, int *pFound,
+    sqlite3_int64 *pRemaining, int *pbExpires, sqlite3_int64 *pExpires,
+    int *pbVoided, sqlite3_int64 *pKeyId){
+  sqlite3_stmt *pStmt;
+  int rc = quotaStoreStmt(p, QS_GRANT_GET, &pStmt);
+  *pFound = 0;
+  if( rc!=SQLITE_OK ) return rc;
+  sqlite3_bind_int64(pStmt, 1, id);
+  rc = sqlite3_step(pStmt);
+  if( rc==SQLITE_ROW ){
+    *pFound = 1;
+    *pRemaining = sqlite3_column_int64(pStmt, 0);
+    *pbExpires = sqlite3_column_type(pStmt, 1)!=SQLITE_NULL;
+    *pExpires = sqlite3_column_int64(pStmt, 1);
+    *pbVoided = sqlite3_column_type(pStmt, 2)!=SQLITE_NULL;
+    *pKeyId = sqlite3_column_int64(pStmt, 3);
+    if( sqlite3_column_type(pStmt, 0)!=SQLITE_INTEGER || *pRemaining<0 ){
+      sqlite3_reset(pStmt);
+      return SQLITE_CORRUPT_VTAB;
+    }
+    rc = sqlite3_reset(pStmt);
+  }else if( rc==SQLITE_DONE ){
+    rc = sqlite3_reset(pStmt);
+  }else{
+    sqlite3_reset(pStmt);
+  }
+  return rc;
+}
+
+/* Void grant `id`: what was left is recorded as voided and stops counting. */
+int quotaStoreGrantVoid(QuotaStore *p, sqlite3_int64 id){
+  return quotaStoreRunInt(p, QS_GRANT_VOID, 1, &id);
+}
+
+/*
+** k->credits: the unused units of key k's live grants at `now`. A key with
+** no open grant reads nothing (its count came with its settings).
+*/
+int quotaStoreCredits(QuotaStore *p, QuotaKey *k, sqlite3_int64 now){
+  sqlite3_int64 aArg[2], sum = 0;
+  int rc = SQLITE_OK;
+  if( k->nGrants>0 ){
+    aArg[0] = k->id;
+    aArg[1] = now;
+    /* sum() of values that only a hand-edited store makes overflow raises
+    ** an error, which is then the call's */
+    rc = quotaStoreQueryInt(p, QS_GRANT_CREDITS, 2, aArg, 0, &sum);
+    if( rc==SQLITE_ERROR ) rc = SQLITE_CORRUPT_VTAB;
+  }
+  k->credits = quotaAddSat(k->credits, sum);
+  return rc;
+}
+
+/*
+** *pOpen: the units key k's open grants still hold, expired or not. A new
+** grant (quota_grant, a rollover) must keep this within 64 bits, so that
+** the credits of a key, a part of it, never overflow: a sum that does is
+** a store sqlite-quota did not write.
+*/
+int quotaStoreGrantsOpen(QuotaStore *p, const QuotaKey *k, sqlite3_int64 *pOpen){
+  int rc;
+  *pOpen = 0;
+  if( k->nGrants<=0 ) return SQLITE_OK;
+  rc = quotaStoreQueryInt(p, QS_GRANT_OPEN, 1, &k->id, 0, pOpen);
+  if( rc==SQLITE_ERROR ) rc = SQLITE_CORRUPT_VTAB;     /* sum() overflowed */
+  return rc;
+}
+
+/*
+** Take k->drawn units from key k's live grants at `now`, in draw order
+** (priority, soonest expiry, never-expiring last, id), writing one
+** quota_draws row per grant for ledger row `ledgerId`; a grant used up
+** leaves the key's count of open grants.
+*/
+int quotaStoreDraw(QuotaStore *p, QuotaKey *k, sqlite3_int64 ledgerId,
+                   sqlite3_int64 now){
+  sqlite3_int64 aLive[2], aTake[16*2];
+  sqlite3_int64 left = k->drawn, nUsedUp = 0;
+  int rc = SQLITE_OK;
+  /* A charge reads a few grants at a time (it cannot write them while its
+  ** statement is open); a charge drawing from more than 16 reads again. */
+  while( rc==SQLITE_OK && left>0 ){
+    sqlite3_stmt *pStmt;
+    int n = 0, i;
+    rc = quotaStoreStmt(p, QS_GRANT_LIVE, &pStmt);
+    if( rc!=SQLITE_OK ) break;
+    aLive[0] = k->id;
+    aLive[1] = now;
+    sqlite3_bind_int64(pStmt, 1, aLive[0]);
+    sqlite3_bind_int64(pStmt, 2, aLive[1]);
+    while( n<16 && left>0 && (rc = sqlite3_step(pStmt))==SQLITE_ROW ){
+      sqlite3_int64 rem = sqlite3_column_int64(pStmt, 1);
+      sqlite3_int64 take = rem<left ? rem : left;
+      aTake[n*2] = sqlite3_column_int64(pStmt, 0);
+      aTake[n*2+1] = take;
+      left -= take;
+      if( take==rem ) nUsedUp++;
+      n++;
+      rc = SQLITE_OK;
+    }
+    if( rc==SQLITE_ROW || rc==SQLITE_DONE || rc==SQLITE_OK ){
+      rc = sqlite3_reset(pStmt);
+    }else{
+      sqlite3_reset(pStmt);
+    }
+    if( rc==SQLITE_OK && n==0 ) rc = SQLITE_CORRUPT_VTAB;  /* credits gone */
+    for(i=0; rc==SQLITE_OK && i<n; i++){
+      sqlite3_int64 aDraw[3];
+      rc = quotaStoreRunInt(p, QS_GRANT_DRAW, 2, &aTake[i*2]);
+      aDraw[0] = ledgerId;
+      aDraw[1] = aTake[i*2];
+      aDraw[2] = aTake[i*2+1];
+      if( rc==SQLITE_OK ) rc = quotaStoreRunInt(p, QS_DRAW_INSERT, 3, aDraw);
+    }
+  }
+  if( rc==SQLITE_OK && nUsedUp>0 ) rc = quotaStoreGrantsCount(p, k, -nUsedUp);
+  k->drawn = 0;
+  return rc;
+}
+
+/* Set (bSet) or clear key `id`'s rollover. */
+int quotaStoreRolloverSave(QuotaStore *p, sqlite3_int64 id, int bSet,
+                           sqlite3_int64 rollover){
+  sqlite3_stmt *pStmt;
+  int rc = quotaStoreStmt(p, QS_ROLLOVER_SET, &pStmt);
+  if( rc!=SQLITE_OK ) return rc;
+  sqlite3_bind_int64(pStmt, 1, id);
+  if( bSet ) sqlite3_bind_int64(pStmt, 2, rollover); else sqlite3_bind_null(pStmt, 2);
+  rc = quotaStepDone(pStmt);
+  if( rc==SQLITE_OK ) rc = quotaStoreRunInt(p, QS_KEYCONF_TIDY, 1, &id);
+  if( p->bKeyCached && p->keyCache.id==id ) p->bKeyCached = 0;
+  p->bConfKnown = 0;
   return rc;
 }
 
@@ -2059,6 +2333,65 @@ int quotaStorePurge(QuotaStore *p, sqlite3_int64 now, sqlite3_int64 *pnRemoved){
   }
   if( rc==SQLITE_OK ) rc = storePurgeAged(p, "ledger", "purgepos", now, &n);
   if( rc==SQLITE_OK ) rc = storePurgeAged(p, "events", "eventpos", now, &n);
+  if( rc==SQLITE_OK ){
+    /* Credits: a grant that ended (used up, voided, expired), once its
+    ** key's retention has passed since it ended (its expiry; one used up
+    ** or voided before it: since it was made) and every ledger row it was
+    ** drawn for is purged, goes with its draws (internal rows, not
+    ** counted). A draw stays while its grant does, so that a grant's
+    ** amount always adds up. */
+    static const char zEligible[] =
+        " SELECT g.id FROM {grants} AS g LEFT JOIN {keys} AS k ON k.key=g.key"
+        " WHERE g.id<(SELECT max(id) FROM {grants})"
+        " AND (g.remaining=0 OR g.voided IS NOT NULL OR g.expires<=?1)"
+        " AND coalesce(k.retention, ?3)>=0"
+        " AND CASE WHEN g.expires<=?1 THEN g.expires ELSE g.created END"
+        "   <= ?1 - coalesce(k.retention, ?3)"
+        " AND NOT EXISTS(SELECT 1 FROM {draws} AS d JOIN {ledger} AS l"
+        "   ON l.id=d.ledger_id WHERE d.grant_id=g.id)"
+        " ORDER BY g.id LIMIT ?2)";
+    /* An expired grant with units left is still counted among its key's
+    ** open grants (quota_keyconf.grants): it leaves the count as it goes. */
+    static const char *const azPurge[] = {
+      "UPDATE {keyconf} SET grants=nullif(grants-(SELECT count(*)"
+      " FROM {grants} AS o JOIN {keys} AS ok ON ok.key=o.key"
+      " WHERE ok.id={keyconf}.id AND o.remaining>0 AND o.voided IS NULL"
+      " AND o.id IN (%s), 0) WHERE grants IS NOT NULL",
+      "DELETE FROM {draws} WHERE grant_id IN (%s",
+      "DELETE FROM {grants} WHERE id IN (%s",
+    };
+    int i;
+    for(i=0; rc==SQLITE_OK && i<QUOTA_ARRAYSIZE(azPurge); i++){
+      sqlite3_stmt *pStmt = 0;
+      char *zSql = sqlite3_mprintf(azPurge[i], zEligible);
+      rc = zSql ? quotaStorePrepare(p, zSql, &pStmt) : SQLITE_NOMEM;
+      sqlite3_free(zSql);
+      if( rc==SQLITE_OK ){
+        sqlite3_bind_int64(pStmt, 1, now);
+        sqlite3_bind_int64(pStmt, 2, p->opt.nPurgeLimit);
+        sqlite3_bind_int64(pStmt, 3, p->opt.nRetention);
+        rc = sqlite3_step(pStmt);
+        if( rc==SQLITE_DONE ){
+          rc = SQLITE_OK;
+          if( i==2 ) n += sqlite3_changes(p->db);
+        }
+      }
+      sqlite3_finalize(pStmt);
+    }
+    if( rc==SQLITE_OK ){
+      static const char zTidy[] =
+          "DELETE FROM {keyconf} WHERE rollover IS NULL AND alert IS NULL"
+          " AND enforce IS NULL AND fired IS NULL AND rate IS NULL"
+          " AND grants IS NULL";
+      sqlite3_stmt *pStmt = 0;
+      rc = quotaStorePrepare(p, zTidy, &pStmt);
+      if( rc==SQLITE_OK ) rc = quotaStepDone(pStmt);
+      sqlite3_finalize(pStmt);
+    }
+    /* the counts of keys changed: keys read their settings again */
+    p->bKeyCached = 0;
+    p->bConfKnown = 0;
+  }
   *pnRemoved = n;
   return rc;
 }
@@ -2083,10 +2416,13 @@ static const char *const azUpgrade[QUOTA_SCHEMA_VERSION-1] = {
   ** CREATE VIRTUAL TABLE statement that the upgrading connection read */
   "INSERT OR IGNORE INTO {meta}(name, value) VALUES('options', %Q);",
   /* 3 -> 4: settings beyond quota_keys' columns (token buckets' rates,
-  ** alerts, shadow mode); the time holds were taken; the event outbox */
+  ** alerts, shadow mode, rollover); the time holds were taken; the event
+  ** outbox; credits */
   "CREATE TABLE " QUOTA_DEF_KEYCONF
   "CREATE TABLE " QUOTA_DEF_HOLDTIME
   "CREATE TABLE " QUOTA_DEF_EVENTS
+  "CREATE TABLE " QUOTA_DEF_GRANTS
+  "CREATE TABLE " QUOTA_DEF_DRAWS
   QUOTA_META_EVENTPOS,
 };
 

@@ -31,6 +31,7 @@
 #define REQ_CONSUME    2
 #define REQ_RECORD     3
 #define REQ_RESERVE_UPTO 4    /* quota_reserve_upto: amount is max_amount */
+#define REQ_GRANT      5      /* quota_grant: result is the grant id */
 
 typedef struct QuotaKey QuotaKey;
 typedef struct QuotaHold QuotaHold;
@@ -75,6 +76,16 @@ struct QuotaKey {
   sqlite3_int64 fired;      /* events already sent, and their period */
   int nAlert;               /* thresholds in aAlert */
   sqlite3_int64 aAlert[QUOTA_ALERT_MAX];  /* N units, or -N for N% of cap */
+  /* Credits (quota_keyconf, read with the fields above). nGrants: its open
+  ** grants (remaining > 0, not voided; expired ones too): while 0, no call
+  ** reads quota_grants for the key. */
+  sqlite3_int64 nGrants;
+  int bRollover;            /* rollover is not NULL */
+  sqlite3_int64 rollover;   /* calendar keys: most units carried over */
+  /* Computed for a call, never stored (the key cache drops them): */
+  sqlite3_int64 credits;    /* unused units of its live grants at the call's
+                            ** time (+ a rollover readers see pending) */
+  sqlite3_int64 drawn;      /* units this call's charge takes from grants */
 };
 
 /* QuotaKey.mDirty: most calls change only the counters, and an UPDATE that
@@ -164,6 +175,10 @@ enum {
   QS_HOLD_EXTEND, QS_EXPIRY_DELETE, QS_HOLDTIME_ADD, QS_HOLDTIME_AT,
   /* operators: per-key alert/enforce, the event outbox */
   QS_CONF_ANY, QS_CONF_GET, QS_CONF_PUT, QS_CONF_FIRED, QS_EVENT_INSERT,
+  /* credits: grants and draws */
+  QS_GRANT_INSERT, QS_GRANT_GET, QS_GRANT_VOID, QS_GRANT_CREDITS, QS_GRANT_OPEN, QS_GRANT_LIVE,
+  QS_GRANT_DRAW, QS_DRAW_INSERT, QS_GRANT_VOID_KEY, QS_GRANTS_COUNT,
+  QS_ROLLOVER_SET,
   QS_COUNT
 };
 
@@ -302,5 +317,22 @@ int quotaStoreEventInsert(QuotaStore *p, sqlite3_int64 keyId, sqlite3_int64 at,
     sqlite3_int64 cap, int bPeriod, sqlite3_int64 pstart,
     sqlite3_int64 ledgerId, sqlite3_int64 holdId);
 int quotaStorePurge(QuotaStore *p, sqlite3_int64 now, sqlite3_int64 *pnRemoved);
+
+/* Credits: grants (quota_grants), draws (quota_draws), rollover */
+int quotaStoreGrantInsert(QuotaStore *p, QuotaKey *k, sqlite3_int64 amount,
+    sqlite3_int64 priority, sqlite3_int64 now, int bExpires,
+    sqlite3_int64 expires, const char *zReq, sqlite3_value *pMeta,
+    const char *zMeta, sqlite3_int64 *pId);
+int quotaStoreGrantGet(QuotaStore *p, sqlite3_int64 id, int *pFound,
+    sqlite3_int64 *pRemaining, int *pbExpires, sqlite3_int64 *pExpires,
+    int *pbVoided, sqlite3_int64 *pKeyId);
+int quotaStoreGrantVoid(QuotaStore *p, sqlite3_int64 id);
+int quotaStoreGrantsCount(QuotaStore *p, QuotaKey *k, sqlite3_int64 delta);
+int quotaStoreCredits(QuotaStore *p, QuotaKey *k, sqlite3_int64 now);
+int quotaStoreGrantsOpen(QuotaStore *p, const QuotaKey *k, sqlite3_int64 *pOpen);
+int quotaStoreDraw(QuotaStore *p, QuotaKey *k, sqlite3_int64 ledgerId,
+                   sqlite3_int64 now);
+int quotaStoreRolloverSave(QuotaStore *p, sqlite3_int64 id, int bSet,
+                           sqlite3_int64 rollover);
 
 #endif /* QUOTA_STORE_H */

@@ -13,9 +13,10 @@
 **   DELETE FROM quota WHERE key = 'sk-live-1';
 **
 ** Columns: key, cap, period, anchor, parent, retention, used, reserved,
-** remaining, period_start, resets_at, retry_after, note, alert, enforce.
-** reserved to retry_after are computed and read-only; key can only be
-** inserted. alert and enforce live in quota_keyconf (events.c).
+** remaining, period_start, resets_at, retry_after, note, alert, enforce,
+** rollover, credits. reserved to retry_after and credits are computed and
+** read-only; key can only be inserted. alert, enforce and rollover live in
+** quota_keyconf (events.c; credits).
 ** Reads show every value as of the connection's clock (quota_clock): a
 ** period that ended reads as rolled over, an expired hold as released, even
 ** before a writing call has stored that.
@@ -53,12 +54,14 @@
 #define QCOL_NOTE         12
 #define QCOL_ALERT        13
 #define QCOL_ENFORCE      14
-#define QCOL_COUNT        15
+#define QCOL_ROLLOVER     15
+#define QCOL_CREDITS      16
+#define QCOL_COUNT        17
 
 static const char *const azColName[QCOL_COUNT] = {
   "key", "cap", "period", "anchor", "parent", "retention", "used", "reserved",
   "remaining", "period_start", "resets_at", "retry_after", "note",
-  "alert", "enforce"
+  "alert", "enforce", "rollover", "credits"
 };
 
 /* Plans chosen by xBestIndex. */
@@ -74,6 +77,8 @@ static const char *const azColName[QCOL_COUNT] = {
 #define QCUR_NOTE      15
 #define QCUR_ALERT     16
 #define QCUR_ENFORCE   17
+#define QCUR_ROLLOVER  18
+#define QCUR_GRANTS    19
 
 typedef struct QuotaTab QuotaTab;
 struct QuotaTab {
@@ -223,7 +228,7 @@ static int vtabInit(sqlite3 *db, void *pAux, int argc, const char *const *argv,
         " period TEXT, anchor TEXT, parent TEXT, retention INTEGER,"
         " used INTEGER, reserved INTEGER, remaining INTEGER, period_start TEXT,"
         " resets_at TEXT, retry_after INTEGER, note,"
-        " alert TEXT, enforce TEXT)");
+        " alert TEXT, enforce TEXT, rollover INTEGER, credits INTEGER)");
   }
   if( rc!=SQLITE_OK ) return rc;
   p = sqlite3_malloc64(sizeof(*p));
@@ -352,6 +357,13 @@ static int vtabStep(QuotaCursor *pCur){
     pCur->bEof = 0;
     rc = quotaStoreKeyFromRow(pCur->pStmt, 0, &pCur->k);
     if( rc==SQLITE_OK ) rc = quotaKeyCheck(&pCur->k);
+    /* the count of open grants, joined from quota_keyconf (credits) */
+    if( rc==SQLITE_OK
+     && sqlite3_column_type(pCur->pStmt, QCUR_GRANTS)!=SQLITE_NULL ){
+      pCur->k.nGrants = sqlite3_column_int64(pCur->pStmt, QCUR_GRANTS);
+      if( sqlite3_column_type(pCur->pStmt, QCUR_GRANTS)!=SQLITE_INTEGER
+       || pCur->k.nGrants<=0 ) rc = SQLITE_CORRUPT_VTAB;
+    }
     return rc;
   }
   pCur->bEof = 1;
@@ -414,11 +426,13 @@ static int vtabColumn(sqlite3_vtab_cursor *cur, sqlite3_context *ctx, int iCol){
   /* An UPDATE asks only for the columns it changes; the rest stay as they
   ** are (xUpdate sees sqlite3_value_nochange()). */
   if( sqlite3_vtab_nochange(ctx) ) return SQLITE_OK;
-  if( iCol>=QCOL_USED && iCol<=QCOL_RETRY_AFTER && !pCur->bComputed ){
+  if( ((iCol>=QCOL_USED && iCol<=QCOL_RETRY_AFTER) || iCol==QCOL_CREDITS)
+   && !pCur->bComputed ){
     /* Effective values need the sweep state as the caller's transaction
     ** sees it; what the store remembers counts only if still trusted. */
     rc = quotaStoreReadState(p->pStore, 0);
     if( rc==SQLITE_OK ) rc = quotaEffective(p->pStore, k, pCur->now);
+    if( rc==SQLITE_OK ) rc = quotaStoreCredits(p->pStore, k, pCur->now);
     if( rc!=SQLITE_OK ) return vtabStatementError(p, rc);
     pCur->bComputed = 1;
   }
@@ -482,6 +496,18 @@ static int vtabColumn(sqlite3_vtab_cursor *cur, sqlite3_context *ctx, int iCol){
       sqlite3_result_text(ctx, v==1 ? "shadow" : "hard", -1, SQLITE_STATIC);
       break;
     }
+    case QCOL_ROLLOVER: {
+      int t = sqlite3_column_type(pStmt, QCUR_ROLLOVER);
+      if( t!=SQLITE_NULL && (t!=SQLITE_INTEGER
+                             || sqlite3_column_int64(pStmt, QCUR_ROLLOVER)<0) ){
+        return SQLITE_CORRUPT_VTAB;
+      }
+      sqlite3_result_value(ctx, sqlite3_column_value(pStmt, QCUR_ROLLOVER));
+      break;
+    }
+    case QCOL_CREDITS:
+      sqlite3_result_int64(ctx, k->credits);
+      break;
     default:
       sqlite3_result_value(ctx, sqlite3_column_value(pStmt, QCUR_NOTE));
       break;
@@ -498,7 +524,19 @@ struct KeyWrite {
   char zPeriod[QUOTA_PERIOD_TEXT];  /* canonical period text, "" for NULL */
   int bRetention; sqlite3_int64 retention;
   char zAlert[QUOTA_ALERT_TEXT];    /* canonical alert list, "" for NULL */
+  int bRollover; sqlite3_int64 rollover;
 };
+
+/* rollover: NULL (none) or a non-negative integer, the most units one
+** period carries into the next (calendar keys; stored and ignored on
+** others, as an anchor is). */
+static int vtabValidateRollover(QuotaTab *p, sqlite3_value *v, KeyWrite *w){
+  w->bRollover = sqlite3_value_type(v)!=SQLITE_NULL;
+  if( !w->bRollover ) return SQLITE_OK;
+  if( quotaValueInt(v, &w->rollover)==0 && w->rollover>=0 ) return SQLITE_OK;
+  w->bRollover = 0;
+  return vtabRefused(p, "rollover", "NULL or a non-negative integer", v);
+}
 
 /* The rules of alert and enforce, as their messages state them. */
 #define RULE_ALERT "NULL or a comma list of thresholds such as '80%, 100%' " \
@@ -761,8 +799,9 @@ static int vtabInsert(QuotaTab *p, sqlite3_value **argv, sqlite_int64 *pRowid){
   if( sqlite3_value_type(argv[1])!=SQLITE_NULL ){
     return vtabError(p, SQLITE_CONSTRAINT, "rowid is assigned by the table");
   }
-  for(i=QCOL_RESERVED; i<=QCOL_RETRY_AFTER; i++){
-    if( sqlite3_value_type(argv[2+i])!=SQLITE_NULL ){
+  for(i=QCOL_RESERVED; i<=QCOL_CREDITS; i++){
+    if( (i<=QCOL_RETRY_AFTER || i==QCOL_CREDITS)
+     && sqlite3_value_type(argv[2+i])!=SQLITE_NULL ){
       return vtabError(p, SQLITE_CONSTRAINT, "column %s is read-only", azColName[i]);
     }
   }
@@ -795,6 +834,7 @@ static int vtabInsert(QuotaTab *p, sqlite3_value **argv, sqlite_int64 *pRowid){
   if( rc==SQLITE_OK ) rc = vtabValidateUsed(p, argv[2+QCOL_USED], &used);
   if( rc==SQLITE_OK ) rc = vtabValidateAlert(p, argv[2+QCOL_ALERT], &w);
   if( rc==SQLITE_OK ) rc = vtabValidateEnforce(p, argv[2+QCOL_ENFORCE], &w);
+  if( rc==SQLITE_OK ) rc = vtabValidateRollover(p, argv[2+QCOL_ROLLOVER], &w);
   if( rc!=SQLITE_OK ) return rc;
   w.k.used = quotaKind(w.k.eKind)->bWindow ? 0 : used;
   w.k.pstart = quotaPeriodStart(w.k.eKind, w.k.bAnchor, w.k.anchor, now);
@@ -813,6 +853,9 @@ static int vtabInsert(QuotaTab *p, sqlite3_value **argv, sqlite_int64 *pRowid){
   }
   if( rc==SQLITE_OK && (w.k.nAlert || w.k.bShadow) ){
     rc = vtabSaveConf(p, *pRowid, now, &w);
+  }
+  if( rc==SQLITE_OK && w.bRollover ){
+    rc = quotaStoreRolloverSave(pStore, *pRowid, 1, w.rollover);
   }
   return rc;
 }
@@ -894,8 +937,8 @@ static int vtabUpdate(QuotaTab *p, sqlite3_value **argv){
    || sqlite3_value_int64(argv[1])!=id ){
     return vtabError(p, SQLITE_CONSTRAINT, "rowid is assigned by the table");
   }
-  for(i=QCOL_RESERVED; i<=QCOL_RETRY_AFTER; i++){
-    if( !sqlite3_value_nochange(argv[2+i]) ){
+  for(i=QCOL_RESERVED; i<=QCOL_CREDITS; i++){
+    if( (i<=QCOL_RETRY_AFTER || i==QCOL_CREDITS) && !sqlite3_value_nochange(argv[2+i]) ){
       return vtabError(p, SQLITE_CONSTRAINT, "column %s is read-only", azColName[i]);
     }
   }
@@ -978,6 +1021,9 @@ static int vtabUpdate(QuotaTab *p, sqlite3_value **argv){
       rc = vtabValidateEnforce(p, argv[2+QCOL_ENFORCE], &w);
     }
   }
+  if( rc==SQLITE_OK && !sqlite3_value_nochange(argv[2+QCOL_ROLLOVER]) ){
+    rc = vtabValidateRollover(p, argv[2+QCOL_ROLLOVER], &w);
+  }
   /* Events re-arm when what decides them is written (events.c): not for
   ** parent, retention or note. */
   bHadConf = k.nAlert || k.bShadow || k.bFired;
@@ -1040,6 +1086,9 @@ static int vtabUpdate(QuotaTab *p, sqlite3_value **argv){
     }
     if( rc==SQLITE_OK && bRearm && (bHadConf || w.k.nAlert || w.k.bShadow) ){
       rc = vtabSaveConf(p, id, now, &w);
+    }
+    if( rc==SQLITE_OK && !sqlite3_value_nochange(argv[2+QCOL_ROLLOVER]) ){
+      rc = quotaStoreRolloverSave(pStore, id, w.bRollover, w.rollover);
     }
   }
   sqlite3_free(zKey);

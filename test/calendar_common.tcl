@@ -182,7 +182,7 @@ proc cal_walk {prefix keys times} {
           db eval {SELECT quota_consume($key, 10) > 0}
         } 1
       }
-      set status [format {{"key":"%s","allowed":false,"code":"rate_limit_exceeded","cap":%d,"used":%d,"reserved":0,"remaining":0,"resets_at":"%s","retry_after":%d,"limited_by":"%s","would_deny":true}} $key $cal_cap $cal_cap $E $retry $key]
+      set status [format {{"key":"%s","allowed":false,"code":"rate_limit_exceeded","cap":%d,"used":%d,"reserved":0,"remaining":0,"resets_at":"%s","retry_after":%d,"limited_by":"%s","credits":0,"would_deny":true}} $key $cal_cap $cal_cap $E $retry $key]
       do_test $prefix.$i.$key.4 {
         concat [db eval {SELECT used, remaining, retry_after, period_start,
                                 resets_at FROM quota WHERE key=$key}] \

@@ -112,7 +112,10 @@ static const char *azInvariant[] = {
   "SELECT 'used', r.key, r.used, (SELECT coalesce(sum(l.amount),0)"
   "   FROM quota_ledger l WHERE l.key IN (SELECT k.key FROM sub JOIN quota_keys k"
   "   ON k.id=sub.id WHERE sub.root=r.id)) AS s FROM quota_keys r"
-  " WHERE r.used<>s+iif(r.period LIKE 'rate %', r.reserved, 0)",
+  " WHERE r.used<>s+iif(r.period LIKE 'rate %', r.reserved, 0)"
+  /* less what those charges drew from the key's own grants (credits) */
+  "   -(SELECT coalesce(sum(d.amount),0) FROM quota_draws d JOIN quota_grants g"
+  "     ON g.id=d.grant_id WHERE g.key=r.key)",
   /* 1b. reserved = sum of the live holds of the key's subtree */
   SUBTREE
   "SELECT 'reserved', r.key, r.reserved, (SELECT coalesce(sum(h.amount),0)"
@@ -122,12 +125,16 @@ static const char *azInvariant[] = {
   "SELECT 'table', q.key, q.used, k.used, q.reserved, k.reserved"
   "  FROM quota q JOIN quota_keys k ON k.key=q.key"
   " WHERE q.used<>k.used OR q.reserved<>k.reserved",
-  /* 2. used + reserved <= cap unless a charge of the subtree went over,
-  ** or the key is in shadow mode (it never denies) */
+  /* 2. used + reserved <= cap (plus what the key's grants were not drawn
+  ** for: a hold reserved on credits may outlive their void or expiry)
+  ** unless a charge of the subtree went over, or the key is in shadow mode
+  ** (it never denies) */
   SUBTREE
   "SELECT 'cap', r.key, r.used, r.reserved, r.cap FROM quota_keys r"
   " WHERE r.cap IS NOT NULL"
-  "   AND r.used+iif(r.period LIKE 'rate %', 0, r.reserved)>r.cap"
+  "   AND r.used+iif(r.period LIKE 'rate %', 0, r.reserved)"
+  "       >r.cap+(SELECT coalesce(sum(g.remaining+coalesce(g.voided,0)),0)"
+  "         FROM quota_grants g WHERE g.key=r.key)"
   "   AND NOT EXISTS (SELECT 1 FROM quota_ledger l WHERE l.over AND l.key IN"
   "   (SELECT k.key FROM sub JOIN quota_keys k ON k.id=sub.id WHERE sub.root=r.id))"
   "   AND NOT EXISTS (SELECT 1 FROM quota_keyconf c WHERE c.id=r.id AND c.enforce=1)",
@@ -153,7 +160,7 @@ static const char *azInvariant[] = {
   " WHERE h.charged IS NOT l.amount",
   /* derived columns agree */
   "SELECT 'remaining', key FROM quota WHERE cap IS NOT NULL"
-  "   AND remaining<>max(0, cap-used-iif(period LIKE 'rate %', 0, reserved))",
+  "   AND remaining<>max(0, cap-used+credits-iif(period LIKE 'rate %', 0, reserved))",
   0
 };
 

@@ -164,6 +164,18 @@ static const Path aPath[] = {
   { "bucket-period", 0, 0, 0,
     { "UPDATE quota SET period = 'month' WHERE key = 'b'", 0 },
     { { 0, "UPDATE quota SET period = 'month' WHERE key = 'b'" }, { 0, 0 } } },
+  /* credits: a grant (a retry returns the same grant id); a grant drawn
+  ** by a consume past k1's allowance, then voided */
+  { "grant", 0, 0, 1,
+    { "SELECT quota_grant('k1', 50, 3600, 0, 'r-grant')", 0 },
+    { { 0, "SELECT quota_grant('k1', 50, 3600, 0, 'r-grant')" }, { 0, 0 } } },
+  { "grant-draw", 0, 0, 0,
+    { "SELECT quota_grant('k1', 500, NULL, 0, 'r-g2')",
+      "SELECT quota_consume('k1', 150, 'r-gd')",
+      "SELECT quota_void(1)", 0 },
+    { { 0, "SELECT quota_grant('k1', 500, NULL, 0, 'r-g2')" },
+      { 0, "SELECT quota_consume('k1', 150, 'r-gd')" },
+      { 0, "SELECT quota_void(1)" }, { 0, 0 } } },
   /* k2 has no room: the shadow key grants it and sends shadow_denied */
   { "shadow", 0, 0, 1,
     { "SELECT quota_consume('k2', 2, 'r-sh')", 0 },

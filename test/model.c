@@ -1405,7 +1405,7 @@ static void mCheck(Model *m, i64 t, int bStatus, const Arg *a, int nArg, Res *r)
     else strcpy(zRetry, "null");
     snprintf(zJ, sizeof(zJ), "{\"key\":%s,\"allowed\":%s,\"code\":%s,\"cap\":%s,"
         "\"used\":%lld,\"reserved\":%lld,\"remaining\":%s,\"resets_at\":%s,"
-        "\"retry_after\":%s,\"limited_by\":%s,\"would_deny\":%s}", zK,
+        "\"retry_after\":%s,\"limited_by\":%s,\"credits\":0,\"would_deny\":%s}", zK,
         bAllowed ? "true" : "false",
         bAllowed ? "null" : (b->kind==K_LIFE ? "\"insufficient_quota\"" : "\"rate_limit_exceeded\""),
         zCap, bv->used, bv->reserved, zRem, zReset, zRetry, zL,

@@ -148,12 +148,12 @@ proc report_fixture {file} {
 # Events, and stand-ins until the credits of sqlite-quota are built. The
 # events are rows of the extension's own quota_events table, written here
 # at chosen times (events.test checks what the extension writes; reportdata
-# 5.9 reports events the extension wrote itself). quota_grants(id, key,
-# amount, remaining, priority, created, expires, voided, request_id, meta)
-# and quota_draws(ledger_id, grant_id, amount) are the columns credits are
-# designed with, as ordinary tables with rows such as credits would write:
-# they are NOT the extension's tables and test only that the report reads
-# tables of that shape.
+# 5.9 reports events the extension wrote itself). The grants and draws go
+# into the store's own quota_grants and quota_draws, at chosen times too,
+# as quota_grant and quota_void would have left them (voided: the units
+# the void took away), with each key's count of open grants in
+# quota_keyconf, so that the quota table's credits column agrees
+# (test/credits.test checks what the extension writes).
 proc report_standin {file} {
   sqlite3 sx $file
   sx eval {
@@ -165,19 +165,16 @@ proc report_standin {file} {
       ('sk-month', unixepoch('2026-02-20 10:00:00'), 'shadow_denied', NULL, 100000, 100000, unixepoch('2026-02-01')),
       ('sk-month', unixepoch('2026-02-21 10:00:00'), 'exhausted', NULL, 100000, 100000, unixepoch('2026-02-01')),
       ('sk-month', unixepoch('2026-01-02 10:00:00'), 'exhausted', NULL, 100000, 100000, unixepoch('2026-01-01'));
-    -- STAND-IN for the grants table of sqlite-quota's credits.
-    CREATE TABLE quota_grants(id INTEGER PRIMARY KEY, key TEXT NOT NULL, amount INTEGER NOT NULL,
-                              remaining INTEGER NOT NULL, priority INTEGER NOT NULL DEFAULT 0,
-                              created INTEGER NOT NULL, expires INTEGER, voided INTEGER,
-                              request_id TEXT, meta TEXT);
-    CREATE TABLE quota_draws(ledger_id INTEGER NOT NULL, grant_id INTEGER NOT NULL,
-                             amount INTEGER NOT NULL);
-    INSERT INTO quota_grants(id, key, amount, remaining, created, expires, voided) VALUES
-      (1, 'sk-out', 500, 200, unixepoch('2026-03-01'), NULL, NULL),
-      (2, 'sk-out', 300, 300, unixepoch('2026-02-01'), unixepoch('2026-03-01'), NULL),
-      (3, 'sk-near', 1000, 0, unixepoch('2026-03-02'), NULL, unixepoch('2026-03-03')),
-      (4, 'sk-near', 100, 100, unixepoch('2026-03-02'), unixepoch('2026-04-01'), NULL);
+    INSERT INTO quota_grants(id, key, amount, remaining, priority, created, expires, voided) VALUES
+      (1, 'sk-out', 500, 200, 0, unixepoch('2026-03-01'), NULL, NULL),
+      (2, 'sk-out', 300, 300, 0, unixepoch('2026-02-01'), unixepoch('2026-03-01'), NULL),
+      (3, 'sk-near', 1000, 0, 0, unixepoch('2026-03-02'), NULL, 750),
+      (4, 'sk-near', 100, 100, 0, unixepoch('2026-03-02'), unixepoch('2026-04-01'), NULL);
     INSERT INTO quota_draws VALUES (1, 1, 300), (2, 3, 250);
+    INSERT INTO quota_keyconf(id, grants)
+      SELECT k.id, count(*) FROM quota_keys AS k JOIN quota_grants AS g ON g.key=k.key
+       WHERE g.remaining>0 AND g.voided IS NULL GROUP BY k.id
+      ON CONFLICT(id) DO UPDATE SET grants=excluded.grants;
   }
   sx close
 }

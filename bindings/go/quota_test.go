@@ -188,7 +188,7 @@ func TestLifecycle(t *testing.T) {
 	}
 	var text string
 	one(t, db, &text, "SELECT quota_status('sk-live-1')")
-	if text != `{"key":"sk-live-1","allowed":true,"code":null,"cap":100,"used":50,"reserved":0,"remaining":50,"resets_at":"2026-02-01 00:00:00","retry_after":null,"limited_by":"sk-live-1","would_deny":false}` {
+	if text != `{"key":"sk-live-1","allowed":true,"code":null,"cap":100,"used":50,"reserved":0,"remaining":50,"resets_at":"2026-02-01 00:00:00","retry_after":null,"limited_by":"sk-live-1","credits":0,"would_deny":false}` {
 		t.Fatal(text)
 	}
 

@@ -381,7 +381,7 @@ static int joinCluster(const char *zJoin, uint64_t iId, const char *zAddr){
 static const char *const azWriter[] = {
   "quota_reserve", "quota_settle", "quota_release",
   "quota_consume", "quota_record", "quota_purge",
-  "quota_reserve_upto", "quota_extend",
+  "quota_reserve_upto", "quota_extend", "quota_grant", "quota_void",
 };
 
 static int isIdentChar(char c){

@@ -56,21 +56,23 @@ static const struct Fn {
   {"quota_clock", 0, 1, {ARG_TIME}},
   {"quota_version", 0, 0, {0}},
   {"first_of_next_month", 0, 6, {ARG_TIME, ARG_TIME, ARG_TIME, ARG_TIME, ARG_TIME, ARG_TIME}},
+  {"quota_grant", 2, 6, {ARG_KEY, ARG_AMOUNT, ARG_DUR, ARG_AMOUNT, ARG_REQ, ARG_META}},
+  {"quota_void", 1, 1, {ARG_HOLD}},
 };
 #define N_FN ((unsigned)(sizeof(aFn)/sizeof(aFn[0])))
 
 static const char *const azCol[] = {
   "key", "cap", "period", "anchor", "parent", "retention", "used", "reserved",
   "remaining", "period_start", "resets_at", "retry_after", "note", "alert",
-  "enforce"
+  "enforce", "rollover", "credits"
 };
 /* The kind of value each column mostly wants. */
 static const int aColKind[] = {
   ARG_KEY, ARG_AMOUNT, ARG_DUR, ARG_TIME, ARG_KEY, ARG_DUR, ARG_AMOUNT,
   ARG_AMOUNT, ARG_AMOUNT, ARG_TIME, ARG_TIME, ARG_AMOUNT, ARG_META, ARG_META,
-  ARG_META
+  ARG_META, ARG_AMOUNT, ARG_AMOUNT
 };
-#define N_COL 15
+#define N_COL 17
 
 static const char *const azPeriod[] = {
   "lifetime", "hour", "day", "week", "month", "year", "rolling 90 seconds",

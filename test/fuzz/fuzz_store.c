@@ -93,10 +93,14 @@ static const struct Shadow {
                "id=%lld"},
   {"window", {"key_id", "sec", "amount", 0}, "key_id=%lld"},
   {"meta", {"name", "value", 0}, 0},
-  {"keyconf", {"id", "rollover", "alert", "enforce", "fired", "rate", 0}, "id=%lld"},
+  {"keyconf", {"id", "rollover", "alert", "enforce", "fired", "rate", "grants", 0},
+   "id=%lld"},
   {"holdtime", {"id", "at", 0}, "id=%lld"},
   {"events", {"id", "key", "at", "kind", "detail", "used", "cap", "period_start",
               "ledger_id", "hold_id", 0}, "id=%lld"},
+  {"grants", {"id", "key", "amount", "remaining", "priority", "created", "expires",
+              "voided", "request_id", "meta", 0}, "id=%lld"},
+  {"draws", {"ledger_id", "grant_id", "amount", 0}, "grant_id=%lld"},
 };
 #define N_SHADOW ((unsigned)(sizeof(aShadow)/sizeof(aShadow[0])))
 

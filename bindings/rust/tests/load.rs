@@ -65,7 +65,7 @@ fn the_lifecycle_and_its_errors() {
         .unwrap();
     assert_eq!(
         json,
-        r#"{"key":"sk-live-1","allowed":false,"code":"rate_limit_exceeded","cap":100,"used":0,"reserved":60,"remaining":40,"resets_at":"2026-02-01 00:00:00","retry_after":50400,"limited_by":"sk-live-1","would_deny":true}"#
+        r#"{"key":"sk-live-1","allowed":false,"code":"rate_limit_exceeded","cap":100,"used":0,"reserved":60,"remaining":40,"resets_at":"2026-02-01 00:00:00","retry_after":50400,"limited_by":"sk-live-1","credits":0,"would_deny":true}"#
     );
     // The same request id gives the same hold.
     assert_eq!(reserve(&conn, "sk-live-1", 60, "req-1"), Some(1));
