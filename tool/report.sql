@@ -714,8 +714,8 @@ SELECT printf('<p class="note">%,d more keys with events.</p>', n - 20)
   FROM (SELECT count(*) AS n FROM rp_evkey) WHERE n > 20;
 SELECT '</div>' WHERE (SELECT count(*) FROM rp_evkey) > 0;
 -- @else events
-SELECT '<p class="absent" id="no-events">This store has no <code>quota_events</code> table: this version of '
-  || 'sqlite-quota records no denials. Denied calls write no ledger row; the keys with no room now are '
+SELECT '<p class="absent" id="no-events">This store has no <code>quota_events</code> table: the '
+  || 'sqlite-quota that made it recorded no denials. Denied calls write no ledger row; the keys with no room now are '
   || 'the red bars above.</p>';
 -- @end events
 
@@ -753,8 +753,8 @@ SELECT printf('<p class="note">%,d more keys with grants.</p>', n - 20)
   FROM (SELECT count(*) AS n FROM rp_grant) WHERE n > 20;
 SELECT '</div>' WHERE (SELECT count(*) FROM rp_grant) > 0;
 -- @else grants
-SELECT '<p class="absent" id="no-credits">This store has no <code>quota_grants</code> table: this version of '
-  || 'sqlite-quota has no credits.</p>';
+SELECT '<p class="absent" id="no-credits">This store has no <code>quota_grants</code> table: the '
+  || 'sqlite-quota that made it had no credits.</p>';
 -- @end grants
 
 -------------------------------------------------------------------- store
