@@ -124,13 +124,25 @@ UPDATE quota SET enforce = 'hard' WHERE key = 'sk-beta';
 SELECT quota_consume('sk-beta', 1) AS denied_now;
 
 .print
-.print == 12. The ledger: every charge, who, when, how much, and why
+.print == 12. Credits: a free monthly allowance, then a purchased pack, drawn in one charge
+INSERT INTO quota(key, cap, period, rollover) VALUES ('user:42', 1000, 'month', 500);
+-- A 5,000-unit pack bought through a payment webhook: a retried webhook grants it once.
+SELECT quota_grant('user:42', 5000, '365 days', 10, 'stripe:pi_3Nx8', '{"pack":"5k"}') AS pack,
+       quota_grant('user:42', 5000, '365 days', 10, 'stripe:pi_3Nx8', '{"pack":"5k"}') AS retried;
+SELECT key, cap, used, credits, remaining FROM quota WHERE key = 'user:42';
+-- 1,200 units: the 1,000 of the month first, then 200 from the pack.
+SELECT quota_consume('user:42', 1200) AS ledger_id;
+SELECT ledger_id, grant_id, amount FROM quota_draws;
+SELECT key, cap, used, credits, remaining FROM quota WHERE key = 'user:42';
+
+.print
+.print == 13. The ledger: every charge, who, when, how much, and why
 SELECT id, key, amount, datetime(at, 'unixepoch') AS at, request_id, hold_id,
        meta, over, late
   FROM quota_ledger ORDER BY id;
 
 .print
-.print == 13. Admin: raise a cap, reset usage, check the store
+.print == 14. Admin: raise a cap, reset usage, check the store
 UPDATE quota SET cap = 60 WHERE key = 'acct:9';
 UPDATE quota SET used = 0 WHERE key = 'sk-live-1';
 SELECT key, cap, used, remaining FROM quota;
