@@ -3,12 +3,14 @@
 ** many processes and SIGKILL.
 **
 **   build/credits_stress DBFILE [--procs N] [--seconds S] [--seed X]
-**                        [--kill-ms M] [--quiet]
+**                        [--kill-ms M] [--check-only]
 **
 ** Defaults: 4 workers, 8 s, kill every 400 ms, a seed from the clock
 ** (printed first; --seed replays the choice of operations, not the timing).
 ** DBFILE (and its -wal, -shm, DBFILE.wN.log) is deleted and recreated, in
-** WAL mode.
+** WAL mode. --check-only runs no workers: it checks DBFILE and its logs
+** as a run left them (--procs as in that run), e.g. after editing a copy by
+** hand to see a check fail.
 **
 ** The clock: every connection pins its clock before each call to the
 ** system clock plus a fixed offset, chosen so that the virtual time crosses
@@ -116,7 +118,7 @@ static struct {
   int nSec;
   sqlite3_uint64 seed;
   int killMs;
-  int bQuiet;
+  int bCheckOnly;                   /* --check-only: check DBFILE and its logs again */
   i64 offMs;                        /* virtual clock = real clock + offMs */
   i64 planCap;                      /* 400 x procs x seconds */
 } cfg;
@@ -806,7 +808,7 @@ static pid_t spawn(int slot, int inc){
 
 static void usage(void){
   fprintf(stderr, "usage: build/credits_stress DBFILE [--procs N] [--seconds S]"
-          " [--seed X] [--kill-ms M] [--quiet]\n");
+          " [--seed X] [--kill-ms M] [--check-only]\n");
   exit(2);
 }
 
@@ -826,18 +828,32 @@ int main(int argc, char **argv){
     else if( strcmp(argv[i], "--seconds")==0 && i+1<argc ) cfg.nSec = atoi(argv[++i]);
     else if( strcmp(argv[i], "--seed")==0 && i+1<argc ) cfg.seed = strtoull(argv[++i], 0, 10);
     else if( strcmp(argv[i], "--kill-ms")==0 && i+1<argc ) cfg.killMs = atoi(argv[++i]);
-    else if( strcmp(argv[i], "--quiet")==0 ) cfg.bQuiet = 1;
+    else if( strcmp(argv[i], "--check-only")==0 ) cfg.bCheckOnly = 1;
     else usage();
   }
   if( cfg.nProc<1 || cfg.nProc>MAX_PROCS || cfg.nSec<1 || cfg.killMs<10 ) usage();
   /* the virtual clock reaches 2027-01-01 00:00:00 at 10% of the run */
   cfg.offMs = MONTH_B*1000 - (nowMs() + (i64)cfg.nSec*100);
   cfg.planCap = 400*(i64)cfg.nProc*cfg.nSec;
+  if( cfg.bCheckOnly ){
+    /* a store a run left (perhaps edited by hand since): the clock just
+    ** after its last charge, plan's cap as stored */
+    db = openDb();
+    cfg.offMs = (oneInt(db, "SELECT max(at) FROM quota_ledger")+1)*1000 - nowMs();
+    cfg.planCap = oneInt(db, "SELECT cap FROM quota_keys WHERE key='plan'");
+    if( sqlite3_close(db)!=SQLITE_OK ) fatal("close: busy");
+    if( cfg.planCap<0 ) fatal("%s: not a store of credits_stress", cfg.zDb);
+  }
   printf("credits_stress: seed=%llu procs=%d seconds=%d kill_ms=%d, SQLite %s\n",
          (unsigned long long)cfg.seed, cfg.nProc, cfg.nSec, cfg.killMs, sqlite3_libversion());
   fflush(stdout);
   if( sqlite3_auto_extension((void(*)(void))sqlite3_quota_init)!=SQLITE_OK ){
     fatal("auto_extension");
+  }
+  if( cfg.bCheckOnly ){
+    ok = finalCheck(0);
+    printf("result: %s\n", ok ? "PASS" : "FAIL");
+    return ok ? 0 : 1;
   }
   removeDbFiles(cfg.zDb);
   for(i=0; i<MAX_PROCS; i++){
