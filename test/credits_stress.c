@@ -62,7 +62,8 @@
 **      call made (a logged intent);
 **   5. PRAGMA integrity_check and quota_integrity() say ok (faultcheck.h's
 **      checkDb), with its invariants that hold under a moving clock
-**      (request ids, holds end once, the table shows the stored counters);
+**      (a request id has one effect, a hold ends once, remaining is
+**      cap - used + credits - reserved);
 **   6. no strict call overspent: replaying the ledger, every consume took
 **      from each level's allowance at most what was left of it
 **      (cap - used before it), the rest from grants; at the wallet (cap 0)
@@ -654,6 +655,9 @@ static int finalCheck(int nKill){
   for(i=0; azInvariant[i]; i++){
     Buf res = {0, 0, 0};
     if( strncmp(azInvariant[i], "SELECT '", 8)!=0 ) continue;   /* WITH ... SUBTREE */
+    /* the table shows reserved at its clock, the stored counter keeps a
+    ** hold that expired since the last call until a call sweeps it */
+    if( strncmp(azInvariant[i], "SELECT 'table'", 14)==0 ) continue;
     if( runSql(db, azInvariant[i], &res, &err)!=SQLITE_OK ){
       bufPrintf(&err, "invariant query %d failed; ", i);
       bIntegrity = 0;
@@ -715,6 +719,11 @@ static int finalCheck(int nKill){
   mustZero(db, &S.violLost, "acknowledged settles not in the ledger as acknowledged",
       "SELECT count(*) FROM temp.log a WHERE op='SA' AND b IS NOT NULL"
       " AND NOT EXISTS(SELECT 1 FROM temp.settled s WHERE s.h=a.a AND s.amount=a.b)");
+  mustZero(db, &S.violLost, "acknowledged releases of units not released in the store",
+      "SELECT count(*) FROM temp.log a WHERE op='XA' AND b>0 AND NOT EXISTS(SELECT 1"
+      " FROM quota_holds h WHERE h.id=a.a AND h.state=2 AND h.amount=a.b)");
+  mustZero(db, &S.violAckMismatch, "settles acknowledged with NULL (no key is deleted)",
+      "SELECT count(*) FROM temp.log WHERE op='SA' AND b IS NULL");
   mustZero(db, &S.violLost, "acknowledged voids of units not in the grant's voided",
       "SELECT count(*) FROM temp.log a JOIN quota_grants g ON g.id=a.a"
       " WHERE a.op='VA' AND a.b>0 AND g.voided IS NOT a.b");
