@@ -476,7 +476,7 @@ static struct {
   i64 calls, acks, retries, errors;
   i64 grants, grantRetriesSame, voids, voidedUnits, consumes, consumesDenied, reserves,
       reservesDenied, settles, settlesOver, settlesPastExpiry, releases, records, rollovers,
-      expiredGrants,
+      expiredGrants, lateTurns,
       draws, lateDraws;
   i64 violGrantSum, violDrawOver, violUsed, violRollover, violExpiry, violRidDup,
       violAckMismatch, violLost, violPhantom, violIntegrity, violOverspend;
@@ -560,83 +560,160 @@ static void mustZero(sqlite3 *db, i64 *pViol, const char *zWhat, const char *zSq
   violation(pViol, v, "%s: %lld", zWhat, v);
 }
 
+/* A ledger row for the replay: its level (0 wallet, 1 plan and org). */
+typedef struct Row {
+  i64 id, amt, at;
+  int lvl, bStrict;
+  i64 aDrawn[3];                   /* from the grants of wallet, plan, org */
+} Row;
+
 /*
-** Checks 2 (used) and 6 (strict calls): replay the ledger in id order at
-** each level (wallet; plan and its parent org), with plan's period turning
-** at its first charge dated in January.
+** Replay a[0..n-1] with plan's period turning at row iTurn (n: after the
+** last). Fills aUsed (each key's used at the end) and *pUsedDec (plan's
+** used when December ended; -1 when it did not). Returns the consumes that
+** took past an allowance, each reported as a violation when bReport.
+*/
+static i64 replayRun(const Row *a, int n, int iTurn, i64 *aUsed, i64 *pUsedDec,
+                     int bReport){
+  static const char *azKey[3] = { "wallet", "plan", "org" };
+  const i64 aCap[3] = { 0, PLAN_CAP, ORG_CAP };
+  i64 nOver = 0;
+  int i, j;
+  aUsed[0] = aUsed[1] = aUsed[2] = 0;
+  *pUsedDec = -1;
+  for(i=0; i<n; i++){
+    int aLvl[2], nLvl = 0;
+    if( i==iTurn ){ *pUsedDec = aUsed[1]; aUsed[1] = 0; }
+    if( a[i].lvl==0 ) aLvl[nLvl++] = 0;
+    else{ aLvl[nLvl++] = 1; aLvl[nLvl++] = 2; }
+    for(j=0; j<nLvl; j++){
+      int l = aLvl[j];
+      i64 fromAllowance = a[i].amt - a[i].aDrawn[l];
+      i64 left = aCap[l] - aUsed[l];
+      if( left<0 ) left = 0;
+      if( a[i].bStrict && fromAllowance>left ){
+        nOver++;
+        if( bReport ){
+          violation(&S.violOverspend, 1, "consume (ledger %lld, %lld units) took %lld from"
+                    " %s's allowance with %lld left (used %lld of cap %lld): past cap +"
+                    " credits", a[i].id, a[i].amt, fromAllowance, azKey[l], left,
+                    aUsed[l], aCap[l]);
+        }
+      }
+      aUsed[l] += fromAllowance;
+    }
+  }
+  if( iTurn==n ){ *pUsedDec = aUsed[1]; aUsed[1] = 0; }
+  return nOver;
+}
+
+/*
+** Checks 2 (used, the rollover) and 6 (strict calls): replay the ledger in
+** id order (the order of commits) at each level (wallet; plan and its
+** parent org). Plan's period turned at its first charge dated in January,
+** or a little before: a call dated January (a reserve, a grant) may turn it
+** and a charge dated the last second of December, its clock read just
+** before, commit after it, into January. So each plan charge dated that
+** second before the first one dated January is tried as the turn too; the
+** first turn that explains plan's used and its rollover grant is kept.
 */
 static void replayLedger(sqlite3 *db, i64 endSec){
   static const char *azKey[3] = { "wallet", "plan", "org" };
-  const i64 aCap[3] = { 0, PLAN_CAP, ORG_CAP };
-  i64 aUsed[3] = {0, 0, 0}, usedDec = -1;
-  int bJan = 0, i;
+  i64 aUsed[3], usedDec, aTable[3], nRoll, rollAmt = -1;
+  Row *a = 0;
+  int n = 0, nAlloc = 0, i, rc, iFirst, iTurn, bFound = 0, nTry = 0;
   sqlite3_stmt *p = prepOk(db,
       "SELECT l.id, l.key, l.amount, l.at, l.hold_id IS NULL AND l.request_id LIKE 'c-%',"
       " coalesce((SELECT s FROM temp.drawn WHERE lid=l.id AND key='wallet'), 0),"
       " coalesce((SELECT s FROM temp.drawn WHERE lid=l.id AND key='plan'), 0),"
       " coalesce((SELECT s FROM temp.drawn WHERE lid=l.id AND key='org'), 0)"
       " FROM quota_ledger l ORDER BY l.id");
-  int rc;
   while( (rc = sqlite3_step(p))==SQLITE_ROW ){
-    i64 id = sqlite3_column_int64(p, 0);
     const char *zKey = (const char*)sqlite3_column_text(p, 1);
-    i64 amt = sqlite3_column_int64(p, 2), at = sqlite3_column_int64(p, 3);
-    int bStrict = sqlite3_column_int(p, 4);
-    int aLvl[2], nLvl = 0, j;
-    if( zKey==0 ) fatal("ledger row %lld has no key", id);
-    if( strcmp(zKey, "wallet")==0 ){ aLvl[nLvl++] = 0; }
-    else if( strcmp(zKey, "plan")==0 ){
-      if( !bJan && at>=MONTH_B ){ bJan = 1; usedDec = aUsed[1]; aUsed[1] = 0; }
-      aLvl[nLvl++] = 1; aLvl[nLvl++] = 2;
-    }else{
+    Row r;
+    r.id = sqlite3_column_int64(p, 0);
+    if( zKey==0 ) fatal("ledger row %lld has no key", r.id);
+    if( strcmp(zKey, "wallet")==0 ) r.lvl = 0;
+    else if( strcmp(zKey, "plan")==0 ) r.lvl = 1;
+    else{
       violation(&S.violPhantom, 1, "ledger row %lld of key '%s', which no call charges",
-                id, zKey);
+                r.id, zKey);
       continue;
     }
-    for(j=0; j<nLvl; j++){
-      int l = aLvl[j];
-      i64 drawn = sqlite3_column_int64(p, 5+l), fromAllowance = amt - drawn;
-      i64 left = aCap[l] - aUsed[l];
-      if( left<0 ) left = 0;
-      if( bStrict && fromAllowance>left ){
-        violation(&S.violOverspend, 1, "consume (ledger %lld, %lld units) took %lld from"
-                  " %s's allowance with %lld left (used %lld of cap %lld): past cap + credits",
-                  id, amt, fromAllowance, azKey[l], left, aUsed[l], aCap[l]);
-      }
-      aUsed[l] += fromAllowance;
+    r.amt = sqlite3_column_int64(p, 2);
+    r.at = sqlite3_column_int64(p, 3);
+    r.bStrict = sqlite3_column_int(p, 4);
+    for(i=0; i<3; i++) r.aDrawn[i] = sqlite3_column_int64(p, 5+i);
+    if( n==nAlloc ){
+      Row *aNew;
+      nAlloc = nAlloc ? 2*nAlloc : 1024;
+      aNew = realloc(a, sizeof(Row)*(size_t)nAlloc);
+      if( aNew==0 ) fatal("out of memory");
+      a = aNew;
     }
+    a[n++] = r;
   }
   if( rc!=SQLITE_DONE ) fatalDb("replay", db);
   if( sqlite3_finalize(p)!=SQLITE_OK ) fatalDb("replay", db);
-  /* check 2: each key's used, as the table shows it now */
+
+  /* each key's used as the table shows it now; the rollover grant */
   for(i=0; i<3; i++){
     char *zSql = sqlite3_mprintf("SELECT used FROM quota WHERE key=%Q", azKey[i]);
-    i64 v;
     if( zSql==0 ) fatal("out of memory");
-    v = oneInt(db, zSql);
+    aTable[i] = oneInt(db, zSql);
     sqlite3_free(zSql);
-    if( i==1 && !bJan && endSec>=MONTH_B ) aUsed[1] = 0;   /* no charge since it turned */
-    violation(&S.violUsed, v!=aUsed[i], "key %s: used %lld, but its ledger charges in the"
-              " period less what they drew from its grants are %lld", azKey[i], v, aUsed[i]);
+  }
+  nRoll = oneInt(db, "SELECT count(*) FROM quota_grants WHERE meta='{\"rollover\":true}'");
+  if( nRoll==1 ){
+    rollAmt = oneInt(db, "SELECT amount FROM quota_grants WHERE meta='{\"rollover\":true}'"
+                         " AND key='plan' AND request_id IS NULL");
+  }
+  S.rollovers = nRoll;
+
+  /* the turn: the first plan charge dated January, or one dated the second
+  ** before it that explains what the store holds */
+  for(iFirst=0; iFirst<n && !(a[iFirst].lvl==1 && a[iFirst].at>=MONTH_B); iFirst++){}
+  iTurn = endSec>=MONTH_B ? iFirst : n+1;
+  for(i=iFirst; endSec>=MONTH_B && i>=0 && nTry<64; i--){
+    i64 want;
+    if( i<iFirst && (a[i].lvl!=1 || a[i].at<MONTH_B-1) ) continue;
+    nTry++;
+    replayRun(a, n, i, aUsed, &usedDec, 0);
+    want = PLAN_CAP-usedDec < 0 ? 0 : PLAN_CAP-usedDec;
+    if( want>PLAN_ROLL ) want = PLAN_ROLL;
+    if( aUsed[1]==aTable[1] && aUsed[2]==aTable[2]
+     && (nRoll==1 ? rollAmt==want : want==0) ){
+      iTurn = i;
+      bFound = 1;
+      break;
+    }
+  }
+  if( bFound && iTurn<iFirst ) S.lateTurns++;
+  replayRun(a, n, iTurn, aUsed, &usedDec, 1);
+  free(a);
+
+  /* check 2: each key's used */
+  for(i=0; i<3; i++){
+    violation(&S.violUsed, aTable[i]!=aUsed[i], "key %s: used %lld, but its ledger charges in"
+              " the period less what they drew from its grants are %lld", azKey[i],
+              aTable[i], aUsed[i]);
   }
   /* the rollover grant: what December left of plan's cap, up to the rollover */
-  {
-    i64 nRoll = oneInt(db, "SELECT count(*) FROM quota_grants WHERE meta='{\"rollover\":true}'");
-    i64 want = usedDec<0 ? -1 : (PLAN_CAP-usedDec < 0 ? 0 : PLAN_CAP-usedDec);
-    S.rollovers = nRoll;
+  if( endSec<MONTH_B ){
+    violation(&S.violRollover, nRoll, "%lld rollover grants, but the month never turned",
+              nRoll);
+  }else{
+    i64 want = PLAN_CAP-usedDec < 0 ? 0 : PLAN_CAP-usedDec;
     if( want>PLAN_ROLL ) want = PLAN_ROLL;
-    if( nRoll>1 || (nRoll==1 && usedDec<0 && endSec<MONTH_B) ){
-      violation(&S.violRollover, 1, "%lld rollover grants (the month turned %s)", nRoll,
-                endSec>=MONTH_B ? "once" : "never");
-    }else if( nRoll==1 && usedDec>=0 ){
-      i64 got = oneInt(db, "SELECT amount FROM quota_grants WHERE meta='{\"rollover\":true}'"
-                           " AND key='plan' AND request_id IS NULL");
-      violation(&S.violRollover, got!=want, "rollover grant of %lld, but December left"
-                " %lld of plan's cap %lld (used %lld), rollover %lld", got, want, PLAN_CAP,
-                usedDec, PLAN_ROLL);
-    }else if( nRoll==0 && want>0 ){
-      violation(&S.violRollover, 1, "no rollover grant, but December left %lld of plan's cap",
-                want);
+    if( nRoll>1 ){
+      violation(&S.violRollover, 1, "%lld rollover grants, but the month turned once", nRoll);
+    }else if( nRoll==1 ){
+      violation(&S.violRollover, rollAmt!=want, "rollover grant of %lld, but December left"
+                " %lld of plan's cap %lld (used %lld), rollover %lld", rollAmt, want,
+                PLAN_CAP, usedDec, PLAN_ROLL);
+    }else if( want>0 ){
+      violation(&S.violRollover, 1, "no rollover grant, but December left %lld of plan's"
+                " cap", want);
     }
   }
 }
@@ -785,8 +862,9 @@ static int finalCheck(int nKill){
          S.calls, S.acks, nKill, S.retries, S.errors);
   printf("credits_stress: grants=%lld grant_retries_same_id=%lld rollover_grants=%lld"
          " expired_grants=%lld voided_grants=%lld voided_units=%lld draws=%lld"
-         " draws_in_last_second=%lld\n", S.grants, S.grantRetriesSame, S.rollovers,
-         S.expiredGrants, S.voids, S.voidedUnits, S.draws, S.lateDraws);
+         " draws_in_last_second=%lld late_turns=%lld\n", S.grants, S.grantRetriesSame,
+         S.rollovers, S.expiredGrants, S.voids, S.voidedUnits, S.draws, S.lateDraws,
+         S.lateTurns);
   printf("credits_stress: consumes=%lld consumes_denied=%lld holds=%lld holds_denied=%lld"
          " settles=%lld settles_over=%lld settles_after_a_grant_expired=%lld releases=%lld"
          " records=%lld\n",
