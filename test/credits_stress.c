@@ -465,7 +465,7 @@ static void workerMain(int slot, int inc){
       doCharge(&w, 'D', zRid, pickKey(&w), 1 + rngBelow(&w.rng, 12));
     }
   }
-  sqlite3_close(w.db);
+  if( sqlite3_close(w.db)!=SQLITE_OK ) _exit(4);     /* a statement left open */
   close(w.fd);
   _exit(0);
 }
