@@ -7,10 +7,10 @@
 **
 ** Defaults: 4 workers, 8 s, kill every 400 ms, a seed from the clock
 ** (printed first; --seed replays the choice of operations, not the timing).
-** DBFILE (and its -wal, -shm, DBFILE.wN.log) is deleted and recreated, in
-** WAL mode. --check-only runs no workers: it checks DBFILE and its logs
-** as a run left them (--procs as in that run), e.g. after editing a copy by
-** hand to see a check fail.
+** DBFILE (and its -wal, -shm, DBFILE.wN.log, DBFILE.obs) is deleted and
+** recreated, in WAL mode. --check-only runs no workers: it checks DBFILE and
+** its logs as a run left them (--procs as in that run), e.g. after editing
+** a copy by hand to see a check fail.
 **
 ** The clock: every connection pins its clock before each call to the
 ** system clock plus a fixed offset, chosen so that the virtual time crosses
@@ -43,7 +43,10 @@
 ** worker with SIGKILL every ~M ms (M/2 to 3M/2) and starts a new one in its
 ** slot, which first retries its predecessor's last call if it was not
 ** acknowledged and carries a request id (grant, consume, reserve, record;
-** a settle carries its hold id, as good).
+** a settle carries its hold id, as good), and takes over the holds its
+** predecessors got and did not end. An observer process reads the wallet
+** in one read transaction at a time: its credits in the table are the
+** unused units of its live grants, its reserved the live holds'.
 **
 ** At the end it reopens the file and checks:
 **   1. every grant: amount = remaining + its draws + voided;
@@ -68,6 +71,8 @@
 **      from each level's allowance at most what was left of it
 **      (cap - used before it), the rest from grants; at the wallet (cap 0)
 **      every consume was drawn entirely from grants.
+**   7. the observer never saw the wallet's credits or reserved differ
+**      from its grants and holds.
 ** It prints counts and "result: PASS" or "result: FAIL".
 **
 ** Exit status: 0 all checks passed, 1 a check failed, 2 usage or setup error.
@@ -165,11 +170,11 @@ static sqlite3 *openDb(void){
   return db;
 }
 
-/* Pin db's clock to the virtual time now. */
-static int pinClock(sqlite3 *db){
+/* Pin db's clock to virtual second t; pinClock(): to the virtual time now. */
+static int pinClockAt(sqlite3 *db, i64 t){
   sqlite3_stmt *p = 0;
   int rc = sqlite3_prepare_v2(db, "SELECT quota_clock(datetime(?1, 'unixepoch'))", -1, &p, 0);
-  if( rc==SQLITE_OK ) rc = sqlite3_bind_int64(p, 1, virtSec());
+  if( rc==SQLITE_OK ) rc = sqlite3_bind_int64(p, 1, t);
   if( rc==SQLITE_OK ){
     rc = sqlite3_step(p);
     if( rc==SQLITE_ROW ) rc = SQLITE_OK;
@@ -177,6 +182,7 @@ static int pinClock(sqlite3 *db){
   sqlite3_finalize(p);
   return rc;
 }
+static int pinClock(sqlite3 *db){ return pinClockAt(db, virtSec()); }
 
 /*
 ** One call: "SELECT <call>" with bindings from a "i:N"/"t:X"/"n" list
@@ -470,16 +476,62 @@ static void workerMain(int slot, int inc){
   _exit(0);
 }
 
+/* ------------------------------------------------------------ observer */
+
+/*
+** A reader beside the workers: in one read transaction at a time, with its
+** clock pinned, the wallet's credits in the table are the unused units of
+** its live grants, and its reserved the live holds'. The counts go to
+** DBFILE.obs when it is stopped (SIGTERM).
+*/
+static void observerMain(void){
+  sqlite3 *db = openDb();
+  sqlite3_stmt *p = prepOk(db,
+      "SELECT q.credits - (SELECT coalesce(sum(remaining), 0) FROM quota_grants"
+      "   WHERE key='wallet' AND voided IS NULL AND (expires IS NULL OR expires>?1)),"
+      " q.reserved - (SELECT coalesce(sum(h.amount), 0) FROM quota_holds h"
+      "   JOIN quota_keys k ON k.id=h.key_id WHERE k.key='wallet' AND h.state=0"
+      "   AND h.expires>?1)"
+      " FROM quota q WHERE q.key='wallet'");
+  i64 nSnap = 0, nCredits = 0, nReserved = 0, nErr = 0;
+  char zObs[1100];
+  FILE *f;
+  signal(SIGTERM, onTerm);
+  while( !gStop ){
+    i64 t = virtSec();
+    int rc = sqlite3_exec(db, "BEGIN", 0, 0, 0);
+    if( rc==SQLITE_OK ) rc = pinClockAt(db, t);
+    if( rc==SQLITE_OK ) rc = sqlite3_bind_int64(p, 1, t);
+    if( rc==SQLITE_OK ) rc = sqlite3_step(p);
+    if( rc==SQLITE_ROW ){
+      nSnap++;
+      if( sqlite3_column_int64(p, 0)!=0 ) nCredits++;
+      if( sqlite3_column_int64(p, 1)!=0 ) nReserved++;
+    }else if( (rc&0xff)!=SQLITE_BUSY ){
+      nErr++;
+    }
+    sqlite3_reset(p);
+    if( sqlite3_exec(db, "COMMIT", 0, 0, 0)!=SQLITE_OK ) nErr++;
+    sleepMs(5);
+  }
+  if( sqlite3_finalize(p)!=SQLITE_OK ) nErr++;
+  if( sqlite3_close(db)!=SQLITE_OK ) nErr++;
+  snprintf(zObs, sizeof(zObs), "%s.obs", cfg.zDb);
+  f = fopen(zObs, "w");
+  if( f ){ fprintf(f, "%lld %lld %lld %lld\n", nSnap, nCredits, nReserved, nErr); fclose(f); }
+  _exit(0);
+}
+
 /* ------------------------------------------------------------ checks */
 
 static struct {
   i64 calls, acks, retries, errors;
   i64 grants, grantRetriesSame, voids, voidedUnits, consumes, consumesDenied, reserves,
       reservesDenied, settles, settlesOver, settlesPastExpiry, releases, records, rollovers,
-      expiredGrants, lateTurns,
+      expiredGrants, lateTurns, snapshots, obsErrors,
       draws, lateDraws;
   i64 violGrantSum, violDrawOver, violUsed, violRollover, violExpiry, violRidDup,
-      violAckMismatch, violLost, violPhantom, violIntegrity, violOverspend;
+      violAckMismatch, violLost, violPhantom, violIntegrity, violOverspend, violObserver;
 } S;
 
 static int nShown = 0;
@@ -828,6 +880,27 @@ static int finalCheck(int nKill){
       " temp.log i WHERE i.op='SI' AND i.a=+h.id)) OR (state=2 AND NOT EXISTS(SELECT 1"
       " FROM temp.log i WHERE i.op='XI' AND i.a=+h.id))");
 
+  /* the observer's snapshots (none under --check-only) */
+  {
+    char zObs[1100];
+    FILE *f;
+    snprintf(zObs, sizeof(zObs), "%s.obs", cfg.zDb);
+    f = cfg.bCheckOnly ? 0 : fopen(zObs, "r");
+    if( f ){
+      long long a[4];
+      if( fscanf(f, "%lld %lld %lld %lld", &a[0], &a[1], &a[2], &a[3])==4 ){
+        S.snapshots = a[0];
+        S.obsErrors = a[3];
+        violation(&S.violObserver, a[1], "the observer saw the wallet's credits differ from"
+                  " its live grants %lld times", a[1]);
+        violation(&S.violObserver, a[2], "the observer saw the wallet's reserved differ from"
+                  " its live holds %lld times", a[2]);
+      }
+      fclose(f);
+    }else if( !cfg.bCheckOnly ){
+      S.snapshots = -1;
+    }
+  }
   /* figures */
   S.grants = oneInt(db, "SELECT count(*) FROM quota_grants WHERE request_id IS NOT NULL");
   S.grantRetriesSame = oneInt(db, "SELECT count(*) - count(DISTINCT a) FROM temp.log"
@@ -858,8 +931,9 @@ static int finalCheck(int nKill){
   bufFree(&err);
   if( sqlite3_close(db)!=SQLITE_OK ) fatal("close: busy");
 
-  printf("credits_stress: calls=%lld acknowledged=%lld kills=%d retries=%lld errors=%lld\n",
-         S.calls, S.acks, nKill, S.retries, S.errors);
+  printf("credits_stress: calls=%lld acknowledged=%lld kills=%d retries=%lld errors=%lld"
+         " snapshots=%lld observer_errors=%lld\n",
+         S.calls, S.acks, nKill, S.retries, S.errors, S.snapshots, S.obsErrors);
   printf("credits_stress: grants=%lld grant_retries_same_id=%lld rollover_grants=%lld"
          " expired_grants=%lld voided_grants=%lld voided_units=%lld draws=%lld"
          " draws_in_last_second=%lld late_turns=%lld\n", S.grants, S.grantRetriesSame,
@@ -873,23 +947,27 @@ static int finalCheck(int nKill){
   printf("credits_stress: grant_sum_violations=%lld draw_violations=%lld"
          " used_violations=%lld rollover_violations=%lld expiry_violations=%lld"
          " request_id_duplicates=%lld ack_mismatches=%lld lost_acks=%lld phantoms=%lld"
-         " overspends=%lld integrity=%s\n",
+         " overspends=%lld observer_violations=%lld integrity=%s\n",
          S.violGrantSum, S.violDrawOver, S.violUsed, S.violRollover, S.violExpiry,
          S.violRidDup, S.violAckMismatch, S.violLost, S.violPhantom, S.violOverspend,
-         S.violIntegrity ? "failed" : "ok");
+         S.violObserver, S.violIntegrity ? "failed" : "ok");
   return S.errors==0 && S.violGrantSum+S.violDrawOver+S.violUsed+S.violRollover
        + S.violExpiry+S.violRidDup+S.violAckMismatch+S.violLost+S.violPhantom
-       + S.violIntegrity+S.violOverspend==0;
+       + S.violIntegrity+S.violOverspend+S.violObserver==0 && S.obsErrors==0;
 }
 
 /* ------------------------------------------------------------ the run */
 
+/* A worker in slot (inc-th incarnation), or the observer for slot -1. */
 static pid_t spawn(int slot, int inc){
   pid_t pid;
   fflush(stdout);
   pid = fork();
   if( pid<0 ) fatal("fork: %s", strerror(errno));
-  if( pid==0 ) workerMain(slot, inc);
+  if( pid==0 ){
+    if( slot<0 ) observerMain();
+    workerMain(slot, inc);
+  }
   return pid;
 }
 
@@ -900,7 +978,7 @@ static void usage(void){
 }
 
 int main(int argc, char **argv){
-  pid_t aPid[MAX_PROCS];
+  pid_t aPid[MAX_PROCS], obs;
   int aInc[MAX_PROCS], i, nKill = 0, ok;
   i64 tEnd;
   Rng rng;
@@ -962,6 +1040,9 @@ int main(int argc, char **argv){
   sqlite3_free(zSql);
   if( sqlite3_close(db)!=SQLITE_OK ) fatal("close: busy");
   rng.s = cfg.seed ^ 0xA5A5A5A5ULL;
+  snprintf(z, sizeof(z), "%s.obs", cfg.zDb);
+  unlink(z);
+  obs = spawn(-1, 0);
   for(i=0; i<cfg.nProc; i++){
     aInc[i] = 0;
     aPid[i] = spawn(i, 0);
@@ -980,6 +1061,8 @@ int main(int argc, char **argv){
   }
   for(i=0; i<cfg.nProc; i++) kill(aPid[i], SIGKILL);
   for(i=0; i<cfg.nProc; i++) waitpid(aPid[i], 0, 0);
+  kill(obs, SIGTERM);
+  waitpid(obs, 0, 0);
   ok = finalCheck(nKill);
   printf("credits_stress: respawns=%d\n", nKill);
   printf("result: %s\n", ok ? "PASS" : "FAIL");
