@@ -27,6 +27,13 @@
 **     quota_release, quota_extend (leases: live, ended, expired, unknown),
 **     quota_hold, quota_consume, quota_record (also on unknown keys),
 **     quota_check, quota_status, quota_purge, quota_integrity, quota_clock;
+**   - credits (doc/credits.md): quota_grant (to wallets, capped lifetime
+**     and calendar keys, and refused on the others; amounts up to the
+**     2^63-1 units a key's open grants may hold; expiries as durations
+**     and times, short enough that grants expire during a run, and past;
+**     priorities; request ids retried and shared with the other
+**     functions; every refused argument) and quota_void (of live, used-up,
+**     expired, voided and unknown grants); the charges draw from them;
 **   - token buckets ('rate N per ...', also 10^12 a day) alone and in parent
 **     chains with calendar periods and rolling windows;
 **   - failed calls (bad arguments, unknown keys and holds, a request id
@@ -57,7 +64,28 @@
 ** extension plus that extension's ttl (every hold's expiry, and
 ** quota_hold() of some holds on both connections after every step); a
 ** bucket never grants more than cap + ceil(N x elapsed / D) net of what
-** came back, over any interval of its own time (bucketLog).
+** came back, over any interval of its own time (bucketLog). And of credits,
+** on the store's own rows after every step: every grant's amount =
+** remaining + its draws + voided, and no draw for a charge made at or
+** after its grant's expiry (a voided grant keeps no units to draw); in
+** the model, a request id makes one grant (within the idempotency window).
+**
+** Credits in the model: per grant its key (by name, as the store keeps
+** it), amount, remaining, priority, created, expires, voided and request
+** id, and the draws. A key's credits are the unused units of its live
+** grants (not voided, the clock before expires); at a capped lifetime or
+** calendar key its room is cap - used + credits - reserved (used past cap,
+** a debt, counts against them). A charge (consume, record, settle, late
+** settle) takes at each level of the chain the allowance first, then that
+** level's live grants by priority, soonest expiry (never-expiring last)
+** and id, then past the cap (over). A deleted key's open grants are
+** voided; quota_purge removes ended grants (and their draws) as store.c
+** does. quota_grants and quota_draws are compared row by row after every
+** step, the `credits` column with the quota table, "credits" in
+** quota_status. ROLLOVER IS NOT MODELLED: the driver never sets the
+** `rollover` column of a key, so no rollover grant is ever made. The
+** calls from triggers and reading statements do not include quota_grant
+** and quota_void.
 **
 ** A reference model, written here from the rules in doc/reference.md,
 ** doc/transactions.md and README.md ("Choices the specification leaves
@@ -323,7 +351,7 @@ static int argAmount(const Arg *a, i64 *p){ return argInt(a, p) || *p<0; }
 #define MAXALERT 16
 
 enum { H_LIVE, H_SETTLED, H_RELEASED, H_EXPIRED, H_ORPHANED };
-enum { R_RESERVE = 1, R_CONSUME = 2, R_RECORD = 3, R_UPTO = 4 };
+enum { R_RESERVE = 1, R_CONSUME = 2, R_RECORD = 3, R_UPTO = 4, R_GRANT = 5 };
 enum { RET_NULL, RET_SECS, RET_FOREVER };
 
 typedef struct MBucket { i64 sec, amt; } MBucket;
@@ -366,6 +394,20 @@ typedef struct MReq {
   i64 keyId; char zRid[NAMELEN]; int op; i64 amount, result, at;
 } MReq;
 
+/* A grant (quota_grants): keyed by the key's name, as the store does;
+** keyId is the model's own (the key it was made for), expires 0 with bExp
+** 0 for never, voided -1 for never voided. */
+typedef struct MGrant {
+  i64 id; char zKey[NAMELEN]; i64 keyId;
+  i64 amount, remaining, priority, created;
+  int bExp; i64 expires;
+  i64 voided;
+  int bRid; char zRid[NAMELEN];
+  int bReqGone;                          /* quota_purge removed its request id */
+} MGrant;
+/* A draw (quota_draws): units of grant grantId for ledger row ledgerId. */
+typedef struct MDraw { i64 ledgerId, grantId, amount; } MDraw;
+
 typedef struct MLed {
   i64 id; char zKey[NAMELEN]; i64 amount, at;
   int bRid; char zRid[NAMELEN];
@@ -390,6 +432,8 @@ typedef struct Model {
   i64 purgePos;                          /* where quota_purge's ledger scan goes on */
   int nEvt, nEvtAlloc; MEvt *aEvt;       /* quota_events, in id order */
   i64 eventPos;                          /* where quota_purge's event scan goes on */
+  int nGrant, nGrantAlloc; MGrant *aGrant; /* quota_grants, in id order */
+  int nDraw, nDrawAlloc; MDraw *aDraw;   /* quota_draws, in the order made */
 } Model;
 
 /* What the runs did, for the summary line (the model counts what it sees
@@ -400,6 +444,7 @@ static struct {
       upto, uptoPartial, holds, extends, extendsEnded, rateCalls, rateDenied,
       bucketChecks;
   i64 events, shadowGrants;
+  i64 grants, voids, draws, grantsPurged;
 } st;
 
 /* The table's options of the current seed. */
@@ -410,6 +455,7 @@ static void modelFree(Model *m){
   int i;
   for(i=0; i<m->nKey; i++) free(m->aKey[i].aB);
   free(m->aHold); free(m->aReq); free(m->aLed); free(m->aEvt);
+  free(m->aGrant); free(m->aDraw);
   memset(m, 0, sizeof(*m));
 }
 static void modelCopy(Model *dst, const Model *src){
@@ -433,6 +479,12 @@ static void modelCopy(Model *dst, const Model *src){
   dst->nEvtAlloc = src->nEvt;
   dst->aEvt = xrealloc(0, sizeof(MEvt)*(size_t)src->nEvt);
   if( src->nEvt ) memcpy(dst->aEvt, src->aEvt, sizeof(MEvt)*(size_t)src->nEvt);
+  dst->nGrantAlloc = src->nGrant;
+  dst->aGrant = xrealloc(0, sizeof(MGrant)*(size_t)src->nGrant);
+  if( src->nGrant ) memcpy(dst->aGrant, src->aGrant, sizeof(MGrant)*(size_t)src->nGrant);
+  dst->nDrawAlloc = src->nDraw;
+  dst->aDraw = xrealloc(0, sizeof(MDraw)*(size_t)src->nDraw);
+  if( src->nDraw ) memcpy(dst->aDraw, src->aDraw, sizeof(MDraw)*(size_t)src->nDraw);
 }
 
 static MKey *keyByName(Model *m, const char *z){
@@ -463,6 +515,74 @@ static i64 nextEvtId(Model *m){ return m->nEvt ? m->aEvt[m->nEvt-1].id + 1 : 1; 
 
 static int isCal(int kind){ return kind>=K_HOUR && kind<=K_YEAR; }
 
+/* Credits: a grant is open while it has units left and is not voided, live
+** while open and t is before its expiry (a grant counts while the clock is
+** before it). Grants count at a capped lifetime or calendar key only. */
+static int grantOpen(const MGrant *g){ return g->remaining>0 && g->voided<0; }
+static int grantLive(const MGrant *g, i64 t){
+  return grantOpen(g) && (!g->bExp || t<g->expires);
+}
+static int creditsApply(const MKey *k){
+  return k->bCap && (k->kind==K_LIFE || isCal(k->kind));
+}
+/* The unused units of k's live grants at t (bLive) or of its open ones
+** (expired or not: what a new grant must stay within 64 bits with). */
+static i64 keyCredits(const Model *m, const MKey *k, i64 t, int bLive){
+  i128 sum = 0;
+  int i;
+  for(i=0; i<m->nGrant; i++){
+    const MGrant *g = &m->aGrant[i];
+    if( strcmp(g->zKey, k->zName)!=0 ) continue;
+    if( bLive ? grantLive(g, t) : grantOpen(g) ) sum += g->remaining;
+  }
+  if( sum>I64_MAX ) fail("key %s: its open grants hold more than 2^63-1 units", k->zName);
+  return (i64)sum;
+}
+static MGrant *grantById(Model *m, i64 id){
+  int i;
+  for(i=0; i<m->nGrant; i++) if( m->aGrant[i].id==id ) return &m->aGrant[i];
+  return 0;
+}
+static i64 nextGrantId(Model *m){ return m->nGrant ? m->aGrant[m->nGrant-1].id + 1 : 1; }
+static MDraw *drawPush(Model *m){
+  if( m->nDraw>=m->nDrawAlloc ){
+    m->nDrawAlloc = m->nDrawAlloc ? m->nDrawAlloc*2 : 16;
+    m->aDraw = xrealloc(m->aDraw, sizeof(MDraw)*(size_t)m->nDrawAlloc);
+  }
+  memset(&m->aDraw[m->nDraw], 0, sizeof(MDraw));
+  return &m->aDraw[m->nDraw++];
+}
+/* Draw order (store.c quotaStoreDraw): priority, soonest expiry (never
+** last), id. 1 when a comes before b. */
+static int grantBefore(const MGrant *a, const MGrant *b){
+  if( a->priority!=b->priority ) return a->priority<b->priority;
+  if( a->bExp!=b->bExp ) return a->bExp;
+  if( a->bExp && a->expires!=b->expires ) return a->expires<b->expires;
+  return a->id<b->id;
+}
+/* Take `amount` units (no more than k's live credits at t) from k's live
+** grants in draw order, a draw row each for ledger row ledId. */
+static void grantDraw(Model *m, MKey *k, i64 amount, i64 ledId, i64 t){
+  while( amount>0 ){
+    MGrant *best = 0, *g;
+    MDraw *d;
+    i64 take;
+    int i;
+    for(i=0; i<m->nGrant; i++){
+      g = &m->aGrant[i];
+      if( strcmp(g->zKey, k->zName)!=0 || !grantLive(g, t) ) continue;
+      if( !best || grantBefore(g, best) ) best = g;
+    }
+    if( !best ) fail("model: key %s has no live grant left to draw %lld from", k->zName, amount);
+    take = best->remaining<amount ? best->remaining : amount;
+    best->remaining -= take;
+    amount -= take;
+    d = drawPush(m);
+    d->ledgerId = ledId; d->grantId = best->id; d->amount = take;
+    st.draws++;
+  }
+}
+
 /* Add a bucket amount at second `sec`: a charge joins the newest bucket
 ** when the clock is at or behind it, so buckets stay in order. */
 static void bucketAdd(MKey *k, i64 sec, i64 amt){
@@ -485,6 +605,7 @@ typedef struct KView {
   i64 used, reserved;
   int bPeriod; i64 ps, pe;               /* calendar only */
   i64 rrem, rT;                          /* bucket: remainder, refilled up to */
+  i64 credits;                           /* the unused units of its live grants */
 } KView;
 
 /* A bucket out by *pUsed with remainder *pRem after dt seconds at n units
@@ -549,6 +670,7 @@ static i64 expiredAt(Model *m, MKey *k, i64 t){
 static void keyView(Model *m, MKey *k, i64 t, const i64 *aRes, KView *v){
   memset(v, 0, sizeof(*v));
   v->reserved = aRes[k - m->aKey];
+  v->credits = keyCredits(m, k, t, 1);
   if( k->kind==K_LIFE ){
     v->used = k->used;
   }else if( k->kind==K_RATE ){
@@ -578,10 +700,14 @@ static void keyView(Model *m, MKey *k, i64 t, const i64 *aRes, KView *v){
 }
 
 static i64 levelRoom(const MKey *k, const KView *v){
-  i64 r;
+  i64 r, top = k->cap;
   if( !k->bCap ) return I64_MAX;
-  if( v->used>=k->cap ) return 0;
-  r = k->cap - v->used;
+  /* cap - used + credits - reserved: the credits cover a debt first */
+  if( v->credits>0 && creditsApply(k) ){
+    top = (i128)k->cap + v->credits > (i128)I64_MAX ? I64_MAX : k->cap + v->credits;
+  }
+  if( v->used>=top ) return 0;
+  r = top - v->used;
   if( k->kind==K_RATE ) return r;        /* its holds are in used */
   return v->reserved>=r ? 0 : r - v->reserved;
 }
@@ -970,7 +1096,7 @@ static int resSame(const Res *exp, const Res *got){
 
 static const char *opFunc(int op){
   return op==R_RESERVE ? "quota_reserve" : op==R_CONSUME ? "quota_consume"
-       : op==R_UPTO ? "quota_reserve_upto" : "quota_record";
+       : op==R_UPTO ? "quota_reserve_upto" : op==R_GRANT ? "quota_grant" : "quota_record";
 }
 
 /* Whether some level of k's chain denies `amount` at t (as the chain is
@@ -1155,11 +1281,12 @@ static void mReserveUpto(Model *m, i64 t, const Arg *a, int nArg, Res *r){
 ** `held`: the units a live hold being settled has out of every bucket of
 ** the chain (a bucket takes, or gives back, only the difference); bGated:
 ** a consume's grant (logged for the buckets' invariant). */
-static int chargeChain(Model *m, MKey *k, i64 amount, i64 held, int bGated, i64 t){
+static int chargeChain(Model *m, MKey *k, i64 amount, i64 held, int bGated,
+                       i64 ledId, i64 t){
   MKey *c[MAXKEY];
   int n = chainOf(m, k, c), i, over = 0;
   for(i=0; i<n; i++){
-    i64 take = amount;
+    i64 take = amount, cr;
     if( c[i]->kind==K_RATE ){
       take = amount - held;
       if( take<0 ){
@@ -1168,6 +1295,16 @@ static int chargeChain(Model *m, MKey *k, i64 amount, i64 held, int bGated, i64 
         continue;
       }
       if( bGated ) bucketLog(c[i], take);
+    }
+    if( take>0 && creditsApply(c[i]) && (cr = keyCredits(m, c[i], t, 1))>0 ){
+      /* the allowance first, then the live grants, then past the cap */
+      i64 allow = c[i]->used<c[i]->cap ? c[i]->cap - c[i]->used : 0;
+      i64 rest = take - (take<allow ? take : allow);
+      i64 dr = rest<cr ? rest : cr;
+      grantDraw(m, c[i], dr, ledId, t);
+      charge(c[i], take - dr, t);
+      if( rest>dr && c[i]->used>c[i]->cap ) over = 1;
+      continue;
     }
     charge(c[i], take, t);
     if( take>0 && c[i]->bCap ){
@@ -1212,7 +1349,7 @@ static void mSettle(Model *m, i64 t, const Arg *a, int nArg, Res *r){
     if( !k ){ resNull(r); return; }
     n = chainOf(m, k, c);
     for(i=0; i<n; i++) normWrite(c[i], t);
-    over = chargeChain(m, k, amount, late ? 0 : h->amount, 0, t);
+    over = chargeChain(m, k, amount, late ? 0 : h->amount, 0, nextLedId(m), t);
     h->state = H_SETTLED; h->charged = amount; h->ended = t;
     i64 id = nextLedId(m);
     l = ledPush(m);
@@ -1304,7 +1441,7 @@ static void mCharge(Model *m, i64 t, int op, const Arg *a, int nArg, Res *r){
   n = chainOf(m, k, c);
   for(i=0; i<n; i++) normWrite(c[i], t);
   if( bDenied ){ resNull(r); return; }
-  over = chargeChain(m, k, amount, 0, op==R_CONSUME, t);
+  over = chargeChain(m, k, amount, 0, op==R_CONSUME, nextLedId(m), t);
   if( op==R_CONSUME && k->kind==K_RATE ) st.rateCalls++;
   {
     i64 id = nextLedId(m);
@@ -1405,10 +1542,10 @@ static void mCheck(Model *m, i64 t, int bStatus, const Arg *a, int nArg, Res *r)
     else strcpy(zRetry, "null");
     snprintf(zJ, sizeof(zJ), "{\"key\":%s,\"allowed\":%s,\"code\":%s,\"cap\":%s,"
         "\"used\":%lld,\"reserved\":%lld,\"remaining\":%s,\"resets_at\":%s,"
-        "\"retry_after\":%s,\"limited_by\":%s,\"credits\":0,\"would_deny\":%s}", zK,
+        "\"retry_after\":%s,\"limited_by\":%s,\"credits\":%lld,\"would_deny\":%s}", zK,
         bAllowed ? "true" : "false",
         bAllowed ? "null" : (b->kind==K_LIFE ? "\"insufficient_quota\"" : "\"rate_limit_exceeded\""),
-        zCap, bv->used, bv->reserved, zRem, zReset, zRetry, zL,
+        zCap, bv->used, bv->reserved, zRem, zReset, zRetry, zL, bv->credits,
         bWouldDeny ? "true" : "false");
     resText(r, zJ);
   }
@@ -1424,7 +1561,19 @@ static void mPurge(Model *m, i64 t, Res *r){
   sweep(m, t);
   /* request ids at least the idempotency window old */
   for(i=j=0; i<m->nReq; i++){
-    if( i<optPurgeLimit && m->aReq[i].at <= t - optIdem ){ nRemoved++; continue; }
+    if( i<optPurgeLimit && m->aReq[i].at <= t - optIdem ){
+      if( m->aReq[i].op==R_GRANT ){
+        /* the grant it made may be made again under that id */
+        for(n=0; n<m->nGrant; n++){
+          MGrant *g = &m->aGrant[n];
+          if( g->keyId==m->aReq[i].keyId && g->bRid && strcmp(g->zRid, m->aReq[i].zRid)==0 ){
+            g->bReqGone = 1;
+          }
+        }
+      }
+      nRemoved++;
+      continue;
+    }
     m->aReq[j++] = m->aReq[i];
   }
   m->nReq = j;
@@ -1477,7 +1626,187 @@ static void mPurge(Model *m, i64 t, Res *r){
     m->nEvt = j;
     m->eventPos = nSeen<optPurgeLimit ? 0 : last;
   }
+  /* grants that ended (used up, voided, expired), the newest never, once
+  ** their key's retention (by name, else the table's) has passed since
+  ** they ended (the expiry; since made, for one that ended before it) and
+  ** no ledger row they were drawn for is left: the oldest purge_limit of
+  ** them, each with its draws */
+  {
+    i64 maxG = m->nGrant ? m->aGrant[m->nGrant-1].id : 0, nDel = 0;
+    int d, e;
+    for(i=j=0; i<m->nGrant; i++){
+      MGrant *g = &m->aGrant[i];
+      int bExpired = g->bExp && g->expires<=t, bDrawn = 0;
+      MKey *k = keyByName(m, g->zKey);
+      i64 keep = optRetention;
+      if( k && k->eRet==RET_SECS ) keep = k->ret;
+      if( k && k->eRet==RET_FOREVER ) keep = -1;
+      for(d=0; d<m->nDraw && !bDrawn; d++){
+        if( m->aDraw[d].grantId!=g->id ) continue;
+        for(e=0; e<m->nLed; e++) if( m->aLed[e].id==m->aDraw[d].ledgerId ){ bDrawn = 1; break; }
+      }
+      if( g->id<maxG && (g->remaining==0 || g->voided>=0 || bExpired) && keep>=0
+       && (bExpired ? g->expires : g->created) <= t - keep && !bDrawn
+       && nDel<optPurgeLimit ){
+        nDel++;
+        for(d=e=0; d<m->nDraw; d++){
+          if( m->aDraw[d].grantId!=g->id ) m->aDraw[e++] = m->aDraw[d];
+        }
+        m->nDraw = e;
+        continue;
+      }
+      m->aGrant[j++] = *g;
+    }
+    m->nGrant = j;
+    nRemoved += nDel;
+    st.grantsPurged += nDel;
+  }
   resInt(r, nRemoved);
+}
+
+/* A time argument as the driver writes them: 'YYYY-MM-DD HH:MM:SS'. */
+static int argTime(const Arg *a, i64 *pT){
+  long long y;
+  int mo, d, h, mi, se;
+  if( a->t!=SQLITE_TEXT ) return 1;
+  if( sscanf(a->z, "%lld-%d-%d %d:%d:%d", &y, &mo, &d, &h, &mi, &se)!=6 ) return 1;
+  *pT = mkTime(y, mo, d, (i64)h*3600 + mi*60 + se);
+  return 0;
+}
+
+/* quota_grant(key, amount [, expires [, priority [, request_id [, meta]]]]):
+** the grant id (reference.md, "quota_grant"). */
+static void mGrant(Model *m, i64 t, const Arg *a, int nArg, Res *r){
+  static const char *F = "quota_grant";
+  char zKB[24], zRB[24];
+  const char *zKey = argName(&a[0], zKB), *zRid = 0;
+  i64 amount, priority = 0, expires = 0, open;
+  int eExp = 0;                           /* 0 never, 1 a duration, 2 a time */
+  MKey *k;
+  MReq *q;
+  MGrant *g;
+  if( !zKey ){ resErr(r, SQLITE_MISMATCH, "%s: key must be a non-empty text or an integer, not %s", F, D(&a[0])); return; }
+  if( argInt(&a[1], &amount) || amount<=0 ){
+    resErr(r, SQLITE_MISMATCH, "%s: amount must be a positive integer, not %s", F, D(&a[1])); return;
+  }
+  if( nArg>2 && a[2].t!=SQLITE_NULL ){
+    /* an integer is a duration, of any sign (0 or less: not in the
+    ** future, below); a text a positive duration, else a time */
+    i64 ttl = -1;
+    if( a[2].t!=SQLITE_TEXT && argInt(&a[2], &ttl)==0 ){
+      eExp = 1;
+      expires = ttl>TIME_MAX - t ? TIME_MAX : t + ttl;
+    }else if( a[2].t==SQLITE_TEXT && (ttl = parseDuration(a[2].z))>0 ){
+      eExp = 1;
+      expires = ttl>TIME_MAX - t ? TIME_MAX : t + ttl;
+    }else if( argTime(&a[2], &expires)==0 ){
+      eExp = 2;
+    }else{
+      resErr(r, SQLITE_MISMATCH, "%s: expires must be NULL, a positive duration (seconds, or text such as"
+             " '30 days') or a time ('2027-01-01 00:00:00'), not %s", F, D(&a[2]));
+      return;
+    }
+  }
+  if( nArg>3 && a[3].t!=SQLITE_NULL && argInt(&a[3], &priority) ){
+    resErr(r, SQLITE_MISMATCH, "%s: priority must be an integer or NULL, not %s", F, D(&a[3])); return;
+  }
+  if( nArg>4 && a[4].t!=SQLITE_NULL ){
+    zRid = argName(&a[4], zRB);
+    if( !zRid ){ resErr(r, SQLITE_MISMATCH, "%s: request_id must be a non-empty text or an integer (or NULL), not %s", F, D(&a[4])); return; }
+  }
+  if( nArg>5 && a[5].t!=SQLITE_NULL && a[5].t!=SQLITE_TEXT ){
+    resErr(r, SQLITE_MISMATCH, "%s: meta must be text (JSON welcome) or NULL, not %s", F, D(&a[5])); return;
+  }
+  k = keyByName(m, zKey);
+  if( !k ){ resErr(r, SQLITE_ERROR, "%s: no such quota key: '%s'", F, zKey); return; }
+  if( !k->bCap ){
+    resErr(r, SQLITE_ERROR, "%s: key '%s' has no cap (cap is NULL): grants are for capped keys", F, zKey);
+    return;
+  }
+  if( !creditsApply(k) ){
+    resErr(r, SQLITE_ERROR, "%s: key '%s' is a rolling window or a token bucket: grants are for"
+           " lifetime and calendar keys", F, zKey);
+    return;
+  }
+  if( zRid && (q = reqFind(m, k->id, zRid, t))!=0 ){
+    if( q->op!=R_GRANT ){
+      resErr(r, SQLITE_CONSTRAINT, "%s: request_id '%s' was already used by %s", F, zRid, opFunc(q->op));
+      return;
+    }
+    if( q->amount!=amount ){
+      resErr(r, SQLITE_CONSTRAINT, "%s: request_id '%s' was already used with amount %lld", F, zRid, q->amount);
+      return;
+    }
+    sweep(m, t);
+    resInt(r, q->result);
+    return;
+  }
+  if( eExp && expires<=t ){
+    char zT[20];
+    fmtTime(expires, zT);
+    resErr(r, SQLITE_ERROR, "%s: expires is not in the future: %s", F, zT);
+    return;
+  }
+  open = keyCredits(m, k, t, 0);
+  if( amount>I64_MAX - open ){
+    resErr(r, SQLITE_TOOBIG, "%s: the open grants of key '%s' hold %lld units: %lld more would"
+           " overflow its 64-bit credits", F, zKey, open, amount);
+    return;
+  }
+  /* the invariant: a request id grants once (within the idempotency window) */
+  if( zRid ){
+    int i;
+    for(i=0; i<m->nGrant; i++){
+      MGrant *o = &m->aGrant[i];
+      if( o->keyId==k->id && o->bRid && !o->bReqGone && strcmp(o->zRid, zRid)==0
+       && t - o->created < optIdem ){
+        fail("request id '%s' of key %s would grant twice (grant %lld)", zRid, zKey, o->id);
+      }
+    }
+  }
+  sweep(m, t);
+  normWrite(k, t);
+  {
+    i64 id = nextGrantId(m);
+    if( m->nGrant>=m->nGrantAlloc ){
+      m->nGrantAlloc = m->nGrantAlloc ? m->nGrantAlloc*2 : 16;
+      m->aGrant = xrealloc(m->aGrant, sizeof(MGrant)*(size_t)m->nGrantAlloc);
+    }
+    g = &m->aGrant[m->nGrant++];
+    memset(g, 0, sizeof(*g));
+    g->id = id;
+  }
+  snprintf(g->zKey, NAMELEN, "%s", k->zName);
+  g->keyId = k->id;
+  g->amount = g->remaining = amount;
+  g->priority = priority; g->created = t;
+  g->bExp = eExp!=0; g->expires = expires;
+  g->voided = -1;
+  if( zRid ){ g->bRid = 1; snprintf(g->zRid, NAMELEN, "%s", zRid); }
+  if( zRid ) reqPut(m, k->id, zRid, R_GRANT, amount, g->id, t);
+  st.grants++;
+  resInt(r, g->id);
+}
+
+/* quota_void(grant_id): the units voided; 0 for a grant used up, expired or
+** voided already. */
+static void mVoid(Model *m, i64 t, const Arg *a, Res *r){
+  static const char *F = "quota_void";
+  i64 id;
+  MGrant *g;
+  if( argInt(&a[0], &id) || id<=0 ){
+    resErr(r, SQLITE_MISMATCH, "%s: grant_id must be a positive integer, not %s", F, D(&a[0])); return;
+  }
+  g = grantById(m, id);
+  if( !g ){ resErr(r, SQLITE_ERROR, "%s: no such grant: %lld", F, id); return; }
+  /* it reads no key for a write: no holds expire (no sweep) */
+  if( grantOpen(g) && !(g->bExp && g->expires<=t) ){
+    g->voided = g->remaining; g->remaining = 0;
+    st.voids++;
+    resInt(r, g->voided);
+  }else{
+    resInt(r, 0);
+  }
 }
 
 /* quota_hold(hold_id): the hold's JSON as of t, NULL when there is none. */
@@ -1969,6 +2298,13 @@ static void mDelete(Model *m, i64 t, const char *zName, Res *r){
     if( m->aReq[i].keyId!=k->id ) m->aReq[j++] = m->aReq[i];
   }
   m->nReq = j;
+  /* its open grants (expired or not) are voided: the name starts afresh */
+  for(i=0; i<m->nGrant; i++){
+    MGrant *g = &m->aGrant[i];
+    if( strcmp(g->zKey, k->zName)==0 && grantOpen(g) ){
+      g->voided = g->remaining; g->remaining = 0;
+    }
+  }
   ik = (int)(k - m->aKey);
   free(k->aB);
   for(i=ik+1; i<m->nKey; i++) m->aKey[i-1] = m->aKey[i];
@@ -2185,11 +2521,12 @@ static void renderKey(Model *m, MKey *k, i64 t, const i64 *aRes, Buf *b){
   }else{
     bufAdd(b, "NULL|");
   }
-  bufAdd(b, "%s\n", k->bShadow ? "shadow" : "hard");
+  bufAdd(b, "%s|%lld\n", k->bShadow ? "shadow" : "hard", v.credits);
 }
 
 #define KEY_COLUMNS "rowid, key, cap, period, anchor, parent, retention, used," \
-  " reserved, remaining, period_start, resets_at, retry_after, note, alert, enforce"
+  " reserved, remaining, period_start, resets_at, retry_after, note, alert, enforce," \
+  " credits"
 
 static Buf bufExp, bufGot;
 static const char zAllKeys[] = "SELECT " KEY_COLUMNS " FROM quota ORDER BY rowid";
@@ -2388,6 +2725,64 @@ static void compareLeases(int ic){
   }
 }
 
+/* Credits: quota_grants and quota_draws row by row, and the invariants of
+** the store's own rows: every grant's amount = remaining + its draws +
+** voided; no draw for a charge made at or after its grant's expiry (a
+** voided grant has nothing left to draw: the sum says so; a draw may come
+** before the grant's creation time, from a connection whose clock is
+** behind). */
+static const char zGrants[] = "SELECT id, key, amount, remaining, priority, created,"
+  " expires, voided, request_id FROM quota_grants ORDER BY id";
+static const char zDraws[] = "SELECT ledger_id, grant_id, amount FROM quota_draws"
+  " ORDER BY grant_id, ledger_id";
+static const char zGrantSums[] = "SELECT g.id, g.amount, g.remaining,"
+  " coalesce((SELECT sum(d.amount) FROM quota_draws AS d WHERE d.grant_id=g.id), 0),"
+  " g.voided FROM quota_grants AS g"
+  " WHERE g.amount<>g.remaining + coalesce(g.voided, 0)"
+  "   + coalesce((SELECT sum(d.amount) FROM quota_draws AS d WHERE d.grant_id=g.id), 0)"
+  " UNION ALL SELECT d.grant_id, d.ledger_id, l.at, g.created, g.expires"
+  " FROM quota_draws AS d JOIN quota_grants AS g ON g.id=d.grant_id"
+  " JOIN quota_ledger AS l ON l.id=d.ledger_id"
+  " WHERE g.expires IS NOT NULL AND l.at>=g.expires";
+static int cmpDraw(const void *a, const void *b){
+  const MDraw *x = (const MDraw*)a, *y = (const MDraw*)b;
+  if( x->grantId!=y->grantId ) return x->grantId<y->grantId ? -1 : 1;
+  if( x->ledgerId!=y->ledgerId ) return x->ledgerId<y->ledgerId ? -1 : 1;
+  return 0;
+}
+static void compareGrants(int ic){
+  Conn *c = &aConn[ic];
+  Model *m = viewOf(ic);
+  MDraw *aD;
+  int i;
+  bufExp.n = 0; bufAdd(&bufExp, "%s", "");
+  for(i=0; i<m->nGrant; i++){
+    MGrant *g = &m->aGrant[i];
+    bufAdd(&bufExp, "%lld|%s|%lld|%lld|%lld|%lld|", g->id, g->zKey, g->amount,
+           g->remaining, g->priority, g->created);
+    if( g->bExp ) bufAdd(&bufExp, "%lld|", g->expires); else bufAdd(&bufExp, "NULL|");
+    if( g->voided>=0 ) bufAdd(&bufExp, "%lld|", g->voided); else bufAdd(&bufExp, "NULL|");
+    bufAdd(&bufExp, "%s\n", g->bRid ? g->zRid : "NULL");
+  }
+  cachedRows(c, zGrants, &bufGot);
+  if( strcmp(bufExp.z, bufGot.z)!=0 ) reportDiff("quota_grants", c, bufExp.z, bufGot.z);
+  aD = xrealloc(0, sizeof(MDraw)*(size_t)m->nDraw);
+  if( m->nDraw ) memcpy(aD, m->aDraw, sizeof(MDraw)*(size_t)m->nDraw);
+  qsort(aD, (size_t)m->nDraw, sizeof(MDraw), cmpDraw);
+  bufExp.n = 0; bufAdd(&bufExp, "%s", "");
+  for(i=0; i<m->nDraw; i++){
+    bufAdd(&bufExp, "%lld|%lld|%lld\n", aD[i].ledgerId, aD[i].grantId, aD[i].amount);
+  }
+  free(aD);
+  cachedRows(c, zDraws, &bufGot);
+  if( strcmp(bufExp.z, bufGot.z)!=0 ) reportDiff("quota_draws", c, bufExp.z, bufGot.z);
+  cachedRows(c, zGrantSums, &bufGot);
+  if( bufGot.z && bufGot.z[0] ){
+    reportDiff("the grants' invariants (amount = remaining + draws + voided;"
+               " no draw at or after expires)", c, "", bufGot.z);
+  }
+}
+
 static void compareAll(void){
   int ic;
   for(ic=0; ic<2; ic++){
@@ -2396,17 +2791,18 @@ static void compareAll(void){
     compareLedgerSums(ic);
     compareLeases(ic);
     compareEvents(ic);
+    compareGrants(ic);
   }
 }
 
 /* ============================================================ operations */
 
 enum { F_RESERVE, F_SETTLE, F_RELEASE, F_CONSUME, F_RECORD, F_CHECK, F_STATUS, F_PURGE,
-       F_UPTO, F_HOLD, F_EXTEND };
+       F_UPTO, F_HOLD, F_EXTEND, F_GRANT, F_VOID };
 static const char *azFn[] = {
   "quota_reserve", "quota_settle", "quota_release", "quota_consume", "quota_record",
   "quota_check", "quota_status", "quota_purge",
-  "quota_reserve_upto", "quota_hold", "quota_extend"
+  "quota_reserve_upto", "quota_hold", "quota_extend", "quota_grant", "quota_void"
 };
 
 static void mApply(Model *m, i64 t, int f, const Arg *a, int nArg, Res *r){
@@ -2421,6 +2817,8 @@ static void mApply(Model *m, i64 t, int f, const Arg *a, int nArg, Res *r){
     case F_UPTO:    mReserveUpto(m, t, a, nArg, r); break;
     case F_HOLD:    mHold(m, t, a, r); break;
     case F_EXTEND:  mExtend(m, t, a, r); break;
+    case F_GRANT:   mGrant(m, t, a, nArg, r); break;
+    case F_VOID:    mVoid(m, t, a, r); break;
     default:        mPurge(m, t, r); break;
   }
 }
@@ -2674,6 +3072,93 @@ static void opExtend(int ic){
   a[1] = genLeaseTtl();
   doCall(ic, F_EXTEND, a, 2);
 }
+/* quota_grant: mostly to capped lifetime and calendar keys (wallets among
+** them), short expiries (in seconds, as durations and as times, also past
+** ones) so that grants expire during a run, priorities, request ids shared
+** with the other functions and retried, and every refused argument. */
+static Arg genGrantExpires(i64 now){
+  char z[20];
+  switch( rnd(16) ){
+    case 0: case 1: case 2: case 3: case 4: return aNull();
+    case 5: case 6: return aInt(1 + rnd(120));
+    case 7: return aText("90 seconds");
+    case 8: return aText("2 minutes");
+    case 9: return aText(" 1 hour ");
+    case 10: case 11: fmtTime(now + 1 + rnd(900), z); return aText(z);
+    case 12: fmtTime(now - rnd(300), z); return aText(z);
+    case 13: return rnd(2) ? aInt(0) : aInt(-5);
+    case 14: return aText("soon");
+    default: return aReal(2.5);
+  }
+}
+static void opGrant(int ic){
+  MKey *k = 0;
+  Arg a[6];
+  int nArg, bRid, i, nOk = 0;
+  for(i=0; i<M.nKey; i++) nOk += creditsApply(&M.aKey[i]);
+  if( M.nGrant>0 && chance(20) ){
+    /* a retry of an earlier grant: its key, amount and request id */
+    MGrant *g = &M.aGrant[rnd(M.nGrant)];
+    a[0] = keyArg(g->zKey);
+    a[1] = aInt(g->amount);
+    a[2] = genGrantExpires(aConn[ic].now);
+    a[3] = aInt(g->priority);
+    a[4] = g->bRid ? aText(g->zRid) : aText("r0");
+    a[5] = genMeta();
+    doCall(ic, F_GRANT, a, 5 + rnd(2));
+    return;
+  }
+  if( nOk>0 && chance(75) ){
+    int j = rnd(nOk);
+    for(i=0; i<M.nKey; i++){
+      if( creditsApply(&M.aKey[i]) && j--==0 ){ k = &M.aKey[i]; break; }
+    }
+    a[0] = keyArg(k->zName);
+  }else{
+    a[0] = genKey(&k);
+  }
+  switch( rnd(40) ){
+    case 0: a[1] = aInt(0); break;
+    case 1: a[1] = aInt(-3); break;
+    case 2: a[1] = aReal(2.5); break;
+    case 3: a[1] = aText("5"); break;
+    case 4: a[1] = aNull(); break;
+    case 5: case 6: a[1] = genHuge(); break;
+    case 7: a[1] = aReal(4.0); break;
+    default: a[1] = aInt(chance(70) ? 1 + rnd(30) : 30 + rnd(300)); break;
+  }
+  a[2] = genGrantExpires(aConn[ic].now);
+  switch( rnd(12) ){
+    case 0: a[3] = aText("x"); break;
+    case 1: a[3] = aReal(1.5); break;
+    case 2: case 3: case 4: case 5: a[3] = aNull(); break;
+    default: a[3] = aInt(rnd(5) - 2); break;
+  }
+  a[4] = genRid(&bRid);
+  a[5] = genMeta();
+  nArg = 2 + rnd(5);
+  doCall(ic, F_GRANT, a, nArg);
+}
+/* quota_void of live, used-up, expired, voided and unknown grants. */
+static void opVoid(int ic){
+  Arg a[1];
+  int r = rnd(100);
+  if( r<6 ){
+    switch( rnd(5) ){
+      case 0: a[0] = aInt(0); break;
+      case 1: a[0] = aInt(-1); break;
+      case 2: a[0] = aText("1"); break;
+      case 3: a[0] = aNull(); break;
+      default: a[0] = aReal(1.5); break;
+    }
+  }else if( r<85 && M.nGrant>0 ){
+    a[0] = aInt(M.aGrant[rnd(M.nGrant)].id);
+  }else{
+    a[0] = aInt(nextGrantId(&M) + rnd(3));
+  }
+  doCall(ic, F_VOID, a, 1);
+}
+
 static void opCharge(int ic, int f){
   MKey *k;
   Arg a[4];
@@ -3571,7 +4056,7 @@ static void runSeed(void){
   setupSeed();
   for(iStep=1; iStep<=cfg.nSteps; iStep++){
     int ic = iTxn>=0 ? iTxn : rnd(2);
-    int r = rnd(1000);
+    int r = rnd(1100);
     if( iTxn>=0 && nTxnLeft==0 ){
       opEnd();
     }else if( M.nKey<3 && r<300 ){
@@ -3619,6 +4104,10 @@ static void runSeed(void){
       opReading(ic);
     }else if( r<980 ){
       checkIntegrity(ic);
+    }else if( r>=1070 ){
+      opVoid(ic);
+    }else if( r>=1000 ){
+      opGrant(ic);
     }else{
       opClock();
     }
@@ -3679,12 +4168,14 @@ int main(int argc, char **argv){
          " clock_moves=%lld integrity_checks=%lld holds_expired=%lld late_settles=%lld"
          " over_charges=%lld holds_orphaned=%lld upto_holds=%lld upto_partial=%lld"
          " hold_reads=%lld extends=%lld extends_of_ended=%lld bucket_consumes=%lld"
-         " bucket_checks=%lld events=%lld shadow_grants=%lld first_seed=%lld sqlite=%s journal=%s"
+         " bucket_checks=%lld events=%lld shadow_grants=%lld grants=%lld voids=%lld draws=%lld grants_purged=%lld"
+         " first_seed=%lld sqlite=%s journal=%s"
          " nest=%s temp_table=%s seconds=%lld result=PASS\n",
          st.seeds, st.steps, st.calls, st.failed, st.denied, st.keywrites, st.txns,
          st.rollbacks, st.triggers, st.nests, st.clocks, st.integrity, st.expired,
          st.late, st.over, st.orphaned, st.upto, st.uptoPartial, st.holds, st.extends,
-         st.extendsEnded, st.rateCalls, st.bucketChecks, st.events, st.shadowGrants, cfg.seed,
+         st.extendsEnded, st.rateCalls, st.bucketChecks, st.events, st.shadowGrants,
+         st.grants, st.voids, st.draws, st.grantsPurged, cfg.seed,
          sqlite3_libversion(), cfg.bWal ? "wal" : "delete", cfg.bNest ? "on" : "off",
          cfg.bTempTable ? "on" : "off",
          (i64)(time(0)-tStart));
