@@ -15,11 +15,11 @@
 **     every period, spelled in several ways; anchors in the past and the
 **     future, on month ends; parent chains of up to 3 levels; used set on
 **     insert and as a reset; retention; notes; alert lists of percents and
-**     units; enforce 'hard' or 'shadow'), and writes the table must
-**     refuse (duplicate key, bad values, a parent cycle, a parent change
-**     under reservations, deleting a parent), also as INSERT OR IGNORE,
-**     INSERT OR REPLACE, UPDATE OR IGNORE, and an UPDATE of many rows
-**     that one refused row undoes whole;
+**     units; enforce 'hard' or 'shadow'; rollover NULL, 0 or N), and
+**     writes the table must refuse (duplicate key, bad values, a parent
+**     cycle, a parent change under reservations, deleting a parent), also
+**     as INSERT OR IGNORE, INSERT OR REPLACE, UPDATE OR IGNORE, and an
+**     UPDATE of many rows that one refused row undoes whole;
 **   - every function: quota_reserve (with and without request id, retried
 **     ids, own ttls), quota_reserve_upto (min and max amounts, partial
 **     holds, retries that repeat or change them), quota_settle (below, at
@@ -82,8 +82,13 @@
 ** voided; quota_purge removes ended grants (and their draws) as store.c
 ** does. quota_grants and quota_draws are compared row by row after every
 ** step, the `credits` column with the quota table, "credits" in
-** quota_status. ROLLOVER IS NOT MODELLED: the driver never sets the
-** `rollover` column of a key, so no rollover grant is ever made. The
+** quota_status. Rollover: key writes set the `rollover` column (NULL, 0,
+** N, 2^63-1 and refused values); when a writer brings a calendar key into
+** a later period (a charge, reserve, grant, UPDATE or DELETE of the key)
+** what the period just before left of its cap (all of it when the key saw
+** no charge there), up to `rollover`, becomes a grant of priority 0 that
+** ends with the current period (within what the key's open grants leave
+** of 64 bits); readers count it in credits before it is written. The
 ** calls from triggers and reading statements do not include quota_grant
 ** and quota_void.
 **
@@ -377,6 +382,7 @@ typedef struct MKey {
   int nAlert; i64 aAlert[MAXALERT];      /* N units, -N for N%, canonical order */
   int bShadow;                           /* enforce = 'shadow' */
   int bFired; i64 firedP, firedMask;     /* events sent, and their period */
+  int bRoll; i64 roll;                   /* rollover (NULL: bRoll 0) */
 } MKey;
 
 typedef struct MHold {
@@ -444,7 +450,7 @@ static struct {
       upto, uptoPartial, holds, extends, extendsEnded, rateCalls, rateDenied,
       bucketChecks;
   i64 events, shadowGrants;
-  i64 grants, voids, draws, grantsPurged;
+  i64 grants, voids, draws, grantsPurged, rollovers;
 } st;
 
 /* The table's options of the current seed. */
@@ -538,6 +544,7 @@ static i64 keyCredits(const Model *m, const MKey *k, i64 t, int bLive){
   if( sum>I64_MAX ) fail("key %s: its open grants hold more than 2^63-1 units", k->zName);
   return (i64)sum;
 }
+static i64 rolloverAmount(const MKey *k, i64 s);
 static MGrant *grantById(Model *m, i64 id){
   int i;
   for(i=0; i<m->nGrant; i++) if( m->aGrant[i].id==id ) return &m->aGrant[i];
@@ -688,7 +695,10 @@ static void keyView(Model *m, MKey *k, i64 t, const i64 *aRes, KView *v){
     calBounds(k->kind, k->bAnchor, k->anchor, t, &s, &e);
     v->bPeriod = 1;
     if( s>k->pstart ){
+      /* readers count the rollover a writer would make */
+      i64 add = rolloverAmount(k, s);
       v->used = 0; v->ps = s; v->pe = e;
+      v->credits = add > I64_MAX - v->credits ? I64_MAX : v->credits + add;
     }else if( s==k->pstart ){
       v->used = k->used; v->ps = s; v->pe = e;
     }else{
@@ -759,7 +769,31 @@ static i64 retryAfter(const MKey *k, const KView *v, i64 amount, i64 t){
 
 /* Bring a key to t in the store, as a charging call does: the rollover of a
 ** calendar period is stored, buckets that left the window are dropped. */
-static void normWrite(MKey *k, i64 t){
+/* What a calendar key rolls over into the period [s, e) that starts after
+** its stored one (period.c periodRollover): of the period just before s,
+** the cap it left unused (all of it when the stored period is older: no
+** charge there), up to `rollover`; 0 for none. */
+static i64 rolloverAmount(const MKey *k, i64 s){
+  i64 prev, pe, unused;
+  if( !k->bCap || !k->bRoll || k->roll<=0 ) return 0;
+  calBounds(k->kind, k->bAnchor, k->anchor, s-1, &prev, &pe);
+  unused = k->pstart<prev ? k->cap : (k->used<k->cap ? k->cap - k->used : 0);
+  return unused<k->roll ? unused : k->roll;
+}
+static MGrant *grantPush(Model *m){
+  i64 id = nextGrantId(m);
+  MGrant *g;
+  if( m->nGrant>=m->nGrantAlloc ){
+    m->nGrantAlloc = m->nGrantAlloc ? m->nGrantAlloc*2 : 16;
+    m->aGrant = xrealloc(m->aGrant, sizeof(MGrant)*(size_t)m->nGrantAlloc);
+  }
+  g = &m->aGrant[m->nGrant++];
+  memset(g, 0, sizeof(*g));
+  g->id = id;
+  g->voided = -1;
+  return g;
+}
+static void normWrite(Model *m, MKey *k, i64 t){
   if( k->kind==K_RATE ){
     if( t>k->pstart ){
       rateRefill(&k->used, &k->rrem, k->rate, k->len, t - k->pstart);
@@ -768,7 +802,24 @@ static void normWrite(MKey *k, i64 t){
   }else if( isCal(k->kind) ){
     i64 s, e;
     calBounds(k->kind, k->bAnchor, k->anchor, t, &s, &e);
-    if( s>k->pstart ){ k->used = 0; k->pstart = s; }
+    if( s>k->pstart ){
+      /* a rollover grant (priority 0, ends with the period), within what
+      ** the key's open grants leave of 64 bits */
+      i64 amount = rolloverAmount(k, s), open;
+      if( amount>0 ){
+        open = keyCredits(m, k, t, 0);
+        if( amount>I64_MAX - open ) amount = I64_MAX - open;
+      }
+      if( amount>0 ){
+        MGrant *g = grantPush(m);
+        snprintf(g->zKey, NAMELEN, "%s", k->zName);
+        g->keyId = k->id;
+        g->amount = g->remaining = amount;
+        g->created = t; g->bExp = 1; g->expires = e;
+        st.rollovers++;
+      }
+      k->used = 0; k->pstart = s;
+    }
   }else if( k->kind==K_ROLL ){
     int i = 0, j;
     while( i<k->nB && k->aB[i].sec <= t - k->len ) i++;
@@ -822,7 +873,7 @@ static void chainReturn(Model *m, MKey *k, i64 amount, i64 t){
   int depth = 0;
   for(; k && depth<MAXKEY; depth++){
     if( k->kind==K_RATE ){
-      normWrite(k, t);
+      normWrite(m, k, t);
       rateGive(&k->used, &k->rrem, amount);
       bucketLog(k, -amount);
     }
@@ -1245,7 +1296,7 @@ static void mReserveCommon(Model *m, i64 t, const Arg *a, int nArg, Res *r, int 
   }
   sweep(m, t);
   n = chainOf(m, k, c);
-  for(i=0; i<n; i++) normWrite(c[i], t);
+  for(i=0; i<n; i++) normWrite(m, c[i], t);
   if( bDenied ){ resNull(r); return; }
   for(i=0; i<n; i++){
     if( c[i]->kind==K_RATE ){
@@ -1348,7 +1399,7 @@ static void mSettle(Model *m, i64 t, const Arg *a, int nArg, Res *r){
     int n, i, late = h->state==H_EXPIRED, over;
     if( !k ){ resNull(r); return; }
     n = chainOf(m, k, c);
-    for(i=0; i<n; i++) normWrite(c[i], t);
+    for(i=0; i<n; i++) normWrite(m, c[i], t);
     over = chargeChain(m, k, amount, late ? 0 : h->amount, 0, nextLedId(m), t);
     h->state = H_SETTLED; h->charged = amount; h->ended = t;
     i64 id = nextLedId(m);
@@ -1439,7 +1490,7 @@ static void mCharge(Model *m, i64 t, int op, const Arg *a, int nArg, Res *r){
   }
   sweep(m, t);
   n = chainOf(m, k, c);
-  for(i=0; i<n; i++) normWrite(c[i], t);
+  for(i=0; i<n; i++) normWrite(m, c[i], t);
   if( bDenied ){ resNull(r); return; }
   over = chargeChain(m, k, amount, 0, op==R_CONSUME, nextLedId(m), t);
   if( op==R_CONSUME && k->kind==K_RATE ) st.rateCalls++;
@@ -1765,17 +1816,8 @@ static void mGrant(Model *m, i64 t, const Arg *a, int nArg, Res *r){
     }
   }
   sweep(m, t);
-  normWrite(k, t);
-  {
-    i64 id = nextGrantId(m);
-    if( m->nGrant>=m->nGrantAlloc ){
-      m->nGrantAlloc = m->nGrantAlloc ? m->nGrantAlloc*2 : 16;
-      m->aGrant = xrealloc(m->aGrant, sizeof(MGrant)*(size_t)m->nGrantAlloc);
-    }
-    g = &m->aGrant[m->nGrant++];
-    memset(g, 0, sizeof(*g));
-    g->id = id;
-  }
+  normWrite(m, k, t);
+  g = grantPush(m);
   snprintf(g->zKey, NAMELEN, "%s", k->zName);
   g->keyId = k->id;
   g->amount = g->remaining = amount;
@@ -1877,10 +1919,10 @@ static void mExtend(Model *m, i64 t, const Arg *a, Res *r){
 ** time the text means (the generator knows it), or I64_MIN for a text that
 ** is not a time. */
 enum { C_KEY, C_CAP, C_PERIOD, C_ANCHOR, C_PARENT, C_RETENTION, C_USED,
-       C_RESERVED, C_NOTE, C_ALERT, C_ENFORCE, C_N };
+       C_RESERVED, C_NOTE, C_ALERT, C_ENFORCE, C_ROLLOVER, C_N };
 static const char *azCol[C_N] = {
   "key", "cap", "period", "anchor", "parent", "retention", "used", "reserved", "note",
-  "alert", "enforce"
+  "alert", "enforce", "rollover"
 };
 typedef struct KWrite { int bSet[C_N]; Arg v[C_N]; } KWrite;
 
@@ -2114,12 +2156,23 @@ static int vParent(Model *m, const Arg *a, const char *zKey, MKey *self, KSet *s
   return 0;
 }
 
+/* rollover: NULL or a non-negative integer (kept on any key, used by
+** calendar keys only). */
+static int vRollover(const Arg *a, int *pb, i64 *pv, Res *r){
+  *pb = 0; *pv = 0;
+  if( a->t==SQLITE_NULL ) return 0;
+  if( argInt(a, pv)==0 && *pv>=0 ){ *pb = 1; return 0; }
+  resErr(r, SQLITE_CONSTRAINT, "quota: rollover must be NULL or a non-negative integer, not %s", D(a));
+  return 1;
+}
 static void mInsert(Model *m, i64 t, const KWrite *w, Res *r){
   char zB[24];
   const char *zKey = 0;
   KSet s;
   MKey *k;
   Arg aN = aNull();
+  int bRoll;
+  i64 roll;
   memset(&s, 0, sizeof(s));
   if( w->bSet[C_RESERVED] && w->v[C_RESERVED].t!=SQLITE_NULL ){
     resErr(r, SQLITE_CONSTRAINT, "quota: column reserved is read-only"); return;
@@ -2140,6 +2193,7 @@ static void mInsert(Model *m, i64 t, const KWrite *w, Res *r){
   if( vUsed(w->bSet[C_USED] ? &w->v[C_USED] : &aN, 0, &s, r) ) return;
   if( vAlert(w->bSet[C_ALERT] ? &w->v[C_ALERT] : &aN, &s, r) ) return;
   if( vEnforce(w->bSet[C_ENFORCE] ? &w->v[C_ENFORCE] : &aN, &s, r) ) return;
+  if( vRollover(w->bSet[C_ROLLOVER] ? &w->v[C_ROLLOVER] : &aN, &bRoll, &roll, r) ) return;
   if( m->nKey>=MAXKEY ){ fprintf(stderr, "model: too many keys\n"); exit(2); }
   k = &m->aKey[m->nKey++];
   memset(k, 0, sizeof(*k));
@@ -2164,6 +2218,7 @@ static void mInsert(Model *m, i64 t, const KWrite *w, Res *r){
   k->nAlert = s.nAlert;
   memcpy(k->aAlert, s.aAlert, sizeof(k->aAlert));
   k->bShadow = s.bShadow;
+  k->bRoll = bRoll; k->roll = roll;
   evRearm(m, k, t);
   resNull(r);
 }
@@ -2172,8 +2227,8 @@ static void mInsert(Model *m, i64 t, const KWrite *w, Res *r){
 static void mUpdate(Model *m, i64 t, const char *zName, const KWrite *w, Res *r){
   MKey *k = keyByName(m, zName);
   KSet s;
-  i64 aRes[MAXKEY], uOld, used = 0;
-  int bUsed, bWasRoll, bIsRoll, bWasRate, bIsRate, bNewPeriod;
+  i64 aRes[MAXKEY], uOld, used = 0, roll;
+  int bUsed, bWasRoll, bIsRoll, bWasRate, bIsRate, bNewPeriod, bRoll;
   memset(&s, 0, sizeof(s));
   resNull(r);
   if( !k ) return;                          /* no row: nothing happens */
@@ -2210,9 +2265,13 @@ static void mUpdate(Model *m, i64 t, const char *zName, const KWrite *w, Res *r)
   else { s.nAlert = k->nAlert; memcpy(s.aAlert, k->aAlert, sizeof(s.aAlert)); }
   if( w->bSet[C_ENFORCE] ){ if( vEnforce(&w->v[C_ENFORCE], &s, r) ) return; }
   else { s.bShadow = k->bShadow; }
-  /* everything checked: sweep, bring the key to t, then change it */
+  if( w->bSet[C_ROLLOVER] ){ if( vRollover(&w->v[C_ROLLOVER], &bRoll, &roll, r) ) return; }
+  else { bRoll = k->bRoll; roll = k->roll; }
+  /* everything checked: sweep, bring the key to t (a rollover by the
+  ** setting it had), then change it */
   sweep(m, t);
-  normWrite(k, t);
+  normWrite(m, k, t);
+  k->bRoll = bRoll; k->roll = roll;
   if( k->kind==K_ROLL ){
     int i;
     for(uOld=0, i=0; i<k->nB; i++) uOld += k->aB[i].amt;
@@ -2286,6 +2345,7 @@ static void mDelete(Model *m, i64 t, const char *zName, Res *r){
     }
   }
   sweep(m, t);
+  normWrite(m, k, t);                    /* a rollover, voided below */
   for(i=0; i<m->nHold; i++){
     MHold *h = &m->aHold[i];
     if( h->keyId==k->id && h->state==H_LIVE ){
@@ -2521,12 +2581,14 @@ static void renderKey(Model *m, MKey *k, i64 t, const i64 *aRes, Buf *b){
   }else{
     bufAdd(b, "NULL|");
   }
-  bufAdd(b, "%s|%lld\n", k->bShadow ? "shadow" : "hard", v.credits);
+  bufAdd(b, "%s|", k->bShadow ? "shadow" : "hard");
+  if( k->bRoll ) bufAdd(b, "%lld|", k->roll); else bufAdd(b, "NULL|");
+  bufAdd(b, "%lld\n", v.credits);
 }
 
 #define KEY_COLUMNS "rowid, key, cap, period, anchor, parent, retention, used," \
   " reserved, remaining, period_start, resets_at, retry_after, note, alert, enforce," \
-  " credits"
+  " rollover, credits"
 
 static Buf bufExp, bufGot;
 static const char zAllKeys[] = "SELECT " KEY_COLUMNS " FROM quota ORDER BY rowid";
@@ -3390,6 +3452,18 @@ static void doKeyWrite(int ic, const char *zSql, const Res *exp){
   checkResult(&aConn[ic], zSql, exp, &got);
 }
 
+static Arg genRollover(void){
+  int r = rnd(100);
+  if( r<20 ) return aNull();
+  if( r<30 ) return aInt(0);
+  if( r<70 ) return aInt(1 + rnd(50));
+  if( r<85 ) return aInt(1 + rnd(500));
+  if( r<90 ) return aInt(I64_MAX);
+  if( r<93 ) return aInt(-1);
+  if( r<96 ) return aText("x");
+  if( r<98 ) return aReal(2.5);
+  return aReal(7.0);
+}
 static void opInsert(int ic){
   KWrite w;
   Res exp;
@@ -3417,6 +3491,7 @@ static void opInsert(int ic){
   if( chance(20) ){ w.bSet[C_NOTE] = 1; w.v[C_NOTE] = genNote(); }
   if( chance(40) ){ w.bSet[C_ALERT] = 1; w.v[C_ALERT] = genAlert(); }
   if( chance(20) ){ w.bSet[C_ENFORCE] = 1; w.v[C_ENFORCE] = genEnforce(); }
+  if( chance(35) ){ w.bSet[C_ROLLOVER] = 1; w.v[C_ROLLOVER] = genRollover(); }
   r = rnd(100);
   zOr = r<12 ? " OR IGNORE" : r<17 ? " OR REPLACE" : "";
   writeSql(&w, 0, zOr, zSql, sizeof(zSql));
@@ -3435,6 +3510,7 @@ static void opUpdate(int ic){
   char zSql[700];
   MKey *k = anyKey(&M);
   const char *zName = (k && chance(95)) ? k->zName : missingName(&M);
+  MKey *kUp = keyByName(&M, zName);     /* calendar keys get rollovers more */
   int n = 0, bIgnore;
   memset(&w, 0, sizeof(w));
   while( n==0 ){
@@ -3457,6 +3533,9 @@ static void opUpdate(int ic){
     if( chance(8) ){ w.bSet[C_NOTE] = 1; w.v[C_NOTE] = genNote(); n++; }
     if( chance(12) ){ w.bSet[C_ALERT] = 1; w.v[C_ALERT] = genAlert(); n++; }
     if( chance(8) ){ w.bSet[C_ENFORCE] = 1; w.v[C_ENFORCE] = genEnforce(); n++; }
+    if( chance(kUp && isCal(kUp->kind) ? 30 : 8) ){
+      w.bSet[C_ROLLOVER] = 1; w.v[C_ROLLOVER] = genRollover(); n++;
+    }
     if( chance(3) ){ w.bSet[C_KEY] = 1; w.v[C_KEY] = chance(50) ? keyArg(zName) : aText("k9"); n++; }
     if( chance(2) ){ w.bSet[C_RESERVED] = 1; w.v[C_RESERVED] = aInt(0); n++; }
   }
@@ -4168,14 +4247,14 @@ int main(int argc, char **argv){
          " clock_moves=%lld integrity_checks=%lld holds_expired=%lld late_settles=%lld"
          " over_charges=%lld holds_orphaned=%lld upto_holds=%lld upto_partial=%lld"
          " hold_reads=%lld extends=%lld extends_of_ended=%lld bucket_consumes=%lld"
-         " bucket_checks=%lld events=%lld shadow_grants=%lld grants=%lld voids=%lld draws=%lld grants_purged=%lld"
+         " bucket_checks=%lld events=%lld shadow_grants=%lld grants=%lld voids=%lld draws=%lld grants_purged=%lld rollovers=%lld"
          " first_seed=%lld sqlite=%s journal=%s"
          " nest=%s temp_table=%s seconds=%lld result=PASS\n",
          st.seeds, st.steps, st.calls, st.failed, st.denied, st.keywrites, st.txns,
          st.rollbacks, st.triggers, st.nests, st.clocks, st.integrity, st.expired,
          st.late, st.over, st.orphaned, st.upto, st.uptoPartial, st.holds, st.extends,
          st.extendsEnded, st.rateCalls, st.bucketChecks, st.events, st.shadowGrants,
-         st.grants, st.voids, st.draws, st.grantsPurged, cfg.seed,
+         st.grants, st.voids, st.draws, st.grantsPurged, st.rollovers, cfg.seed,
          sqlite3_libversion(), cfg.bWal ? "wal" : "delete", cfg.bNest ? "on" : "off",
          cfg.bTempTable ? "on" : "off",
          (i64)(time(0)-tStart));
