@@ -132,11 +132,6 @@ static struct {
 static volatile sig_atomic_t gStop = 0;
 static void onTerm(int sig){ (void)sig; gStop = 1; }
 
-static i64 nowMs(void){
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return (i64)ts.tv_sec*1000 + ts.tv_nsec/1000000;
-}
 static i64 virtSec(void){ return (nowMs() + cfg.offMs)/1000; }
 static void sleepMs(int ms){
   struct timespec ts;
@@ -146,19 +141,6 @@ static void sleepMs(int ms){
   while( nanosleep(&ts, &ts)!=0 && errno==EINTR && !gStop ){}
 }
 
-/* Append one line with one write(2): a SIGKILL cuts no line in half. */
-static void logLine(int fd, const char *zFmt, ...){
-  char z[512];
-  va_list ap;
-  int n;
-  va_start(ap, zFmt);
-  n = vsnprintf(z, sizeof(z)-1, zFmt, ap);
-  va_end(ap);
-  if( n<0 ) return;
-  if( n>(int)sizeof(z)-2 ) n = (int)sizeof(z)-2;
-  z[n++] = '\n';
-  if( write(fd, z, (size_t)n)!=(ssize_t)n ) _exit(3);
-}
 
 static sqlite3 *openDb(void){
   sqlite3 *db = 0;

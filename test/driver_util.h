@@ -2,8 +2,9 @@
 ** driver_util.h: the few things every C driver (test/NAME.c, bench/NAME.c)
 ** needs and would otherwise write again: stopping on a setup failure,
 ** running SQL that must succeed, preparing a statement, reading one
-** integer, removing a database's files, and a deterministic random number
-** generator (so that a run replays from its seed). Static functions only:
+** integer, removing a database's files, a deterministic random number
+** generator (so that a run replays from its seed), and for the drivers that
+** kill their workers a log line written whole and the wall clock in ms. Static functions only:
 ** each driver is one translation unit and includes this once; what a
 ** driver does not use costs nothing and draws no warning.
 **
@@ -18,6 +19,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 #include <unistd.h>
 #include <sqlite3.h>
 
@@ -111,6 +113,28 @@ static DRIVER_UNUSED sqlite3_uint64 rngNext(Rng *r){
 /* A number in [0, n), 0 when n <= 0. */
 static DRIVER_UNUSED int rngBelow(Rng *r, int n){
   return n<=0 ? 0 : (int)(rngNext(r) % (sqlite3_uint64)n);
+}
+
+/* Append one line with one write(2): a SIGKILL cuts no line in half. A
+** line longer than 510 bytes is cut; a failed write ends the process. */
+static DRIVER_UNUSED void logLine(int fd, const char *zFmt, ...){
+  char z[512];
+  va_list ap;
+  int n;
+  va_start(ap, zFmt);
+  n = vsnprintf(z, sizeof(z)-1, zFmt, ap);
+  va_end(ap);
+  if( n<0 ) return;
+  if( n>(int)sizeof(z)-2 ) n = (int)sizeof(z)-2;
+  z[n++] = '\n';
+  if( write(fd, z, (size_t)n)!=(ssize_t)n ) _exit(3);
+}
+
+/* The wall clock in milliseconds (what other processes' logs compare). */
+static DRIVER_UNUSED sqlite3_int64 nowMs(void){
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (sqlite3_int64)ts.tv_sec*1000 + ts.tv_nsec/1000000;
 }
 
 #endif /* QUOTA_DRIVER_UTIL_H */

@@ -148,7 +148,7 @@ static void waitChild(int fd){
   close(fd);
 }
 
-static sqlite3_int64 nowMs(void){
+static sqlite3_int64 monoMs(void){
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (sqlite3_int64)ts.tv_sec*1000 + ts.tv_nsec/1000000;
@@ -191,9 +191,9 @@ static void caseBusy(int bProc){
   }
   a = openDb();
   sqlite3_busy_timeout(a, 200);
-  t0 = nowMs();
+  t0 = monoMs();
   report(a, "SELECT quota_consume('k', 1)");
-  printf("waited=%d autocommit=%d\n", nowMs()-t0>=150, sqlite3_get_autocommit(a));
+  printf("waited=%d autocommit=%d\n", monoMs()-t0>=150, sqlite3_get_autocommit(a));
   sqlite3_close(a);
   if( b ) sqlite3_close(b);
   if( pid ){ int st; kill(pid, SIGKILL); waitpid(pid, &st, 0); }
