@@ -1602,6 +1602,15 @@ static void mCheck(Model *m, i64 t, int bStatus, const Arg *a, int nArg, Res *r)
   }
 }
 
+/* The retention, in seconds, of rows of the key named zKey (ledger rows,
+** events, ended grants): the key's own, else the table's; -1 for ever. */
+static i64 retentionOf(Model *m, const char *zKey){
+  MKey *k = keyByName(m, zKey);
+  if( k && k->eRet==RET_SECS ) return k->ret;
+  if( k && k->eRet==RET_FOREVER ) return -1;
+  return optRetention;
+}
+
 /* quota_purge(): one bounded step. Of each of the request ids, the ended
 ** holds and the ledger it examines at most purge_limit rows: the oldest
 ** request ids and ended holds, and the ledger rows after where its previous
@@ -1645,10 +1654,7 @@ static void mPurge(Model *m, i64 t, Res *r){
   for(i=j=0; i<m->nLed; i++){
     MLed *l = &m->aLed[i];
     if( l->id>m->purgePos && nSeen<optPurgeLimit ){
-      MKey *k = keyByName(m, l->zKey);
-      i64 keep = optRetention;
-      if( k && k->eRet==RET_SECS ) keep = k->ret;
-      if( k && k->eRet==RET_FOREVER ) keep = -1;
+      i64 keep = retentionOf(m, l->zKey);
       nSeen++;
       last = l->id;
       if( keep>=0 && l->id<maxLed && t - l->at >= keep ){ nRemoved++; continue; }
@@ -1664,10 +1670,7 @@ static void mPurge(Model *m, i64 t, Res *r){
     for(i=j=0; i<m->nEvt; i++){
       MEvt *e = &m->aEvt[i];
       if( e->id>m->eventPos && nSeen<optPurgeLimit ){
-        MKey *k = keyByName(m, e->zKey);
-        i64 keep = optRetention;
-        if( k && k->eRet==RET_SECS ) keep = k->ret;
-        if( k && k->eRet==RET_FOREVER ) keep = -1;
+        i64 keep = retentionOf(m, e->zKey);
         nSeen++;
         last = e->id;
         if( keep>=0 && e->id<maxEvt && t - e->at >= keep ){ nRemoved++; continue; }
@@ -1688,10 +1691,7 @@ static void mPurge(Model *m, i64 t, Res *r){
     for(i=j=0; i<m->nGrant; i++){
       MGrant *g = &m->aGrant[i];
       int bExpired = g->bExp && g->expires<=t, bDrawn = 0;
-      MKey *k = keyByName(m, g->zKey);
-      i64 keep = optRetention;
-      if( k && k->eRet==RET_SECS ) keep = k->ret;
-      if( k && k->eRet==RET_FOREVER ) keep = -1;
+      i64 keep = retentionOf(m, g->zKey);
       for(d=0; d<m->nDraw && !bDrawn; d++){
         if( m->aDraw[d].grantId!=g->id ) continue;
         for(e=0; e<m->nLed; e++) if( m->aLed[e].id==m->aDraw[d].ledgerId ){ bDrawn = 1; break; }
