@@ -84,11 +84,19 @@ int quotaChainLoad(QuotaStore *p, QuotaChain *c, sqlite3_int64 now, int bWrite){
   for(i=0; rc==SQLITE_OK && i<c->n; i++){
     rc = bWrite ? quotaNormalize(p, &c->a[i], now, 1)
                 : quotaEffective(p, &c->a[i], now);
-    /* alert and enforcement (nothing is read while no key has any) */
-    if( rc==SQLITE_OK && !c->a[i].bConf ) rc = quotaStoreConfLoad(p, &c->a[i]);
-    /* credits (nothing is read for a key without open grants) */
-    if( rc==SQLITE_OK && c->a[i].nGrants>0 ) rc = quotaStoreCredits(p, &c->a[i], now);
+    if( rc==SQLITE_OK ) rc = quotaKeySettings(p, &c->a[i], now);
   }
+  return rc;
+}
+
+/* Key k's settings from quota_keyconf (alert, enforcement, its count of
+** open grants: nothing is read while no key has any) and its credits at
+** `now` (nothing is read for a key without open grants): what its room
+** and its events need beyond the key row. */
+int quotaKeySettings(QuotaStore *p, QuotaKey *k, sqlite3_int64 now){
+  int rc = SQLITE_OK;
+  if( !k->bConf ) rc = quotaStoreConfLoad(p, k);
+  if( rc==SQLITE_OK && k->nGrants>0 ) rc = quotaStoreCredits(p, k, now);
   return rc;
 }
 

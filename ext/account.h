@@ -22,6 +22,7 @@ int quotaKeyForWrite(QuotaStore *p, const char *zKey, sqlite3_int64 now,
                      QuotaKey *k, int *pFound);
 int quotaHoldForWrite(QuotaStore *p, sqlite3_int64 holdId, sqlite3_int64 now,
                       QuotaHold *h, QuotaKey *k, int *pFound);
+int quotaKeySettings(QuotaStore *p, QuotaKey *k, sqlite3_int64 now);
 int quotaChainLoad(QuotaStore *p, QuotaChain *c, sqlite3_int64 now, int bWrite);
 int quotaChainDenies(const QuotaChain *c, sqlite3_int64 amount);
 sqlite3_int64 quotaChainRoom(const QuotaChain *c);

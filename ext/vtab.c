@@ -611,8 +611,7 @@ static int vtabSaveConf(QuotaTab *p, sqlite3_int64 id, sqlite3_int64 now,
   /* The room re-arming compares counts the key's credits: a key whose
   ** allowance is spent but whose grants leave room is not exhausted.
   ** 2026-12-07, found by the reference model (seed 12, step 57). */
-  if( rc==SQLITE_OK && !k.bConf ) rc = quotaStoreConfLoad(pStore, &k);
-  if( rc==SQLITE_OK && k.nGrants>0 ) rc = quotaStoreCredits(pStore, &k, now);
+  if( rc==SQLITE_OK ) rc = quotaKeySettings(pStore, &k, now);
   if( rc!=SQLITE_OK ) return rc;
   k.nAlert = w->k.nAlert;
   memcpy(k.aAlert, w->k.aAlert, sizeof(k.aAlert));
