@@ -19,6 +19,7 @@
 **                     main:   consume reserve check status base0 base1
 **                             base2 base3 read ratekey upto extend
 **                             settle alert plainconf batch base2b grants
+**                             base2g
 **                     scale:  keys ledger rolling chain
 **   --keys N        the large key count of the scale cases (1000000)
 **   --main-keys N   the main cases charge one of N keys at random (1): with
@@ -600,6 +601,9 @@ static double build_ext_store(sqlite3 *db, const Store *pS, const char *zWhat){
   return now_mono() - t0;
 }
 
+/* The key of the hand-written grants case (2g): not one of the k keys. */
+#define GRANT_KEY "g0000000"
+
 /* The hand-written tables, with nKey keys. */
 static void build_base_store(sqlite3 *db, long long nKey){
   sqlite3_stmt *p;
@@ -617,7 +621,19 @@ static void build_base_store(sqlite3 *db, long long nKey){
     "  api_key TEXT NOT NULL, tier TEXT NOT NULL, timestamp REAL NOT NULL,"
     "  endpoint TEXT NOT NULL, request_body TEXT, response TEXT, error TEXT,"
     "  processing_ms REAL, idempotency_key TEXT UNIQUE);"
-    "CREATE INDEX idx_api_key_timestamp ON usage_log(api_key, timestamp);");
+    "CREATE INDEX idx_api_key_timestamp ON usage_log(api_key, timestamp);"
+    /* (2g): a key with no allowance left and 3 grants, drawn in the order
+    ** the extension draws (priority, soonest expiry, never last, id), which
+    ** the index serves without a sort: the least a hand-written charge
+    ** drawing from a grant can do */
+    "CREATE TABLE grants(id INTEGER PRIMARY KEY, key TEXT NOT NULL,"
+    "  remaining INTEGER NOT NULL, priority INTEGER NOT NULL, expires INTEGER);"
+    "CREATE INDEX grants_draw ON grants(key, priority, expires IS NULL, expires);"
+    "CREATE TABLE draws(ledger_id INTEGER NOT NULL, grant_id INTEGER NOT NULL,"
+    "  amount INTEGER NOT NULL, PRIMARY KEY(grant_id, ledger_id)) WITHOUT ROWID;"
+    "INSERT INTO q(key, lim) VALUES('" GRANT_KEY "', 0);"
+    "INSERT INTO grants(key, remaining, priority) VALUES('" GRANT_KEY "', 1000000000000000, 0),"
+    "  ('" GRANT_KEY "', 1000000000000000, 1), ('" GRANT_KEY "', 1000000000000000, 2);");
   exec(db, "BEGIN");
   p = prep(db,
     "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i+1 FROM n WHERE i+1<?1)"
@@ -803,6 +819,33 @@ static void op_base2(Bench *p){
   step_done(p->a[3]);
 }
 
+/* (2g) the hand-written charge that draws from a grant, as the extension's
+** `grants` case does: the allowance read (none left), the first live grant
+** in draw order, its UPDATE, the ledger row and the draw row:
+** a[0] BEGIN IMMEDIATE, a[1] SELECT allowance, a[2] SELECT grant, a[3]
+** UPDATE grant, a[4] INSERT ledger, a[5] INSERT draw, a[6] COMMIT */
+static void op_base2g(Bench *p){
+  sqlite3_stmt *g = p->a[2];
+  sqlite3_int64 t = (sqlite3_int64)time(0), iGrant;
+  step_done(p->a[0]);
+  step_row(p->a[1]);
+  if( sqlite3_column_int64(p->a[1], 0)>=1 ) die("(2g): the allowance is not used up");
+  reset(p->a[1]);
+  bind_int(g, 2, t);
+  step_row(g);
+  if( sqlite3_column_int64(g, 1)<1 ) die("(2g): the first grant is used up");
+  iGrant = sqlite3_column_int64(g, 0);
+  reset(g);
+  bind_int(p->a[3], 1, iGrant);
+  step_done(p->a[3]);
+  bind_int(p->a[4], 3, t);
+  step_done(p->a[4]);
+  bind_int(p->a[5], 1, sqlite3_last_insert_rowid(p->db));
+  bind_int(p->a[5], 2, iGrant);
+  step_done(p->a[5]);
+  step_done(p->a[6]);
+}
+
 /* The batch cases: BATCH_CALLS calls in one BEGIN IMMEDIATE ... COMMIT, as
 ** an application does when it charges many requests at once (an import, a
 ** queue drained in one go). One call is one op; a round runs whole
@@ -891,7 +934,7 @@ static void op_read(Bench *p){
 */
 enum {
   K_CONSUME, K_RESERVE, K_CHECK, K_STATUS, K_UPTO, K_SETTLE, K_BATCH, K_EXTEND,
-  K_BASE0, K_BASE1, K_BASE2, K_BASE3, K_READ, K_BASE2B
+  K_BASE0, K_BASE1, K_BASE2, K_BASE3, K_READ, K_BASE2B, K_BASE2G
 };
 
 static void prepare_op(Bench *p, int eKind){
@@ -930,6 +973,19 @@ static void prepare_op(Bench *p, int eKind){
       p->a[3] = prep(db, "COMMIT");
       bind_int(p->a[1], 1, 1);
       bind_int(p->a[2], 2, 1);
+      break;
+    case K_BASE2G:
+      p->xOp = op_base2g;
+      p->a[0] = prep(db, "BEGIN IMMEDIATE");
+      p->a[1] = prep(db, "SELECT lim - used FROM q WHERE key = '" GRANT_KEY "'");
+      p->a[2] = prep(db,
+        "SELECT id, remaining FROM grants WHERE key = '" GRANT_KEY "' AND remaining > 0"
+        " AND (expires IS NULL OR expires > ?2)"
+        " ORDER BY priority, expires IS NULL, expires, id LIMIT 1");
+      p->a[3] = prep(db, "UPDATE grants SET remaining = remaining - 1 WHERE id = ?1");
+      p->a[4] = prep(db, "INSERT INTO ledger(key, amount, at) VALUES('" GRANT_KEY "', 1, ?3)");
+      p->a[5] = prep(db, "INSERT INTO draws(ledger_id, grant_id, amount) VALUES(?1, ?2, 1)");
+      p->a[6] = prep(db, "COMMIT");
       break;
     case K_SETTLE:
       p->xOp = op_settle;
@@ -1259,6 +1315,7 @@ static const MainCase aMain[] = {
   ** every charge draws from a grant (one more row written, one read). */
   { "grants",  K_CONSUME, "quota_consume, cap 0 and 3 live grants: drawn from a grant", 0, 0, 3 },
   { "base2",   K_BASE2,   "(2) BEGIN IMMEDIATE; guarded UPDATE; INSERT ledger; COMMIT", 0, 0, 0 },
+  { "base2g",  K_BASE2G,  "(2g) as (2), drawing from a grant: read allowance, first grant; UPDATE grant; INSERT ledger, draw", 0, 0, 0 },
   { "base1",   K_BASE1,   "(1) seed: BEGIN IMMEDIATE; SELECT count; upsert; INSERT usage_log; COMMIT", 0, 0, 0 },
   { "base0",   K_BASE0,   "(0) floor: guarded UPDATE, autocommit, no audit row", 0, 0, 0 },
   { "reserve", K_RESERVE, "quota_reserve + quota_settle (one pair)", 0, 0, 0 },
@@ -1289,6 +1346,8 @@ static const Cmp aCmp[] = {
   { "alert",   "consume", "consume, alert key / plain key",  0.95, 0.95 },
   { "plainconf", "consume", "consume, plain key, a store with alerts / without", 0.95, 0.95 },
   { "grants",  "consume", "consume drawing from a grant / plain key", 0.8, 0.8 },
+  { "grants",  "base2g", "consume drawing from a grant / (2g)", 0.0, 0.0 },
+  { "base2g",  "base2", "(2g) / (2): drawing from a grant in hand-written SQL", 0.0, 0.0 },
   { "reserve", "base3", "reserve + settle / (3)",            0.7, 0.9 },
   { "batch",   "base2b", "consume in a batch / (2b) in a batch", 0.8, 0.8 },
   { "check",   "read",  "quota_check / (r)",                 0.6, 0.0 },
@@ -2099,7 +2158,7 @@ static void usage(void){
     "                  [--main-keys N] [--dir DIR]\n"
     "cases: main scale memory procs | consume reserve check status base0 base1 base2\n"
     "       base3 read ratekey upto settle extend alert plainconf batch base2b grants\n"
-    "       | keys ledger rolling chain\n");
+    "       base2g | keys ledger rolling chain\n");
   exit(2);
 }
 
@@ -2116,7 +2175,7 @@ int main(int argc, char **argv){
   static const char *azKnown[] = {
     "main", "scale", "memory", "procs", "consume", "reserve", "check", "status",
     "base0", "base1", "base2", "base3", "read", "ratekey", "upto", "settle", "extend",
-    "alert", "plainconf", "batch", "base2b", "grants", "keys", "ledger", "rolling", "chain", 0
+    "alert", "plainconf", "batch", "base2b", "grants", "base2g", "keys", "ledger", "rolling", "chain", 0
   };
   int i, rc, nCpu;
   int bRounds = 0, bSec = 0, bLedger = 0, bMem = 0;
