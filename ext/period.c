@@ -383,8 +383,10 @@ int quotaChargeFits(const QuotaKey *k, sqlite3_int64 amount){
 int quotaCharge(QuotaStore *p, QuotaKey *k, sqlite3_int64 amount, sqlite3_int64 now){
   const QuotaKind *pKind = quotaKind(k->eKind);
   if( NEVER(quotaChargeFits(k, amount)!=SQLITE_OK) ) return SQLITE_TOOBIG;
+  /* A charge of 0 (all of it drawn from grants, or quota_consume(key, 0))
+  ** leaves the row as it is: no page of the key's is written for it. */
   k->used += amount;
-  k->mDirty |= QUOTA_DIRTY_COUNTS;
+  if( amount!=0 ) k->mDirty |= QUOTA_DIRTY_COUNTS;
   return pKind->xCharge ? pKind->xCharge(p, k, amount, now) : SQLITE_OK;
 }
 

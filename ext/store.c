@@ -48,8 +48,9 @@
 **
 ** THE ONE RULE: WHAT A CONNECTION MAY REMEMBER
 **   A store remembers the sweep state, the options, the result of its
-**   schema checks, the last key it loaded by name and the second of the
-**   newest quota_holdtime row, so that a call need not read them again. They are the truth only as of some moment, so:
+**   schema checks, the last key it loaded by name, the open grants of the
+**   last key whose credits it read and the second of the newest
+**   quota_holdtime row, so that a call need not read them again. They are the truth only as of some moment, so:
 **   - bKnown: they are the truth in the running transaction. Set when they
 **     are read or written; cleared when a transaction starts that cannot
 **     trust them and whenever one ends without committing them (a failed
@@ -287,6 +288,11 @@ static const char *const azStmtSql[QS_COUNT] = {
     " WHERE key=(SELECT key FROM {keys} WHERE id=?1) AND remaining>0"
     " AND voided IS NULL AND (expires IS NULL OR expires>?2)"
     " ORDER BY priority, expires IS NULL, expires, id",
+  /* key ?1's open grants, expired or not (quotaStoreCredits holds them) */
+  [QS_GRANT_HELD] =
+    "SELECT id, remaining, priority, expires FROM {grants}"
+    " WHERE key=(SELECT key FROM {keys} WHERE id=?1) AND remaining>0"
+    " AND voided IS NULL",
   [QS_GRANT_DRAW] =
     "UPDATE {grants} SET remaining=remaining-?2 WHERE id=?1",
   [QS_DRAW_INSERT] =
@@ -817,6 +823,7 @@ void quotaStoreForget(QuotaStore *p){
   p->bKeyCached = 0;
   p->bHoldTime = 0;
   p->bConfKnown = 0;
+  p->heldKey = 0;
 }
 
 /* SQLITE_FCNTL_DATA_VERSION of the store's database: it moves with
@@ -1071,6 +1078,7 @@ int quotaStoreRefresh(QuotaStore *p){
   if( rc==SQLITE_OK ){
     p->bKnown = 1;
     p->bKeyCached = 0;            /* a key row read before is not known */
+    p->heldKey = 0;               /* nor are grants */
     p->bHoldTime = 0;
     p->bConfKnown = 1;            /* bConfAny, read above */
   }
@@ -1247,6 +1255,16 @@ int quotaStoreKeyById(QuotaStore *p, sqlite3_int64 id, QuotaKey *k, int *pFound)
 int quotaStoreKeySave(QuotaStore *p, QuotaKey *k){
   sqlite3_stmt *pStmt;
   int rc;
+  if( p->bKeyCached && p->keyCache.id==k->id ){
+    /* also when nothing is written (a charge drawn from grants whole): the
+    ** cache then keeps the settings and grants count the call read */
+    p->keyCache = *k;
+    p->keyCache.mDirty = 0;
+    p->keyCache.bPeriod = 0;          /* as quotaStoreKeyFromRow leaves them */
+    p->keyCache.pend = 0;
+    p->keyCache.credits = 0;          /* a call's own (quotaStoreCredits) */
+    p->keyCache.drawn = 0;
+  }
   if( !k->mDirty ) return SQLITE_OK;
   rc = quotaStoreStmt(p, (k->mDirty & QUOTA_DIRTY_PERIOD) ? QS_KEY_SAVE
                                                           : QS_KEY_SAVE_COUNTS, &pStmt);
@@ -1261,13 +1279,6 @@ int quotaStoreKeySave(QuotaStore *p, QuotaKey *k){
     sqlite3_bind_int64(pStmt, 6, k->wtotal);
   }
   k->mDirty = 0;
-  if( p->bKeyCached && p->keyCache.id==k->id ){
-    p->keyCache = *k;
-    p->keyCache.bPeriod = 0;          /* as quotaStoreKeyFromRow leaves them */
-    p->keyCache.pend = 0;
-    p->keyCache.credits = 0;          /* a call's own (quotaStoreCredits) */
-    p->keyCache.drawn = 0;
-  }
   return quotaStepDone(pStmt);
 }
 
@@ -1387,6 +1398,7 @@ int quotaStoreKeyDelete(QuotaStore *p, sqlite3_int64 id){
   if( rc==SQLITE_OK ) rc = quotaStoreRunInt(p, QS_KEYCONF_DELETE, 1, &id);
   if( rc==SQLITE_OK ) rc = quotaStoreRunInt(p, QS_KEY_DELETE, 1, &id);
   if( p->bKeyCached && p->keyCache.id==id ) p->bKeyCached = 0;
+  if( p->heldKey==id ) p->heldKey = 0;
   return rc;
 }
 
@@ -2064,6 +2076,7 @@ int quotaStoreGrantInsert(QuotaStore *p, QuotaKey *k, sqlite3_int64 amount,
   else sqlite3_bind_null(pStmt, 7);
   rc = quotaStepDone(pStmt);
   sqlite3_clear_bindings(pStmt);   /* not a bind: it would clear the error */
+  p->heldKey = 0;
   if( rc==SQLITE_OK ) *pId = sqlite3_last_insert_rowid(p->db);
   if( rc==SQLITE_OK ) rc = quotaStoreGrantsCount(p, k, 1);
   return rc;
@@ -2105,25 +2118,121 @@ int quotaStoreGrantGet(QuotaStore *p, sqlite3_int64 id, int *pFound,
 
 /* Void grant `id`: what was left is recorded as voided and stops counting. */
 int quotaStoreGrantVoid(QuotaStore *p, sqlite3_int64 id){
+  p->heldKey = 0;
   return quotaStoreRunInt(p, QS_GRANT_VOID, 1, &id);
+}
+
+/* True when held grant a comes before b in the draw order: priority, the
+** soonest expiry, never-expiring last, the oldest (QS_GRANT_LIVE's). */
+static int storeDrawsBefore(const QuotaHeldGrant *a, const QuotaHeldGrant *b){
+  if( a->priority!=b->priority ) return a->priority<b->priority;
+  if( a->bExpires!=b->bExpires ) return a->bExpires;
+  if( a->bExpires && a->expires!=b->expires ) return a->expires<b->expires;
+  return a->id<b->id;
+}
+
+/*
+** Hold key k's open grants in draw order (p->aHeld), when they are at most
+** QUOTA_GRANTS_HELD; with more, nothing is held. A value sqlite-quota
+** never writes is SQLITE_CORRUPT_VTAB.
+*/
+static int storeGrantsHold(QuotaStore *p, const QuotaKey *k){
+  sqlite3_stmt *pStmt;
+  int n = 0, rc = quotaStoreStmt(p, QS_GRANT_HELD, &pStmt);
+  p->heldKey = 0;
+  if( rc!=SQLITE_OK ) return rc;
+  sqlite3_bind_int64(pStmt, 1, k->id);
+  while( (rc = sqlite3_step(pStmt))==SQLITE_ROW ){
+    QuotaHeldGrant g;
+    int tExpires = sqlite3_column_type(pStmt, 3), i;
+    g.id = sqlite3_column_int64(pStmt, 0);
+    g.remaining = sqlite3_column_int64(pStmt, 1);
+    g.priority = sqlite3_column_int64(pStmt, 2);
+    g.bExpires = tExpires!=SQLITE_NULL;
+    g.expires = sqlite3_column_int64(pStmt, 3);
+    if( sqlite3_column_type(pStmt, 1)!=SQLITE_INTEGER || g.remaining<=0
+     || sqlite3_column_type(pStmt, 2)!=SQLITE_INTEGER
+     || (g.bExpires && tExpires!=SQLITE_INTEGER) ){
+      sqlite3_reset(pStmt);
+      return SQLITE_CORRUPT_VTAB;
+    }
+    if( n==QUOTA_GRANTS_HELD ){ n = -1; break; }     /* too many: none */
+    for(i=n; i>0 && storeDrawsBefore(&g, &p->aHeld[i-1]); i--){
+      p->aHeld[i] = p->aHeld[i-1];
+    }
+    p->aHeld[i] = g;
+    n++;
+  }
+  if( rc==SQLITE_ROW || rc==SQLITE_DONE ){
+    rc = sqlite3_reset(pStmt);
+  }else{
+    sqlite3_reset(pStmt);
+  }
+  if( rc==SQLITE_OK && n>=0 ){
+    p->heldKey = k->id;
+    p->nHeld = n;
+  }
+  return rc;
 }
 
 /*
 ** k->credits: the unused units of key k's live grants at `now`. A key with
-** no open grant reads nothing (its count came with its settings).
+** no open grant reads nothing (its count came with its settings); one with
+** few reads them once and holds them (storeGrantsHold) while the store is
+** known.
 */
 int quotaStoreCredits(QuotaStore *p, QuotaKey *k, sqlite3_int64 now){
   sqlite3_int64 aArg[2], sum = 0;
   int rc = SQLITE_OK;
   if( k->nGrants>0 ){
-    aArg[0] = k->id;
-    aArg[1] = now;
-    /* sum() of values that only a hand-edited store makes overflow raises
-    ** an error, which is then the call's */
-    rc = quotaStoreQueryInt(p, QS_GRANT_CREDITS, 2, aArg, 0, &sum);
-    if( rc==SQLITE_ERROR ) rc = SQLITE_CORRUPT_VTAB;
+    if( p->heldKey!=k->id && k->nGrants<=QUOTA_GRANTS_HELD ){
+      rc = storeGrantsHold(p, k);
+    }
+    if( rc==SQLITE_OK && p->heldKey==k->id ){
+      int i;
+      for(i=0; i<p->nHeld; i++){
+        const QuotaHeldGrant *g = &p->aHeld[i];
+        if( g->bExpires && g->expires<=now ) continue;
+        /* only a hand-edited store overflows (as sum() would, below) */
+        if( sum>LARGEST_INT64-g->remaining ) return SQLITE_CORRUPT_VTAB;
+        sum += g->remaining;
+      }
+    }else if( rc==SQLITE_OK ){
+      aArg[0] = k->id;
+      aArg[1] = now;
+      /* sum() of values that only a hand-edited store makes overflow
+      ** raises an error, which is then the call's */
+      rc = quotaStoreQueryInt(p, QS_GRANT_CREDITS, 2, aArg, 0, &sum);
+      if( rc==SQLITE_ERROR ) rc = SQLITE_CORRUPT_VTAB;
+    }
   }
   k->credits = quotaAddSat(k->credits, sum);
+  return rc;
+}
+
+/* Take k->drawn units from the held grants of key k (storeDrawHeld's
+** caller checked they are k's), as quotaStoreDraw does; *pnUsedUp counts
+** the grants it used up, which leave the held ones. */
+static int storeDrawHeld(QuotaStore *p, QuotaKey *k, sqlite3_int64 ledgerId,
+                         sqlite3_int64 now, sqlite3_int64 *pnUsedUp){
+  sqlite3_int64 left = k->drawn;
+  int i, nKept = 0, rc = SQLITE_OK;
+  for(i=0; i<p->nHeld; i++){
+    QuotaHeldGrant *g = &p->aHeld[i];
+    if( rc==SQLITE_OK && left>0 && !(g->bExpires && g->expires<=now) ){
+      sqlite3_int64 aDraw[3];
+      aDraw[0] = ledgerId;
+      aDraw[1] = g->id;
+      aDraw[2] = g->remaining<left ? g->remaining : left;
+      rc = quotaStoreRunInt(p, QS_GRANT_DRAW, 2, &aDraw[1]);
+      if( rc==SQLITE_OK ) rc = quotaStoreRunInt(p, QS_DRAW_INSERT, 3, aDraw);
+      left -= aDraw[2];
+      g->remaining -= aDraw[2];
+    }
+    if( g->remaining>0 ) p->aHeld[nKept++] = *g; else (*pnUsedUp)++;
+  }
+  p->nHeld = nKept;
+  if( rc==SQLITE_OK && left>0 ) rc = SQLITE_CORRUPT_VTAB;    /* credits gone */
   return rc;
 }
 
@@ -2153,6 +2262,10 @@ int quotaStoreDraw(QuotaStore *p, QuotaKey *k, sqlite3_int64 ledgerId,
   sqlite3_int64 aLive[2], aTake[16*2];
   sqlite3_int64 left = k->drawn, nUsedUp = 0;
   int rc = SQLITE_OK;
+  if( p->heldKey==k->id ){
+    rc = storeDrawHeld(p, k, ledgerId, now, &nUsedUp);
+    left = 0;
+  }
   /* A charge reads a few grants at a time (it cannot write them while its
   ** statement is open); a charge drawing from more than 16 reads again. */
   while( rc==SQLITE_OK && left>0 ){
@@ -2391,6 +2504,7 @@ int quotaStorePurge(QuotaStore *p, sqlite3_int64 now, sqlite3_int64 *pnRemoved){
     /* the counts of keys changed: keys read their settings again */
     p->bKeyCached = 0;
     p->bConfKnown = 0;
+    p->heldKey = 0;
   }
   *pnRemoved = n;
   return rc;

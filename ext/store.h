@@ -88,6 +88,19 @@ struct QuotaKey {
   sqlite3_int64 drawn;      /* units this call's charge takes from grants */
 };
 
+/* Most open grants of a key held in memory (QuotaStore.aHeld). */
+#define QUOTA_GRANTS_HELD 8
+
+/* One open grant, as the draw order needs it. */
+typedef struct QuotaHeldGrant QuotaHeldGrant;
+struct QuotaHeldGrant {
+  sqlite3_int64 id;
+  sqlite3_int64 remaining;
+  sqlite3_int64 priority;
+  int bExpires;             /* expires is not NULL */
+  sqlite3_int64 expires;
+};
+
 /* QuotaKey.mDirty: most calls change only the counters, and an UPDATE that
 ** sets two columns binds and checks less than one that sets five. */
 #define QUOTA_DIRTY_COUNTS  0x01  /* used, reserved */
@@ -177,6 +190,7 @@ enum {
   QS_CONF_ANY, QS_CONF_GET, QS_CONF_PUT, QS_CONF_FIRED, QS_EVENT_INSERT,
   /* credits: grants and draws */
   QS_GRANT_INSERT, QS_GRANT_GET, QS_GRANT_VOID, QS_GRANT_CREDITS, QS_GRANT_OPEN, QS_GRANT_LIVE,
+  QS_GRANT_HELD,
   QS_GRANT_DRAW, QS_DRAW_INSERT, QS_GRANT_VOID_KEY, QS_GRANTS_COUNT,
   QS_ROLLOVER_SET,
   QS_COUNT
@@ -221,6 +235,14 @@ struct QuotaStore {
   ** bConfKnown. Without rows no call reads a key's settings there. */
   int bConfKnown;
   int bConfAny;
+  /* The open grants (remaining > 0, not voided, expired or not) of key
+  ** heldKey (0: none) in draw order, when it has at most QUOTA_GRANTS_HELD:
+  ** its credits at any time and a charge's draw need no read of
+  ** quota_grants. Valid while bKnown; a draw updates them, any other
+  ** change to grants drops them. */
+  sqlite3_int64 heldKey;
+  int nHeld;
+  QuotaHeldGrant aHeld[QUOTA_GRANTS_HELD];
   sqlite3_stmt *aStmt[QS_COUNT];  /* prepared on first use */
 };
 
