@@ -1088,11 +1088,14 @@ int quotaStoreRefresh(QuotaStore *p){
 /*
 ** Before a read of the table (a cursor) in whatever transaction the caller
 ** has: with bFresh, what is remembered counts only if it is the committed
-** state and nothing was committed since; otherwise what the running read
-** already learned counts.
+** state and nothing was committed since, outside a transaction of the
+** caller's (whose own writes, such as a hand-made change to a shadow table,
+** move no data version); otherwise what the running read already learned
+** counts.
 */
 int quotaStoreReadState(QuotaStore *p, int bFresh){
-  if( bFresh && !(p->bTrusted && storeDataVersion(p)==p->uDataVersion) ){
+  if( bFresh && !(sqlite3_get_autocommit(p->db) && p->bTrusted
+                  && storeDataVersion(p)==p->uDataVersion) ){
     quotaStoreForget(p);
   }
   return quotaStoreRefresh(p);
