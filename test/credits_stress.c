@@ -21,9 +21,9 @@
 **
 ** The store (hold_ttl 10 s: the holds of a killed worker run out):
 **   `org`     lifetime, cap 10^9: the parent of `plan`;
-**   `plan`    month, cap 400 x procs x seconds (December uses a quarter
-**             of it, January runs out into its grants), rollover half
-**             the cap, parent `org`;
+**   `plan`    month, cap 400 x procs x seconds (December charges it
+**             until about a quarter is used, January runs out into its
+**             grants), rollover half the cap, parent `org`;
 **   `wallet`  a prepaid wallet: cap 0, lifetime.
 ** No key is in shadow mode (a checked reserve, below, would skip one).
 **
@@ -51,6 +51,24 @@
 ** a committed one, which returns the earlier hold whatever the room; a
 ** worker killed inside the transaction leaves nothing (it rolls back) and
 ** its successor makes the reserve again in autocommit.
+**
+** December cannot use up plan's cap, however fast the machine (so the
+** month's turn always makes a rollover grant, and exactly one, which
+** stress.test 9.5 requires): while the virtual clock is in December and
+** plan's stored period is December, a worker charges plan (consume,
+** reserve, record) only after reading its used (one row of quota_keys)
+** below cap/4, else it charges the wallet, and it keeps no hold of plan's
+** aside (settles or releases it at once). `used` only grows within a
+** period, so after the last read below cap/4 December's used can grow only
+** by what each worker had in hand then (the call after its read, or a
+** hold it got, then settled: at most 20 + 5) and, for each worker killed
+** in December, what its successor does without a read (retry the call,
+** end the hold it took over: at most 2 x 25). That is less than
+** cap/4 + 25 x procs + 50 x kills, and December (10% of the run) has at
+** most 200 x seconds / M + 1 kills: below the cap (400 x procs x seconds)
+** for any procs and seconds when M >= 50 (the default is 400). The bound
+** counts calls in hand, not calls per second: a faster machine only
+** reaches cap/4 sooner. January is not bounded.
 **
 ** Before every call it appends an intent line to DBFILE.wSLOT.log, after it
 ** an acknowledgement line (one write(2) each). The parent kills a random
@@ -245,6 +263,7 @@ typedef struct Worker {
   int nGrant;
   i64 aPark[NPARK][3];                 /* holds kept while it works on: id, amount, end */
   sqlite3_stmt *pRoom;             /* a key's remaining, enforcement and parent */
+  sqlite3_stmt *pPlanDec;          /* plan's used while its period is December */
 } Worker;
 
 static void endHold(Worker*, i64, i64);
@@ -255,6 +274,35 @@ static void logErr(Worker *w, const char *zWhat, int rc, const char *zMsg){
 
 static const char *pickKey(Worker *w){
   return rngBelow(&w->rng, 4)==0 ? "plan" : "wallet";
+}
+
+/*
+** The key of a charge (consume, reserve, record): pickKey's, except that
+** while the virtual clock is in December and plan's stored period is still
+** December, plan is charged only while its used is below a quarter of its
+** cap (else the wallet is): December cannot use up plan's cap however fast
+** the machine is, so the month's turn always makes a rollover grant (the
+** header says why). The read is one row of quota_keys by its unique key.
+*/
+static const char *pickChargeKey(Worker *w){
+  const char *zKey = pickKey(w);
+  int rc;
+  if( zKey[0]!='p' || virtSec()>=MONTH_B ) return zKey;
+  rc = sqlite3_bind_int64(w->pPlanDec, 1, MONTH_B);
+  if( rc==SQLITE_OK ) rc = sqlite3_step(w->pPlanDec);
+  if( rc==SQLITE_ROW ){
+    if( sqlite3_column_int64(w->pPlanDec, 0)>=PLAN_CAP/4 ) zKey = "wallet";
+    rc = SQLITE_DONE;
+  }
+  if( rc!=SQLITE_DONE ){
+    logErr(w, "plan-read", rc, sqlite3_errmsg(w->db));
+    zKey = "wallet";
+  }
+  if( sqlite3_reset(w->pPlanDec)!=SQLITE_OK && rc==SQLITE_DONE ){
+    logErr(w, "plan-read", sqlite3_errcode(w->db), sqlite3_errmsg(w->db));
+    zKey = "wallet";
+  }
+  return zKey;
 }
 
 static void ridOf(Worker *w, char c, char *z, size_t n){
@@ -439,10 +487,10 @@ static void doReserve(Worker *w, const char *zRid, const char *zKey, i64 amt, in
   }
   /* most work is short; one hold in four or so is kept aside for 1 to 3
   ** s (the worker goes on meanwhile), past the expiry of grants it
-  ** counted on */
+  ** counted on; not a hold of plan's in December (the header says why) */
   if( rngBelow(&w->rng, 4)==0 ){
     int i = rngBelow(&w->rng, NPARK);
-    if( w->aPark[i][0]==0 ){
+    if( w->aPark[i][0]==0 && (zKey[0]!='p' || virtSec()>=MONTH_B) ){
       w->aPark[i][0] = h;
       w->aPark[i][1] = amt;
       w->aPark[i][2] = nowMs() + 1000 + rngBelow(&w->rng, 2000);
@@ -538,6 +586,8 @@ static void workerMain(int slot, int inc){
   signal(SIGTERM, onTerm);
   w.db = openDb();
   w.pRoom = prepOk(w.db, "SELECT remaining, enforce, parent FROM quota WHERE key=?1");
+  w.pPlanDec = prepOk(w.db, "SELECT used FROM quota_keys"
+                            " WHERE key='plan' AND pstart<?1");
   retryLast(&w);
   logLine(w.fd, "START %d %d", slot, inc);
   while( !gStop ){
@@ -553,19 +603,20 @@ static void workerMain(int slot, int inc){
     else if( r<27 ) voidJob(&w);
     else if( r<62 ){
       ridOf(&w, 'c', zRid, sizeof(zRid));
-      doCharge(&w, 'C', zRid, pickKey(&w), 1 + rngBelow(&w.rng, 20));
+      doCharge(&w, 'C', zRid, pickChargeKey(&w), 1 + rngBelow(&w.rng, 20));
     }else if( r<92 ){
       /* one in three checked against the room read before it, in one
       ** transaction; the rest in autocommit */
       int bCheck = rngBelow(&w.rng, 3)==0;
       ridOf(&w, bCheck ? 'k' : 'r', zRid, sizeof(zRid));
-      doReserve(&w, zRid, pickKey(&w), 1 + rngBelow(&w.rng, 20), bCheck);
+      doReserve(&w, zRid, pickChargeKey(&w), 1 + rngBelow(&w.rng, 20), bCheck);
     }else{
       ridOf(&w, 'd', zRid, sizeof(zRid));
-      doCharge(&w, 'D', zRid, pickKey(&w), 1 + rngBelow(&w.rng, 12));
+      doCharge(&w, 'D', zRid, pickChargeKey(&w), 1 + rngBelow(&w.rng, 12));
     }
   }
   if( sqlite3_finalize(w.pRoom)!=SQLITE_OK ) _exit(4);
+  if( sqlite3_finalize(w.pPlanDec)!=SQLITE_OK ) _exit(4);
   if( sqlite3_close(w.db)!=SQLITE_OK ) _exit(4);     /* a statement left open */
   close(w.fd);
   _exit(0);
@@ -624,7 +675,7 @@ static struct {
   i64 grants, grantRetriesSame, voids, voidedUnits, consumes, consumesDenied, reserves,
       reservesDenied, settles, settlesOver, settlesPastExpiry, releases, records, rollovers,
       expiredGrants, lateTurns, snapshots, obsErrors,
-      draws, lateDraws, reservesChecked;
+      draws, lateDraws, reservesChecked, usedDec;
   i64 violGrantSum, violDrawOver, violUsed, violRollover, violExpiry, violRidDup,
       violAckMismatch, violLost, violPhantom, violIntegrity, violOverspend, violObserver,
       violResOver, violResDenied;
@@ -838,6 +889,7 @@ static void replayLedger(sqlite3 *db, i64 endSec){
   }
   if( bFound && iTurn<iFirst ) S.lateTurns++;
   replayRun(a, n, iTurn, aUsed, &usedDec, 1);
+  S.usedDec = usedDec;
   free(a);
 
   /* check 2: each key's used */
@@ -1043,10 +1095,11 @@ static int finalCheck(int nKill){
          " snapshots=%lld observer_errors=%lld\n",
          S.calls, S.acks, nKill, S.retries, S.errors, S.snapshots, S.obsErrors);
   printf("credits_stress: grants=%lld grant_retries_same_id=%lld rollover_grants=%lld"
+         " plan_cap=%lld plan_used_in_december=%lld"
          " expired_grants=%lld voided_grants=%lld voided_units=%lld draws=%lld"
          " draws_in_last_second=%lld late_turns=%lld\n", S.grants, S.grantRetriesSame,
-         S.rollovers, S.expiredGrants, S.voids, S.voidedUnits, S.draws, S.lateDraws,
-         S.lateTurns);
+         S.rollovers, PLAN_CAP, S.usedDec, S.expiredGrants, S.voids, S.voidedUnits,
+         S.draws, S.lateDraws, S.lateTurns);
   printf("credits_stress: consumes=%lld consumes_denied=%lld holds=%lld holds_denied=%lld"
          " reserves_checked=%lld settles=%lld settles_over=%lld"
          " settles_after_a_grant_expired=%lld releases=%lld records=%lld\n",
