@@ -21,10 +21,11 @@
 **
 ** The store (hold_ttl 10 s: the holds of a killed worker run out):
 **   `org`     lifetime, cap 10^9: the parent of `plan`;
-**   `plan`    month, cap 400 x procs x seconds (December uses a quarter
-**             of it, January runs out into its grants), rollover half
-**             the cap, parent `org`;
+**   `plan`    month, cap 400 x procs x seconds (December charges it
+**             until about a quarter is used, January runs out into its
+**             grants), rollover half the cap, parent `org`;
 **   `wallet`  a prepaid wallet: cap 0, lifetime.
+** No key is in shadow mode (a checked reserve, below, would skip one).
 **
 ** Each worker loops, drawing from its seed (key `wallet` 3 times in 4,
 ** else `plan`), every call with a request id made of its slot, incarnation
@@ -38,6 +39,37 @@
 **     grants it counted on) quota_settle (0 to the hold + 5) or
 **     quota_release;
 **   - quota_record(key, 1..12, rid).
+** One reserve in three is checked (request id k-..., the others r-...): in
+** one BEGIN IMMEDIATE transaction, with the clock pinned once for all of
+** it, the worker reads `remaining` (cap - used + credits - reserved) of the
+** key and of each ancestor from the quota table, reserves, and commits; its
+** acknowledgement, written after COMMIT, carries the least remaining it
+** read. No other writer runs between the reads and the reserve, and they
+** see the same time (grants and holds expire only as the clock moves), so
+** the reserve must be granted exactly when that room >= its amount. A
+** retried reserve (after a kill) is never checked: it may be a replay of
+** a committed one, which returns the earlier hold whatever the room; a
+** worker killed inside the transaction leaves nothing (it rolls back) and
+** its successor makes the reserve again in autocommit.
+**
+** December cannot use up plan's cap, however fast the machine (so the
+** month's turn always makes a rollover grant, and exactly one, which
+** stress.test 9.5 requires): while the virtual clock is in December and
+** plan's stored period is December, a worker charges plan (consume,
+** reserve, record) only after reading its used (one row of quota_keys)
+** below cap/4, else it charges the wallet, and it keeps no hold of plan's
+** aside (settles or releases it at once). `used` only grows within a
+** period, so after the last read below cap/4 December's used can grow only
+** by what each worker had in hand then (the call after its read, or a
+** hold it got, then settled: at most 20 + 5) and, for each worker killed
+** in December, what its successor does without a read (retry the call,
+** end the hold it took over: at most 2 x 25). That is less than
+** cap/4 + 25 x procs + 50 x kills, and December (10% of the run) has at
+** most 200 x seconds / M + 1 kills: below the cap (400 x procs x seconds)
+** for any procs and seconds when M >= 50 (the default is 400). The bound
+** counts calls in hand, not calls per second: a faster machine only
+** reaches cap/4 sooner. January is not bounded.
+**
 ** Before every call it appends an intent line to DBFILE.wSLOT.log, after it
 ** an acknowledgement line (one write(2) each). The parent kills a random
 ** worker with SIGKILL every ~M ms (M/2 to 3M/2) and starts a new one in its
@@ -70,7 +102,15 @@
 **   6. no strict call overspent: replaying the ledger, every consume took
 **      from each level's allowance at most what was left of it
 **      (cap - used before it), the rest from grants; at the wallet (cap 0)
-**      every consume was drawn entirely from grants.
+**      every consume was drawn entirely from grants. Every checked reserve
+**      granted had room for its hold's amount (in the store) at every
+**      level (reserve_overspends), and every one denied lacked room for
+**      its amount at some level (reserve_wrong_denials): the room as its
+**      worker read it in the reserve's transaction. stress.test 10.* shows
+**      the first fail on a store whose hold was made larger by hand; a
+**      denial leaves nothing in the store to edit, so the second was shown
+**      to fail by the driver logging remaining+1 (once, reverted), as the
+**      first was by logging remaining-1.
 **   7. the observer never saw the wallet's credits or reserved differ
 **      from its grants and holds.
 ** It prints counts and "result: PASS" or "result: FAIL".
@@ -168,17 +208,17 @@ static int pinClock(sqlite3 *db){ return pinClockAt(db, virtSec()); }
 
 /*
 ** One call: "SELECT <call>" with bindings from a "i:N"/"t:X"/"n" list
-** (NULL-ended), after pinning the clock. *pNull when the result is NULL,
+** (NULL-ended), at the clock as pinned. *pNull when the result is NULL,
 ** *pVal the integer. Returns the result code, the message in zErr.
 */
-static int callInt(sqlite3 *db, const char *zSql, const char **azArg,
-                   i64 *pVal, int *pNull, char *zErr, size_t nErr){
+static int callIntPinned(sqlite3 *db, const char *zSql, const char **azArg,
+                         i64 *pVal, int *pNull, char *zErr, size_t nErr){
   sqlite3_stmt *p = 0;
-  int rc = pinClock(db), i;
+  int rc, i;
   *pNull = 1;
   *pVal = 0;
   zErr[0] = 0;
-  if( rc==SQLITE_OK ) rc = sqlite3_prepare_v2(db, zSql, -1, &p, 0);
+  rc = sqlite3_prepare_v2(db, zSql, -1, &p, 0);
   for(i=0; rc==SQLITE_OK && azArg && azArg[i]; i++){
     if( azArg[i][0]=='i' ) rc = sqlite3_bind_int64(p, i+1, atoll(azArg[i]+2));
     else if( azArg[i][0]=='t' ) rc = sqlite3_bind_text(p, i+1, azArg[i]+2, -1, SQLITE_TRANSIENT);
@@ -199,6 +239,19 @@ static int callInt(sqlite3 *db, const char *zSql, const char **azArg,
   return rc;
 }
 
+/* callIntPinned after pinning the clock to the virtual time now. */
+static int callInt(sqlite3 *db, const char *zSql, const char **azArg,
+                   i64 *pVal, int *pNull, char *zErr, size_t nErr){
+  int rc = pinClock(db);
+  if( rc!=SQLITE_OK ){
+    *pNull = 1;
+    *pVal = 0;
+    snprintf(zErr, nErr, "%s", sqlite3_errmsg(db));
+    return rc;
+  }
+  return callIntPinned(db, zSql, azArg, pVal, pNull, zErr, nErr);
+}
+
 /* ------------------------------------------------------------ workers */
 
 typedef struct Worker {
@@ -209,20 +262,51 @@ typedef struct Worker {
   i64 aGrant[16];                  /* grants it was given, to void */
   int nGrant;
   i64 aPark[NPARK][3];                 /* holds kept while it works on: id, amount, end */
+  sqlite3_stmt *pRoom;             /* a key's remaining, enforcement and parent */
+  sqlite3_stmt *pPlanDec;          /* plan's used while its period is December */
 } Worker;
 
 static void endHold(Worker*, i64, i64);
+
+static void logErr(Worker *w, const char *zWhat, int rc, const char *zMsg){
+  logLine(w->fd, "ER %s %d %s", zWhat, rc, zMsg);
+}
 
 static const char *pickKey(Worker *w){
   return rngBelow(&w->rng, 4)==0 ? "plan" : "wallet";
 }
 
-static void ridOf(Worker *w, char c, char *z, size_t n){
-  snprintf(z, n, "%c-%d-%d-%d", c, w->slot, w->inc, w->nCall++);
+/*
+** The key of a charge (consume, reserve, record): pickKey's, except that
+** while the virtual clock is in December and plan's stored period is still
+** December, plan is charged only while its used is below a quarter of its
+** cap (else the wallet is): December cannot use up plan's cap however fast
+** the machine is, so the month's turn always makes a rollover grant (the
+** header says why). The read is one row of quota_keys by its unique key.
+*/
+static const char *pickChargeKey(Worker *w){
+  const char *zKey = pickKey(w);
+  int rc;
+  if( zKey[0]!='p' || virtSec()>=MONTH_B ) return zKey;
+  rc = sqlite3_bind_int64(w->pPlanDec, 1, MONTH_B);
+  if( rc==SQLITE_OK ) rc = sqlite3_step(w->pPlanDec);
+  if( rc==SQLITE_ROW ){
+    if( sqlite3_column_int64(w->pPlanDec, 0)>=PLAN_CAP/4 ) zKey = "wallet";
+    rc = SQLITE_DONE;
+  }
+  if( rc!=SQLITE_DONE ){
+    logErr(w, "plan-read", rc, sqlite3_errmsg(w->db));
+    zKey = "wallet";
+  }
+  if( sqlite3_reset(w->pPlanDec)!=SQLITE_OK && rc==SQLITE_DONE ){
+    logErr(w, "plan-read", sqlite3_errcode(w->db), sqlite3_errmsg(w->db));
+    zKey = "wallet";
+  }
+  return zKey;
 }
 
-static void logErr(Worker *w, const char *zWhat, int rc, const char *zMsg){
-  logLine(w->fd, "ER %s %d %s", zWhat, rc, zMsg);
+static void ridOf(Worker *w, char c, char *z, size_t n){
+  snprintf(z, n, "%c-%d-%d-%d", c, w->slot, w->inc, w->nCall++);
 }
 
 static void doGrant(Worker *w, const char *zRid, const char *zKey, i64 amt, i64 exp,
@@ -313,28 +397,100 @@ static void settleOrRelease(Worker *w, i64 h, i64 amt, int bSettle){
   }
 }
 
-/* Reserve; then (after a while) settle or release what it got. */
-static void doReserve(Worker *w, const char *zRid, const char *zKey, i64 amt){
+#define RESERVE_SQL "SELECT quota_reserve(?1, ?2, ?3, " QUOTA_STR(HOLD_TTL) ")"
+
+/*
+** A checked reserve: in one BEGIN IMMEDIATE transaction with the clock
+** pinned once, read `remaining` of zKey and of each of its ancestors from
+** the quota table (*pRoom: the least, of the levels that enforce; -1 when
+** none has a cap; *pLvl: the levels read), then reserve, then COMMIT. Nobody
+** else writes between the reads and the reserve, and they see the same
+** time, so the reserve must be granted exactly when *pRoom >= its amount.
+** On an error the transaction is rolled back (the caller logs it).
+*/
+static int reserveChecked(Worker *w, const char *zKey, const char **az, i64 *pH,
+                          int *pNull, i64 *pRoom, int *pLvl, char *zErr, size_t nErr){
+  sqlite3 *db = w->db;
+  char zLvl[80];
+  int rc, bLvl = 1;
+  *pH = 0;
+  *pNull = 1;
+  *pRoom = -1;
+  *pLvl = 0;
+  zErr[0] = 0;
+  snprintf(zLvl, sizeof(zLvl), "%s", zKey);
+  rc = sqlite3_exec(db, "BEGIN IMMEDIATE", 0, 0, 0);
+  if( rc==SQLITE_OK ) rc = pinClockAt(db, virtSec());
+  while( rc==SQLITE_OK && bLvl && *pLvl<8 ){
+    rc = sqlite3_bind_text(w->pRoom, 1, zLvl, -1, SQLITE_TRANSIENT);
+    if( rc==SQLITE_OK ) rc = sqlite3_step(w->pRoom);
+    if( rc==SQLITE_ROW ){
+      const char *zEnf = (const char*)sqlite3_column_text(w->pRoom, 1);
+      const char *zUp = (const char*)sqlite3_column_text(w->pRoom, 2);
+      (*pLvl)++;
+      /* a level in shadow mode never denies; one without a cap has no
+      ** remaining (no key of this store is either) */
+      if( sqlite3_column_type(w->pRoom, 0)!=SQLITE_NULL
+       && (zEnf==0 || strcmp(zEnf, "shadow")!=0) ){
+        i64 r = sqlite3_column_int64(w->pRoom, 0);
+        if( *pRoom<0 || r<*pRoom ) *pRoom = r;
+      }
+      bLvl = zUp!=0;
+      if( zUp ) snprintf(zLvl, sizeof(zLvl), "%s", zUp);
+      rc = SQLITE_OK;
+    }else if( rc==SQLITE_DONE ){
+      rc = SQLITE_ERROR;                  /* no such key: the store is not ours */
+    }
+    if( sqlite3_reset(w->pRoom)!=SQLITE_OK && rc==SQLITE_OK ) rc = sqlite3_errcode(db);
+  }
+  if( rc==SQLITE_OK ) rc = callIntPinned(db, RESERVE_SQL, az, pH, pNull, zErr, nErr);
+  else snprintf(zErr, nErr, "%s", sqlite3_errmsg(db));
+  if( rc==SQLITE_OK ){
+    rc = sqlite3_exec(db, "COMMIT", 0, 0, 0);
+    if( rc!=SQLITE_OK ) snprintf(zErr, nErr, "commit: %s", sqlite3_errmsg(db));
+  }
+  if( rc!=SQLITE_OK && !sqlite3_get_autocommit(db)
+   && sqlite3_exec(db, "ROLLBACK", 0, 0, 0)!=SQLITE_OK ){
+    logErr(w, "rollback", sqlite3_errcode(db), sqlite3_errmsg(db));
+  }
+  return rc;
+}
+
+/*
+** Reserve; then (after a while) settle or release what it got. bCheck: a
+** checked reserve (reserveChecked), its acknowledgement "RA RID HOLD|NULL
+** ROOM LEVELS" with the room it read before it; else in autocommit.
+*/
+static void doReserve(Worker *w, const char *zRid, const char *zKey, i64 amt, int bCheck){
   char zErr[300], zK[80], zA[40], zR[80];
   const char *az[4];
-  i64 h;
-  int bNull, rc;
+  i64 h, room = -1;
+  int bNull, rc, nLvl = 0;
   snprintf(zK, sizeof(zK), "t:%s", zKey);
   snprintf(zA, sizeof(zA), "i:%lld", amt);
   snprintf(zR, sizeof(zR), "t:%s", zRid);
   az[0] = zK; az[1] = zA; az[2] = zR; az[3] = 0;
   logLine(w->fd, "RI %s %s %lld", zRid, zKey, amt);
-  rc = callInt(w->db, "SELECT quota_reserve(?1, ?2, ?3, " QUOTA_STR(HOLD_TTL) ")",
-               az, &h, &bNull, zErr, sizeof(zErr));
+  if( bCheck ){
+    rc = reserveChecked(w, zKey, az, &h, &bNull, &room, &nLvl, zErr, sizeof(zErr));
+  }else{
+    rc = callInt(w->db, RESERVE_SQL, az, &h, &bNull, zErr, sizeof(zErr));
+  }
   if( rc ){ logErr(w, "reserve", rc, zErr); return; }
-  if( bNull ){ logLine(w->fd, "RA %s NULL", zRid); return; }
-  logLine(w->fd, "RA %s %lld", zRid, h);
+  if( bCheck ){
+    /* only after COMMIT: an acknowledged reserve is in the store */
+    if( bNull ){ logLine(w->fd, "RA %s NULL %lld %d", zRid, room, nLvl); return; }
+    logLine(w->fd, "RA %s %lld %lld %d", zRid, h, room, nLvl);
+  }else{
+    if( bNull ){ logLine(w->fd, "RA %s NULL", zRid); return; }
+    logLine(w->fd, "RA %s %lld", zRid, h);
+  }
   /* most work is short; one hold in four or so is kept aside for 1 to 3
   ** s (the worker goes on meanwhile), past the expiry of grants it
-  ** counted on */
+  ** counted on; not a hold of plan's in December (the header says why) */
   if( rngBelow(&w->rng, 4)==0 ){
     int i = rngBelow(&w->rng, NPARK);
-    if( w->aPark[i][0]==0 ){
+    if( w->aPark[i][0]==0 && (zKey[0]!='p' || virtSec()>=MONTH_B) ){
       w->aPark[i][0] = h;
       w->aPark[i][1] = amt;
       w->aPark[i][2] = nowMs() + 1000 + rngBelow(&w->rng, 2000);
@@ -406,7 +562,7 @@ static int retryLast(Worker *w){
     case 'R':
       if( sscanf(zLast, "RI %63s %63s %lld", zRid, zKey, &a1)!=3 ) return 0;
       logLine(w->fd, "RT %s", zRid);
-      doReserve(w, zRid, zKey, a1);
+      doReserve(w, zRid, zKey, a1, 0);   /* perhaps a replay: not checked */
       return 1;
     case 'S':
       if( sscanf(zLast, "SI %lld %lld", &a1, &a2)!=2 ) return 0;
@@ -429,6 +585,9 @@ static void workerMain(int slot, int inc){
   if( w.fd<0 ) _exit(2);
   signal(SIGTERM, onTerm);
   w.db = openDb();
+  w.pRoom = prepOk(w.db, "SELECT remaining, enforce, parent FROM quota WHERE key=?1");
+  w.pPlanDec = prepOk(w.db, "SELECT used FROM quota_keys"
+                            " WHERE key='plan' AND pstart<?1");
   retryLast(&w);
   logLine(w.fd, "START %d %d", slot, inc);
   while( !gStop ){
@@ -444,15 +603,20 @@ static void workerMain(int slot, int inc){
     else if( r<27 ) voidJob(&w);
     else if( r<62 ){
       ridOf(&w, 'c', zRid, sizeof(zRid));
-      doCharge(&w, 'C', zRid, pickKey(&w), 1 + rngBelow(&w.rng, 20));
+      doCharge(&w, 'C', zRid, pickChargeKey(&w), 1 + rngBelow(&w.rng, 20));
     }else if( r<92 ){
-      ridOf(&w, 'r', zRid, sizeof(zRid));
-      doReserve(&w, zRid, pickKey(&w), 1 + rngBelow(&w.rng, 20));
+      /* one in three checked against the room read before it, in one
+      ** transaction; the rest in autocommit */
+      int bCheck = rngBelow(&w.rng, 3)==0;
+      ridOf(&w, bCheck ? 'k' : 'r', zRid, sizeof(zRid));
+      doReserve(&w, zRid, pickChargeKey(&w), 1 + rngBelow(&w.rng, 20), bCheck);
     }else{
       ridOf(&w, 'd', zRid, sizeof(zRid));
-      doCharge(&w, 'D', zRid, pickKey(&w), 1 + rngBelow(&w.rng, 12));
+      doCharge(&w, 'D', zRid, pickChargeKey(&w), 1 + rngBelow(&w.rng, 12));
     }
   }
+  if( sqlite3_finalize(w.pRoom)!=SQLITE_OK ) _exit(4);
+  if( sqlite3_finalize(w.pPlanDec)!=SQLITE_OK ) _exit(4);
   if( sqlite3_close(w.db)!=SQLITE_OK ) _exit(4);     /* a statement left open */
   close(w.fd);
   _exit(0);
@@ -511,9 +675,10 @@ static struct {
   i64 grants, grantRetriesSame, voids, voidedUnits, consumes, consumesDenied, reserves,
       reservesDenied, settles, settlesOver, settlesPastExpiry, releases, records, rollovers,
       expiredGrants, lateTurns, snapshots, obsErrors,
-      draws, lateDraws;
+      draws, lateDraws, reservesChecked, usedDec;
   i64 violGrantSum, violDrawOver, violUsed, violRollover, violExpiry, violRidDup,
-      violAckMismatch, violLost, violPhantom, violIntegrity, violOverspend, violObserver;
+      violAckMismatch, violLost, violPhantom, violIntegrity, violOverspend, violObserver,
+      violResOver, violResDenied;
 } S;
 
 static int nShown = 0;
@@ -724,6 +889,7 @@ static void replayLedger(sqlite3 *db, i64 endSec){
   }
   if( bFound && iTurn<iFirst ) S.lateTurns++;
   replayRun(a, n, iTurn, aUsed, &usedDec, 1);
+  S.usedDec = usedDec;
   free(a);
 
   /* check 2: each key's used */
@@ -862,6 +1028,17 @@ static int finalCheck(int nKill){
       " temp.log i WHERE i.op='SI' AND i.a=+h.id)) OR (state=2 AND NOT EXISTS(SELECT 1"
       " FROM temp.log i WHERE i.op='XI' AND i.a=+h.id))");
 
+  /* 6. checked reserves: granted only with room at every level, denied
+  ** only without (the room the worker read in the reserve's transaction;
+  ** the amount its hold has in the store, or the one it asked for) */
+  mustZero(db, &S.violResOver, "checked reserves granted with less room than their amount",
+      "SELECT count(*) FROM temp.log a JOIN quota_holds h ON h.id=a.b"
+      " WHERE a.op='RA' AND a.b IS NOT NULL AND a.d>0 AND a.c>=0 AND h.amount>a.c");
+  mustZero(db, &S.violResDenied, "checked reserves denied with room for their amount",
+      "SELECT count(*) FROM temp.log a WHERE a.op='RA' AND a.b IS NULL AND a.d>0"
+      " AND (a.c<0 OR a.c>=(SELECT i.c FROM temp.log i WHERE i.op='RI' AND i.a=a.a"
+      " LIMIT 1))");
+
   /* the observer's snapshots (none under --check-only) */
   {
     char zObs[1100];
@@ -895,6 +1072,7 @@ static int finalCheck(int nKill){
   S.reserves = oneInt(db, "SELECT count(*) FROM quota_holds");
   S.reservesDenied = oneInt(db, "SELECT count(DISTINCT a) FROM temp.log WHERE op='RA'"
                                 " AND b IS NULL");
+  S.reservesChecked = oneInt(db, "SELECT count(*) FROM temp.log WHERE op='RA' AND d>0");
   S.settles = oneInt(db, "SELECT count(*) FROM quota_ledger WHERE hold_id IS NOT NULL");
   S.settlesOver = oneInt(db, "SELECT count(*) FROM quota_ledger WHERE hold_id IS NOT NULL"
                              " AND over");
@@ -917,25 +1095,28 @@ static int finalCheck(int nKill){
          " snapshots=%lld observer_errors=%lld\n",
          S.calls, S.acks, nKill, S.retries, S.errors, S.snapshots, S.obsErrors);
   printf("credits_stress: grants=%lld grant_retries_same_id=%lld rollover_grants=%lld"
+         " plan_cap=%lld plan_used_in_december=%lld"
          " expired_grants=%lld voided_grants=%lld voided_units=%lld draws=%lld"
          " draws_in_last_second=%lld late_turns=%lld\n", S.grants, S.grantRetriesSame,
-         S.rollovers, S.expiredGrants, S.voids, S.voidedUnits, S.draws, S.lateDraws,
-         S.lateTurns);
+         S.rollovers, PLAN_CAP, S.usedDec, S.expiredGrants, S.voids, S.voidedUnits,
+         S.draws, S.lateDraws, S.lateTurns);
   printf("credits_stress: consumes=%lld consumes_denied=%lld holds=%lld holds_denied=%lld"
-         " settles=%lld settles_over=%lld settles_after_a_grant_expired=%lld releases=%lld"
-         " records=%lld\n",
-         S.consumes, S.consumesDenied, S.reserves, S.reservesDenied, S.settles,
-         S.settlesOver, S.settlesPastExpiry, S.releases, S.records);
+         " reserves_checked=%lld settles=%lld settles_over=%lld"
+         " settles_after_a_grant_expired=%lld releases=%lld records=%lld\n",
+         S.consumes, S.consumesDenied, S.reserves, S.reservesDenied, S.reservesChecked,
+         S.settles, S.settlesOver, S.settlesPastExpiry, S.releases, S.records);
   printf("credits_stress: grant_sum_violations=%lld draw_violations=%lld"
          " used_violations=%lld rollover_violations=%lld expiry_violations=%lld"
          " request_id_duplicates=%lld ack_mismatches=%lld lost_acks=%lld phantoms=%lld"
-         " overspends=%lld observer_violations=%lld integrity=%s\n",
+         " overspends=%lld reserve_overspends=%lld reserve_wrong_denials=%lld"
+         " observer_violations=%lld integrity=%s\n",
          S.violGrantSum, S.violDrawOver, S.violUsed, S.violRollover, S.violExpiry,
          S.violRidDup, S.violAckMismatch, S.violLost, S.violPhantom, S.violOverspend,
-         S.violObserver, S.violIntegrity ? "failed" : "ok");
+         S.violResOver, S.violResDenied, S.violObserver, S.violIntegrity ? "failed" : "ok");
   return S.errors==0 && S.violGrantSum+S.violDrawOver+S.violUsed+S.violRollover
        + S.violExpiry+S.violRidDup+S.violAckMismatch+S.violLost+S.violPhantom
-       + S.violIntegrity+S.violOverspend+S.violObserver==0 && S.obsErrors==0;
+       + S.violIntegrity+S.violOverspend+S.violResOver+S.violResDenied
+       + S.violObserver==0 && S.obsErrors==0;
 }
 
 /* ------------------------------------------------------------ the run */
