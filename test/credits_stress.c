@@ -35,7 +35,7 @@
 **   - quota_void of a grant it was given earlier;
 **   - quota_consume(key, 1..20, rid);
 **   - quota_reserve(key, 1..20, rid, 10), then after 0..2 ms (one in
-**     five kept aside for 1..3 s while it goes on, past the expiry of
+**     four, when a slot is free, kept aside for 1..3 s while it goes on, past the expiry of
 **     grants it counted on) quota_settle (0 to the hold + 5) or
 **     quota_release;
 **   - quota_record(key, 1..12, rid).
