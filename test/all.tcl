@@ -27,7 +27,9 @@
 # known failures, see known_failure in tester.tcl) or say "NAME: SKIPPED"
 # (what it could not run, and why).  A file that
 # crashes, exits abnormally, runs longer than $TESTER_TIMEOUT seconds
-# (default 600) or prints no summary counts as one failed test.  The last
+# (default 600) or prints no summary counts as one failed test.  Before
+# the last line, one line "FAILED FILE: NAMES" per failed file (its failing
+# tests, or what went wrong), for tools that show only the end.  The last
 # line is exactly
 #     N passed, N failed
 # (passed = tests run minus failed) and the exit status is 1 if anything
@@ -87,6 +89,7 @@ set shown 0                ;# index of the next file to print
 set running 0
 set nTest 0
 set nFail 0
+set failedFiles {}         ;# "FILE: failing tests" of every failed file
 array set R {}             ;# index -> {output status seconds}
 
 proc start {i} {
@@ -176,6 +179,10 @@ proc report {} {
     puts $line
     if {$errors > 0} {
       foreach l [split [string trimright $out] "\n"] { puts "    $l" }
+      # Recalled just before the last line, which is all some tools show.
+      set names [lindex [regexp -all -inline -line {^Failures on these tests: (.*)$} $out] end]
+      if {$names eq ""} { set names $problem }
+      lappend ::failedFiles "$f: $names"
     } else {
       # Known failures (tester.tcl, known_failure) and skips are shown.
       foreach l [split [string trimright $out] "\n"] {
@@ -201,5 +208,6 @@ while {$shown < $nFile} {
   report
 }
 
+foreach l $failedFiles { puts "FAILED $l" }
 puts "[expr {$nTest - $nFail}] passed, $nFail failed"
 exit [expr {$nFail > 0}]
