@@ -33,6 +33,9 @@
 **   --restart-frames N  diag: the checkpointer runs a RESTART checkpoint
 **                     when the log holds N frames or more (default 4000)
 **   --flush-ms N      diag: the log writeback period (default 1)
+**   --slow-us N       diag: a call over N us is "slow" and attributed to its
+**                     cause (default 1000; 100 looks into a p99.9 of a few
+**                     hundred us)
 **   --checkpointer PATH  diag variant tool: the program to run (default
 **                     build/quota-checkpointer)
 **   --full            diag: synchronous=FULL (and Redis AOF always) instead
@@ -181,7 +184,7 @@
 #define NKEY        1000
 #define CAP         "1000000000000"   /* 10^12 */
 #define NBUCKET     4480          /* histogram buckets, see hist_index() */
-#define SLOW_NS     1000000LL     /* a "slow" call: over 1 ms */
+#define SLOW_US     1000          /* a "slow" call: over 1 ms (--slow-us) */
 #define VERY_SLOW_NS 20000000LL   /* over 20 ms */
 
 /* Sides */
@@ -225,10 +228,19 @@ static struct Options {
   int msCkpt;                 /* diag checkpointer period */
   int nRestartFrames;         /* diag: the checkpointer RESTARTs at this many frames */
   int msFlush;                /* diag: the log writeback period */
+  int usSlow;                 /* diag: a slow call takes more than this */
   char zCmd[1024];            /* the command line */
 } g;
 
 static int g_bChild = 0;      /* true in a forked process */
+
+/* "1 ms" or "100 us": what a slow call takes more than (--slow-us). */
+static const char *slowLabel(void){
+  static char z[32];
+  if( g.usSlow%1000==0 ) snprintf(z, sizeof(z), "%d ms", g.usSlow/1000);
+  else snprintf(z, sizeof(z), "%d us", g.usSlow);
+  return z;
+}
 
 /* Report text, printed at the end so progress lines do not interleave. */
 static char *g_zOut = 0;
@@ -369,7 +381,7 @@ struct Slot {
   long long nsBusy;           /* time spent in them */
   long long mxRetry;          /* most busy-handler invocations in one wait */
   long long mxBusyNs;         /* longest time one wait spent in the busy handler */
-  long long nSlow;            /* ops over 1 ms */
+  long long nSlow;            /* ops over --slow-us */
   long long nSlowCkpt;        /* ... that ran a checkpoint */
   long long nSlowBusy;        /* ... that slept in the busy handler (and no checkpoint) */
   long long nSlowBlock;       /* ... neither, but blocked in the kernel (a voluntary
@@ -1222,7 +1234,7 @@ static void client_main(Case *pCase, const Variant *pVar, int iClient, Slot *pSl
         bInvol = ru.ru_nivcsw!=nIvcsw;
         nVcsw = ru.ru_nvcsw; nIvcsw = ru.ru_nivcsw;
       }
-      if( dt>SLOW_NS ){
+      if( dt>(long long)g.usSlow*1000 ){
         pSlot->nSlow++;
         if( cl.bCallCkpt ) pSlot->nSlowCkpt++;
         else if( cl.bCallBusy ) pSlot->nSlowBusy++;
@@ -1807,8 +1819,8 @@ static void report_diag(void){
                           " same client count, median."
                         : " x Redis: per-round ratio to Redis+Lua consume (AOF everysec) with the"
                           " same client count, median.") : "");
-  out("| variant | procs | ops/s | x 1 proc | per-round x 1 proc |%s%s p50 us | p99 us | p99.9 us | max us | calls > 1 ms | > 20 ms | errors |\n",
-      pDef ? " x default |" : "", pRedis ? " x Redis |" : "");
+  out("| variant | procs | ops/s | x 1 proc | per-round x 1 proc |%s%s p50 us | p99 us | p99.9 us | max us | calls > %s | > 20 ms | errors |\n",
+      pDef ? " x default |" : "", pRedis ? " x Redis |" : "", slowLabel());
   out("|---|---:|---:|---:|---|%s%s---:|---:|---:|---:|---:|---:|---:|\n", pDef ? "---:|" : "", pRedis ? "---:|" : "");
   for(i=0; i<g_nCase; i++){
     Case *p = &g_aCase[i];
@@ -1857,11 +1869,12 @@ static void report_diag(void){
       " %d frames or more (the writers wait for that one; busy: it gave up after 5 s). Writebacks:"
       " sync_file_range(SYNC_FILE_RANGE_WRITE) of the -wal file by the helper process every"
       " %d ms. Busy: invocations of the busy handler and the time slept in it."
-      " Slow calls (> 1 ms) that ran a checkpoint, else slept in the busy handler, else blocked"
+      " Slow calls (> %s) that ran a checkpoint, else slept in the busy handler, else blocked"
       " in the kernel (a voluntary context switch: I/O, a file lock), else were preempted (an"
       " involuntary one only), else none of these. WAL MB: the largest -wal file one process"
       " saw (every 256 calls; each case starts from an empty log). Misses: pages a call"
-      " read from the files (SQLITE_DBSTATUS_CACHE_MISS), per call.\n\n", g.msCkpt, g.nRestartFrames, g.msFlush);
+      " read from the files (SQLITE_DBSTATUS_CACHE_MISS), per call.\n\n", g.msCkpt, g.nRestartFrames, g.msFlush,
+      slowLabel());
   out("| variant | procs | calls | in-call checkpoints | mean / max ms | frames in log at them |"
       " background checkpoints | mean / max ms | busy calls | busy ms per call | longest wait: retries / ms |"
       " RESTARTs (busy) | mean / max ms | writebacks | mean / max ms | slow: ckpt / busy / blocked / preempted / other | WAL MB | misses per call |\n");
@@ -1910,7 +1923,7 @@ static void usage(void){
     "             [--skip-redis WHY] [--skip-pinned WHY] [--skip-pg WHY]\n"
     "             [--only sqlite,redis,pinned,pg]\n"
     "             [--diag [--full] [--variants LIST] [--ckpt-ms N] [--restart-frames N]\n"
-    "                     [--flush-ms N] [--checkpointer PATH]]\n");
+    "                     [--flush-ms N] [--checkpointer PATH] [--slow-us N]]\n");
   exit(2);
 }
 
@@ -1950,6 +1963,7 @@ int main(int argc, char **argv){
   g.nRestartFrames = 4000;
   g.zCheckpointer = "build/quota-checkpointer";
   g.msFlush = 1;
+  g.usSlow = SLOW_US;
   snprintf(g.zDir, sizeof(g.zDir), "build/peers/sqlite");
   {
     size_t n = 0;
@@ -1982,6 +1996,7 @@ int main(int argc, char **argv){
     else if( strcmp(z, "--restart-frames")==0 ) g.nRestartFrames = atoi(zArg);
     else if( strcmp(z, "--checkpointer")==0 ) g.zCheckpointer = zArg;
     else if( strcmp(z, "--flush-ms")==0 ) g.msFlush = atoi(zArg);
+    else if( strcmp(z, "--slow-us")==0 ) g.usSlow = atoi(zArg);
     else usage();
   }
   if( g.bQuick && !bSec ) g.rSec = 0.2;
@@ -1989,6 +2004,7 @@ int main(int argc, char **argv){
   if( g.rSec<=0 || g.rSec>600 ) die("--seconds must be in (0, 600]");
   if( g.msCkpt<1 ) die("--ckpt-ms must be at least 1");
   if( g.msFlush<1 ) die("--flush-ms must be at least 1");
+  if( g.usSlow<1 ) die("--slow-us must be at least 1");
   if( g.nRestartFrames<1 ) die("--restart-frames must be at least 1");
   if( !bCli ){
     static const int aDef[] = { 1, 4, 16 }, aDiag[] = { 1, 2, 4, 16 };
