@@ -128,6 +128,10 @@
 **   tool       as bgckpt, with the program this project ships,
 **              build/quota-checkpointer --every --ckpt-ms --restart-frames
 **              --restart-frames, in place of the helper process.
+**   toolquota  as tool, with SELECT quota_busy_timeout(5000) (the
+**              extension's short-step busy handler) in place of
+**              busy_timeout 5000; its waits are not timed (the busy
+**              columns stay empty).
 **   assist     the automatic checkpoint stays on (so the log restarts as
 **              usual, without a RESTART checkpoint), and the helper process
 **              runs a PASSIVE checkpoint every 5 ms (never RESTART) and the
@@ -203,6 +207,8 @@
 #define BUSY_TIMEOUT 0            /* sqlite3_busy_timeout(db, 5000) */
 #define BUSY_MIMIC   1            /* the default's sleeps, instrumented */
 #define BUSY_SHORT   2            /* yields and short sleeps */
+#define BUSY_QUOTA   3            /* SELECT quota_busy_timeout(5000): the
+                                  ** extension's short steps (not timed) */
 
 /* ------------------------------------------------------------------------
 ** Options and global state
@@ -461,6 +467,8 @@ static const Variant g_aVar[] = {
                  1, 1000, BUSY_SHORT, 1, 1, 0, 5, 0 },
   { "tool",      "tool: wal_autocheckpoint=0 + build/quota-checkpointer (the program this project ships)",
                  1, 0, BUSY_MIMIC, 0, 0, 0, 0, 1 },
+  { "toolquota", "toolquota: tool, and quota_busy_timeout(5000) in place of busy_timeout (its waits are not timed)",
+                 1, 0, BUSY_QUOTA, 0, 0, 0, 0, 1 },
 };
 #define NVAR ((int)(sizeof(g_aVar)/sizeof(g_aVar[0])))
 
@@ -964,7 +972,7 @@ static void client_open_sqlite(Client *p){
   /* The busy handler first: the first statement reads the schema, and
   ** while another process that just opened the database rebuilds the
   ** WAL index, that read is busy. */
-  if( v==0 || v->eBusy==BUSY_TIMEOUT ){
+  if( v==0 || v->eBusy==BUSY_TIMEOUT || v->eBusy==BUSY_QUOTA ){
     rc = sqlite3_busy_timeout(p->db, 5000);
   }else{
     rc = sqlite3_busy_handler(p->db, diag_busy, p);
@@ -975,6 +983,7 @@ static void client_open_sqlite(Client *p){
     if( v->nAutoCkpt==0 ) sq_exec(p->db, "PRAGMA wal_autocheckpoint=0");
     /* Installed after the PRAGMA: each replaces the other. */
     if( v->bHook ) sqlite3_wal_hook(p->db, diag_wal_hook, p);
+    if( v->eBusy==BUSY_QUOTA ) sq_exec(p->db, "SELECT quota_busy_timeout(5000)");
   }
   if( p->pCase->eOp==OP_PAIR ){
     p->pA = sq_prep(p->db, "SELECT quota_reserve(?1, 4)");

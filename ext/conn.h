@@ -24,6 +24,7 @@ struct QuotaConn {
 QuotaConn *quotaConnNew(sqlite3 *db);
 void quotaConnUnref(void *p);
 sqlite3_int64 quotaNow(QuotaConn *pConn);
+int quotaConnBusyTimeout(QuotaConn *pConn, int ms);
 
 void quotaConnAddTable(QuotaConn *pConn, QuotaStore *pStore);
 void quotaConnRemoveTable(QuotaConn *pConn, QuotaStore *pStore);

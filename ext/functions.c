@@ -1366,6 +1366,26 @@ static void clockFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   simpleEnd(&call);
 }
 
+/* quota_busy_timeout(ms): wait up to ms milliseconds for another
+** connection's lock, in short steps (conn.c); 0 removes any busy handler.
+** Replaces the connection's busy handler or busy_timeout; returns ms. */
+static void busyTimeoutFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
+  static const char zFunc[] = "quota_busy_timeout";
+  QuotaCall call;
+  sqlite3_int64 ms;
+  int rc;
+  (void)argc;
+  if( quotaValueInt(argv[0], &ms) || ms<0 || ms>0x7fffffff ){
+    argRefused(ctx, zFunc, "ms", "an integer from 0 to 2147483647", argv[0]);
+    return;
+  }
+  if( simpleBegin(&call, ctx, zFunc) ) return;
+  rc = quotaConnBusyTimeout(call.pConn, (int)ms);
+  if( rc==SQLITE_OK ) sqlite3_result_int64(ctx, ms);
+  else sqlite3_result_error_code(ctx, rc);
+  simpleEnd(&call);
+}
+
 /* quota_version(): the extension's version, SQLITE_QUOTA_VERSION. */
 static void versionFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   (void)argc; (void)argv;
@@ -1498,6 +1518,7 @@ int quotaRegisterFunctions(sqlite3 *db, QuotaConn *pConn){
     {"quota_configure", 2, 0, configureFunc},
     {"quota_clock", 0, 0, clockFunc},
     {"quota_clock", 1, 0, clockFunc},
+    {"quota_busy_timeout", 1, 0, busyTimeoutFunc},
     {"quota_version", 0, 1, versionFunc},
     {"quota_debug", 0, 0, debugFunc},
     {"first_of_next_month", -1, 1, firstOfNextMonthFunc},

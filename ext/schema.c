@@ -62,7 +62,7 @@ static const char *const azWatched[] = {
   "quota_record", "quota_check", "quota_status", "quota_purge",
   "quota_integrity", "quota_configure", "quota_clock", "quota_debug",
   "quota_reserve_upto", "quota_hold", "quota_extend", "quota_grant",
-  "quota_void", 0
+  "quota_void", "quota_busy_timeout", 0
 };
 
 /* True when the n bytes at z name a function this file watches for. */
