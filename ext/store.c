@@ -2634,8 +2634,11 @@ int quotaStoreOpen(sqlite3 *db, const char *zDb, const char *zName, int bCreate,
   p->zDb = sqlite3_mprintf("%s", zDb);
   p->zName = sqlite3_mprintf("%s", zName);
   rc = (p->zDb && p->zName) ? SQLITE_OK : SQLITE_NOMEM;
+  /* From here on only the copies: zDb and zName may be SQLite's strings for
+  ** the table being created, which an out-of-memory error in the statements
+  ** below can make SQLite free (it drops the connection's schema). */
   if( rc==SQLITE_OK && bCreate ){
-    rc = quotaStoreCreate(db, zDb, zName, pArgs);
+    rc = quotaStoreCreate(db, p->zDb, p->zName, pArgs);
     if( rc!=SQLITE_OK && ALWAYS(*pzErr==0) ){
       *pzErr = sqlite3_mprintf("quota: %s", sqlite3_errmsg(db));
     }
@@ -2646,24 +2649,24 @@ int quotaStoreOpen(sqlite3 *db, const char *zDb, const char *zName, int bCreate,
     ** cannot keep consistent: refuse it rather than guess. */
     *pzErr = sqlite3_mprintf("%s: this store has schema %lld, written by a "
         "newer sqlite-quota; this build (%s) reads schema %d: upgrade "
-        "sqlite-quota", zName, iSchema, SQLITE_QUOTA_VERSION,
+        "sqlite-quota", p->zName, iSchema, SQLITE_QUOTA_VERSION,
         QUOTA_SCHEMA_VERSION);
     rc = SQLITE_ERROR;
   }else if( rc==SQLITE_OK && iSchema<1 ){
     *pzErr = sqlite3_mprintf("%s: cannot read the store: quota_meta says "
-        "schema %lld", zName, iSchema);
+        "schema %lld", p->zName, iSchema);
     rc = SQLITE_CORRUPT_VTAB;
   }else if( rc==SQLITE_OK && iSchema<QUOTA_SCHEMA_VERSION ){
-    if( sqlite3_db_readonly(db, zDb)==1 ){
+    if( sqlite3_db_readonly(db, p->zDb)==1 ){
       *pzErr = sqlite3_mprintf("%s: this store has schema %lld and needs an "
           "upgrade to schema %d, which writes: open the database read-write "
-          "once", zName, iSchema, QUOTA_SCHEMA_VERSION);
+          "once", p->zName, iSchema, QUOTA_SCHEMA_VERSION);
       rc = SQLITE_READONLY;
     }else{
       rc = storeUpgrade(p, iSchema, pArgs, pzErr);
     }
   }else if( rc!=SQLITE_OK && *pzErr==0 ){
-    *pzErr = sqlite3_mprintf("%s: cannot read the store: %s", zName,
+    *pzErr = sqlite3_mprintf("%s: cannot read the store: %s", p->zName,
         rc==SQLITE_CORRUPT_VTAB ? "quota_meta has no schema row"
                                 : sqlite3_errmsg(db));
   }
@@ -2674,7 +2677,7 @@ int quotaStoreOpen(sqlite3 *db, const char *zDb, const char *zName, int bCreate,
     p->bOptionsBad = rc==SQLITE_CORRUPT_VTAB;
     if( p->bOptionsBad ) rc = SQLITE_OK;
     if( rc!=SQLITE_OK && *pzErr==0 ){
-      *pzErr = sqlite3_mprintf("%s: cannot read the store: %s", zName,
+      *pzErr = sqlite3_mprintf("%s: cannot read the store: %s", p->zName,
                                sqlite3_errmsg(db));
     }
   }
