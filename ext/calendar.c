@@ -95,16 +95,21 @@ static void calDigits(char *z, int v, int n){
   }
 }
 
+/* 99999-12-31 23:59:59, the last second quotaCalFormat writes. */
+#define CAL_FORMAT_MAX ((sqlite3_int64)3093527980799LL)
+
 void quotaCalFormat(sqlite3_int64 t, char *zOut){
   QuotaCivil c;
-  quotaCalSplit(t, &c);
   /* Clock values stay within 0000-9999 (quotaParseTime), but the end of a
   ** period that starts in 9999 is in 10000: five digits fit. Anything
-  ** further out cannot be reached from a valid clock. */
-  if( c.y<0 || c.y>99999 ){
+  ** further out cannot be reached from a valid clock (only from a store
+  ** edited by hand), and is not split: near the ends of the 64-bit range
+  ** the day arithmetic would overflow. */
+  if( t<QUOTA_TIME_MIN || t>CAL_FORMAT_MAX ){
     memcpy(zOut, "0000-00-00 00:00:00", 20);
     return;
   }
+  quotaCalSplit(t, &c);
   /* by hand, not printf: quota_status formats a time on every call */
   calDigits(zOut, (int)c.y, c.y>9999 ? 5 : 4);
   zOut += c.y>9999 ? 5 : 4;
