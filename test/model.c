@@ -3065,9 +3065,14 @@ static Arg genSettleAmount(Arg hold){
   int r = rnd(100);
   if( r<3 ) return chance(60) ? genHuge() : aInt(-2);
   if( r<10 ) return aInt(0);
-  if( r<45 ) return aInt(rnd((int)amt + 1));
+  /* a hold of a huge amount: the same draws from the generator, no
+  ** overflow (int for rnd, 64 bits for amt + 1 + ...) */
+  if( r<45 ) return aInt(rnd(amt < 0x7fffffff ? (int)amt + 1 : 0x7fffffff));
   if( r<75 ) return aInt(amt);
-  return aInt(amt + 1 + rnd(20));
+  {
+    i64 extra = 1 + rnd(20);
+    return aInt(amt <= I64_MAX - extra ? amt + extra : amt);
+  }
 }
 
 /* ------------------------------------------------------- function calls */
