@@ -1439,13 +1439,30 @@ static void mRelease(Model *m, i64 t, const Arg *a, Res *r){
   }
 }
 
+/* A request id already used within the idempotency window by a call of
+** `op` (consume, record, grant): the first call's result, or the error for
+** another function or amount; 1 when *r is the answer. */
+static int reqReplay(Model *m, i64 keyId, const char *zRid, int op, i64 amount,
+                     i64 t, const char *F, Res *r){
+  MReq *q = reqFind(m, keyId, zRid, t);
+  if( q==0 ) return 0;
+  if( q->op!=op ){
+    resErr(r, SQLITE_CONSTRAINT, "%s: request_id '%s' was already used by %s", F, zRid, opFunc(q->op));
+  }else if( q->amount!=amount ){
+    resErr(r, SQLITE_CONSTRAINT, "%s: request_id '%s' was already used with amount %lld", F, zRid, q->amount);
+  }else{
+    sweep(m, t);
+    resInt(r, q->result);
+  }
+  return 1;
+}
+
 static void mCharge(Model *m, i64 t, int op, const Arg *a, int nArg, Res *r){
   const char *F = opFunc(op);
   char zKB[24], zRB[24];
   const char *zKey = argName(&a[0], zKB), *zRid = 0;
   i64 amount;
   MKey *k, *c[MAXKEY];
-  MReq *q;
   MLed *l;
   int n, i, bMeta = 0, over, bDenied, aWould[MAXKEY];
   if( !zKey ){ resErr(r, SQLITE_MISMATCH, "%s: key must be a non-empty text or an integer, not %s", F, D(&a[0])); return; }
@@ -1469,19 +1486,7 @@ static void mCharge(Model *m, i64 t, int op, const Arg *a, int nArg, Res *r){
     resNull(r);
     return;
   }
-  if( zRid && (q = reqFind(m, k->id, zRid, t))!=0 ){
-    if( q->op!=op ){
-      resErr(r, SQLITE_CONSTRAINT, "%s: request_id '%s' was already used by %s", F, zRid, opFunc(q->op));
-      return;
-    }
-    if( q->amount!=amount ){
-      resErr(r, SQLITE_CONSTRAINT, "%s: request_id '%s' was already used with amount %lld", F, zRid, q->amount);
-      return;
-    }
-    sweep(m, t);
-    resInt(r, q->result);
-    return;
-  }
+  if( zRid && reqReplay(m, k->id, zRid, op, amount, t, F, r) ) return;
   memset(aWould, 0, sizeof(aWould));
   bDenied = op==R_CONSUME && chainDenies(m, k, amount, t, aWould);
   if( !bDenied && chainOverflows(m, k, amount, t, 1) ){
@@ -1734,7 +1739,6 @@ static void mGrant(Model *m, i64 t, const Arg *a, int nArg, Res *r){
   i64 amount, priority = 0, expires = 0, open;
   int eExp = 0;                           /* 0 never, 1 a duration, 2 a time */
   MKey *k;
-  MReq *q;
   MGrant *g;
   if( !zKey ){ resErr(r, SQLITE_MISMATCH, "%s: key must be a non-empty text or an integer, not %s", F, D(&a[0])); return; }
   if( argInt(&a[1], &amount) || amount<=0 ){
@@ -1779,19 +1783,7 @@ static void mGrant(Model *m, i64 t, const Arg *a, int nArg, Res *r){
            " lifetime and calendar keys", F, zKey);
     return;
   }
-  if( zRid && (q = reqFind(m, k->id, zRid, t))!=0 ){
-    if( q->op!=R_GRANT ){
-      resErr(r, SQLITE_CONSTRAINT, "%s: request_id '%s' was already used by %s", F, zRid, opFunc(q->op));
-      return;
-    }
-    if( q->amount!=amount ){
-      resErr(r, SQLITE_CONSTRAINT, "%s: request_id '%s' was already used with amount %lld", F, zRid, q->amount);
-      return;
-    }
-    sweep(m, t);
-    resInt(r, q->result);
-    return;
-  }
+  if( zRid && reqReplay(m, k->id, zRid, R_GRANT, amount, t, F, r) ) return;
   if( eExp && expires<=t ){
     char zT[20];
     fmtTime(expires, zT);
