@@ -208,8 +208,15 @@ static const char *const azStmtSql[QS_COUNT] = {
   ** through the busy handler, as the first act of a transaction. */
   [QS_LOCK] = "UPDATE {meta} SET value=value WHERE 0",
   [QS_BEGIN] = "BEGIN IMMEDIATE",
-  [QS_BEGIN_READ] = "BEGIN",
-  [QS_READ_START] = "SELECT 1 FROM {meta} WHERE 0",
+  /* Stepped once and left unreset, it holds a read transaction open in
+  ** autocommit: every statement of the call reads the same snapshot, for
+  ** one statement instead of BEGIN, a read to start the snapshot, and
+  ** COMMIT. This one starts the read and returns its row without opening a
+  ** cursor (the WHERE 0 branch jumps over it), and needs no permission
+  ** beyond reading quota_meta, which every call needs: PRAGMA
+  ** schema_version would do the same, but an authorizer that refuses
+  ** pragmas would then refuse reads. */
+  [QS_READ_PIN] = "SELECT 1 FROM {meta} WHERE 0 UNION ALL SELECT 1",
   [QS_COMMIT] = "COMMIT",
   [QS_ROLLBACK] = "ROLLBACK",
   [QS_SAVEPOINT] = "SAVEPOINT quota_call",
@@ -834,13 +841,34 @@ static unsigned int storeDataVersion(QuotaStore *p){
   return v;
 }
 
+/* Start a read transaction of the call's own: QS_READ_PIN, stepped to its
+** row and left so until storeReadUnpin. */
+static int storeReadPin(QuotaStore *p){
+  sqlite3_stmt *pStmt;
+  int rc = quotaStoreStmt(p, QS_READ_PIN, &pStmt);
+  if( rc!=SQLITE_OK ) return rc;
+  rc = sqlite3_step(pStmt);
+  if( rc==SQLITE_ROW ) return SQLITE_OK;
+  sqlite3_reset(pStmt);
+  return NEVER(rc==SQLITE_DONE) ? SQLITE_CORRUPT_VTAB : rc;
+}
+
+/* End the read transaction storeReadPin started (when no statement of the
+** caller still reads). */
+static int storeReadUnpin(QuotaStore *p){
+  return sqlite3_reset(p->aStmt[QS_READ_PIN]);
+}
+
 /*
 ** Join or open the transaction a call runs in, from what the caller has
 ** open (doc/transactions.md has the table):
 **   - autocommit, no transaction open: BEGIN IMMEDIATE ... COMMIT of its
-**     own (BEGIN for a read). Taking the write lock first means
-**     busy_timeout applies, and there is no read-to-write upgrade that
-**     could fail with SQLITE_BUSY_SNAPSHOT.
+**     own. Taking the write lock first means busy_timeout applies, and
+**     there is no read-to-write upgrade that could fail with
+**     SQLITE_BUSY_SNAPSHOT. A read holds a read transaction of its own
+**     with a statement stepped once and reset when the call ends
+**     (QS_READ_PIN): SQLite keeps the snapshot while a statement is
+**     active.
 **   - autocommit with a write transaction open (the call is inside an
 **     INSERT ... SELECT, or a trigger): no transaction statements; an error
 **     fails the caller's statement, which takes everything back.
@@ -874,12 +902,16 @@ int quotaStoreTxnBegin(QuotaStore *p, int bWrite, QuotaTxn *pTxn){
     int eTxn = sqlite3_txn_state(db, 0);
     pTxn->bClean = eTxn==SQLITE_TXN_NONE;
     if( eTxn==SQLITE_TXN_NONE ){
-      rc = quotaStoreRunInt(p, bWrite ? QS_BEGIN : QS_BEGIN_READ, 0, 0);
-      if( rc==SQLITE_OK ) pTxn->eMode = bWrite ? QUOTA_TXN_OWN : QUOTA_TXN_READ_OWN;
-      /* A deferred BEGIN reads nothing: start the read transaction now, so
-      ** that the data version is the snapshot's and what a committed call
-      ** of ours left in memory can be trusted as for a writer. */
-      if( rc==SQLITE_OK && !bWrite ) rc = quotaStoreRunInt(p, QS_READ_START, 0, 0);
+      if( bWrite ){
+        rc = quotaStoreRunInt(p, QS_BEGIN, 0, 0);
+        if( rc==SQLITE_OK ) pTxn->eMode = QUOTA_TXN_OWN;
+      }else{
+        /* The snapshot starts here, so that the data version is the
+        ** snapshot's and what a committed call of ours left in memory can
+        ** be trusted as for a writer. */
+        rc = storeReadPin(p);
+        if( rc==SQLITE_OK ) pTxn->eMode = QUOTA_TXN_READ_OWN;
+      }
     }else if( !bWrite ){
       pTxn->eMode = QUOTA_TXN_READ_BARE;
     }else if( eTxn==SQLITE_TXN_WRITE ){
@@ -915,7 +947,7 @@ int quotaStoreTxnBegin(QuotaStore *p, int bWrite, QuotaTxn *pTxn){
     }
   }
   /* Only a transaction of our own has started its read by now (BEGIN
-  ** IMMEDIATE, or BEGIN and QS_READ_START), and so brought the data
+  ** IMMEDIATE, or QS_READ_PIN), and so brought the data
   ** version up to date: in the caller's transaction another connection's
   ** commit could go unseen. */
   if( rc==SQLITE_OK
@@ -939,7 +971,8 @@ int quotaStoreTxnFinish(QuotaStore *p, QuotaTxn *pTxn){
   switch( pTxn->eMode ){
     case QUOTA_TXN_OWN:
     case QUOTA_TXN_READ_OWN:
-      rc = quotaStoreRunInt(p, QS_COMMIT, 0, 0);
+      rc = pTxn->eMode==QUOTA_TXN_OWN ? quotaStoreRunInt(p, QS_COMMIT, 0, 0)
+                                      : storeReadUnpin(p);
       if( rc==SQLITE_OK && p->bKnown ){
         p->uDataVersion = storeDataVersion(p);
         p->bTrusted = 1;
@@ -965,8 +998,10 @@ int quotaStoreTxnFinish(QuotaStore *p, QuotaTxn *pTxn){
 void quotaStoreTxnAbort(QuotaStore *p, QuotaTxn *pTxn){
   switch( pTxn->eMode ){
     case QUOTA_TXN_OWN:
-    case QUOTA_TXN_READ_OWN:
       if( !sqlite3_get_autocommit(p->db) ) quotaStoreRunInt(p, QS_ROLLBACK, 0, 0);
+      break;
+    case QUOTA_TXN_READ_OWN:
+      storeReadUnpin(p);
       break;
     case QUOTA_TXN_SAVEPOINT:
       quotaStoreRunInt(p, QS_ROLLBACK_TO, 0, 0);

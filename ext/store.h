@@ -163,7 +163,8 @@ sqlite3_int64 *quotaOptionSlot(QuotaOptions *pOpt, int iOpt);
 #define QUOTA_TXN_OWN        1   /* BEGIN IMMEDIATE ... COMMIT of its own */
 #define QUOTA_TXN_SAVEPOINT  2   /* SAVEPOINT ... RELEASE in the caller's */
 #define QUOTA_TXN_BARE       3   /* inside the caller's writing statement */
-#define QUOTA_TXN_READ_OWN   4   /* BEGIN ... COMMIT around a read */
+#define QUOTA_TXN_READ_OWN   4   /* a read transaction of its own, held
+                                  ** by QS_READ_PIN left stepped */
 #define QUOTA_TXN_READ_BARE  5   /* a read inside whatever is open */
 struct QuotaTxn {
   int eMode;                /* QUOTA_TXN_*, 0 when none was opened */
@@ -181,7 +182,7 @@ enum {
   QS_HOLDS_OF_KEY, QS_LEDGER_INSERT, QS_REQ_GET, QS_REQ_PUT, QS_REQ_DELETE_KEY,
   QS_WIN_ADD, QS_WIN_JOIN, QS_WIN_TOTAL_AT, QS_WIN_DELETE_BEFORE,
   QS_WIN_FIRST_AFTER, QS_WIN_DELETE_KEY, QS_WIN_NEWEST, QS_WIN_REBASE,
-  QS_LOCK, QS_BEGIN, QS_BEGIN_READ, QS_READ_START, QS_COMMIT, QS_ROLLBACK, QS_SAVEPOINT,
+  QS_LOCK, QS_BEGIN, QS_READ_PIN, QS_COMMIT, QS_ROLLBACK, QS_SAVEPOINT,
   QS_RELEASE, QS_ROLLBACK_TO, QS_STMT_MARK,
   /* admission: token buckets, leases, the time holds were taken */
   QS_RATE_GET, QS_RATE_SET, QS_RATE_CLEAR, QS_KEYCONF_TIDY, QS_KEYCONF_DELETE,
