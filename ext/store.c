@@ -853,8 +853,8 @@ static int storeReadPin(QuotaStore *p){
   return NEVER(rc==SQLITE_DONE) ? SQLITE_CORRUPT_VTAB : rc;
 }
 
-/* End the read transaction storeReadPin started (when no statement of the
-** caller still reads). */
+/* Reset QS_READ_PIN: SQLite ends the read transaction with the last
+** active statement of the connection. */
 static int storeReadUnpin(QuotaStore *p){
   return sqlite3_reset(p->aStmt[QS_READ_PIN]);
 }
