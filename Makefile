@@ -342,7 +342,8 @@ $(ASAN_DIR)/fuzz_replay_%: test/fuzz/%.c $(FUZZ_DEPS) $(EXT_SRC) $(EXT_HDR) | bu
 	@mkdir -p $(@D)
 	$(CC) $(DRIVER_CFLAGS) $(SAN_FLAGS) $(FUZZ_CFLAGS) -o $@ $< $(FUZZ_REPLAY_SRC) $(EXT_SRC) $(DRIVER_LIBS)
 
-asan: deps-test libsqlite_quota.a $(SAN_SO) newest-if-present dqlite-if-possible \
+# $(SO) too: docrun.test runs the documents' commands against ./quota.so.
+asan: deps-test $(SO) libsqlite_quota.a $(SAN_SO) newest-if-present dqlite-if-possible \
       $(ASAN_DIR)/quota.so $(ASAN_BIN)
 	env $(ASAN_ENV) QUOTA_EXT=$(CURDIR)/$(ASAN_DIR)/quota QUOTA_BUILD=$(CURDIR)/$(ASAN_DIR) \
 	    $(TCLSH) test/all.tcl
